@@ -1,0 +1,50 @@
+# Vigil: `make test` and `make demo` are the two set-up commands (see README).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test lint typecheck pytest demo bench bench-quick models clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when the project's dependency list changed.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	@# insightface depends on the GUI build opencv-python; both builds share the cv2 folder,
+	@# so remove both and keep exactly one, the headless build.
+	@if $(BIN)/pip show --quiet opencv-python 2>/dev/null; then \
+	  $(BIN)/pip uninstall --quiet -y opencv-python opencv-python-headless; \
+	  $(BIN)/pip install --quiet --no-deps opencv-python-headless; \
+	fi
+	$(BIN)/python -c "import cv2, dlib, hnswlib, onnxruntime; print('cv2', cv2.__version__)"
+	touch $(STAMP)
+
+install: $(STAMP)
+	@$(BIN)/python -m server.recognition.packs_bootstrap || true
+
+lint: install
+	$(BIN)/ruff check server shared tui tests bench
+	$(BIN)/lint-imports
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest -q
+
+test: lint typecheck pytest
+
+demo: install
+	$(BIN)/vigil demo
+
+bench: install
+	$(BIN)/python -m bench
+
+bench-quick: install
+	$(BIN)/python -m bench --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

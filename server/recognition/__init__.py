@@ -1,0 +1,1 @@
+"""Face detection, quality gate, embedding, enrolment, the watchlist index and evaluation."""

@@ -1,0 +1,76 @@
+"""Decoding untrusted image bytes with size limits, and small image helpers.
+
+The pixel count is read from the header before decoding, so a small file that claims huge
+dimensions (a decompression bomb) is refused without allocating the image.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image as PILImage
+
+from server.errors import ImageRefused
+from server.recognition.engine import Image
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image:
+    """Decode JPEG/PNG/... bytes into a BGR uint8 image.
+
+    Args:
+        data: encoded image bytes from a client.
+        max_bytes: largest accepted encoded size.
+        max_pixels: largest accepted width x height.
+
+    Returns:
+        ``H x W x 3`` BGR uint8 array (grey and alpha images are converted).
+
+    Raises:
+        ImageRefused: ``image_too_large`` or ``undecodable_image``.
+    """
+    if len(data) > max_bytes:
+        raise ImageRefused("image_too_large", f"{len(data)} bytes, limit {max_bytes}")
+    if not data:
+        raise ImageRefused("undecodable_image", "empty image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning; we check below
+            with PILImage.open(io.BytesIO(data)) as header:
+                width, height = header.size
+    except Exception as exc:  # Pillow raises many types for garbage input
+        raise ImageRefused("undecodable_image", "not a recognised image format") from exc
+    if width * height > max_pixels:
+        raise ImageRefused(
+            "image_too_large", f"{width}x{height} pixels, limit {max_pixels} pixels"
+        )
+    buf = np.frombuffer(data, dtype=np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise ImageRefused("undecodable_image", "the image data is corrupt or truncated")
+    if _truncated_jpeg(data):
+        # libjpeg fills a truncated JPEG with grey and only warns; a frame cut short in transit
+        # must not be matched as if it were whole.
+        raise ImageRefused("undecodable_image", "truncated JPEG (no end-of-image marker)")
+    return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def _truncated_jpeg(data: bytes) -> bool:
+    return data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]
+
+
+def encode_jpeg(image: Image, quality: int = 90) -> bytes:
+    """Encode a BGR image as JPEG bytes."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ImageRefused("undecodable_image", "could not encode image")
+    return bytes(buf.tobytes())
+
+
+def read_image_file(path: str) -> Image:
+    """Read an image file from disk (datasets, fixtures) as BGR; grey files become BGR."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return decode_image(data, max_bytes=1 << 30, max_pixels=1 << 28)

@@ -1,0 +1,43 @@
+"""Camera <-> server messages (msgpack binary frames; the JPEG travels as raw bytes)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.protocol.base import WireMessage
+from shared.protocol.common import Error, Hello, Ping, Pong, Welcome
+
+
+class Frame(WireMessage, tag="frame"):
+    """One camera frame (camera -> server)."""
+
+    seq: int
+    """The camera's own frame counter, echoed in ``frame_result``."""
+    captured_at: float
+    """Epoch seconds when the frame was captured."""
+    jpeg: bytes
+    lat: float | None = None
+    lon: float | None = None
+    """Mobile units only: position at capture."""
+
+
+FrameStatus = Literal["processed", "dropped", "no_active_deployment", "refused"]
+
+
+class FrameResult(WireMessage, tag="frame_result"):
+    """Server -> camera: what became of a frame."""
+
+    seq: int
+    status: FrameStatus
+    faces: int = 0
+    """Faces found in the frame (matched or not: the camera learns no identities)."""
+    latency_ms: float = 0.0
+    """Server-side processing time from receipt to result."""
+    dropped_total: int = 0
+    """Frames this connection lost to the latest-frame-wins slot so far."""
+    code: str = ""
+    """Error code when ``status`` is ``refused``."""
+
+
+CameraIn = Hello | Frame | Ping
+CameraOut = Welcome | Error | FrameResult | Pong

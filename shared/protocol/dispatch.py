@@ -1,0 +1,83 @@
+"""Dispatcher <-> server messages (JSON text frames)."""
+
+from __future__ import annotations
+
+from shared.protocol.alerts import (
+    AlertView,
+    CameraView,
+    DeploymentStats,
+    DeploymentView,
+    OfficerView,
+)
+from shared.protocol.base import DismissReason, WireMessage
+from shared.protocol.common import (
+    Ack,
+    CommandResult,
+    Error,
+    Hello,
+    Ping,
+    Pong,
+    Resume,
+    Welcome,
+)
+from shared.protocol.officer import AlertRaised, AlertUpdated, AlertWithdrawn
+
+
+class AssignAlert(WireMessage, tag="assign"):
+    ref: int
+    alert_id: str
+    officer_id: str
+
+
+class DismissAlert(WireMessage, tag="dismiss"):
+    """The dispatcher judges the comparison a non-match (a reason is required)."""
+
+    ref: int
+    alert_id: str
+    reason: DismissReason
+    text: str = ""
+
+
+class AddNote(WireMessage, tag="note"):
+    ref: int
+    alert_id: str
+    text: str
+
+
+class ReopenAlert(WireMessage, tag="reopen"):
+    ref: int
+    alert_id: str
+
+
+class Snapshot(WireMessage, tag="snapshot"):
+    """Sent after ``resume``: the current picture, then deltas follow."""
+
+    server_time: float
+    alerts: tuple[AlertView, ...]
+    """Open alerts (new, assigned, accepted) and those closed in the last hour."""
+    officers: tuple[OfficerView, ...]
+    cameras: tuple[CameraView, ...]
+    deployments: tuple[DeploymentView, ...]
+    stats: tuple[DeploymentStats, ...]
+    last_seq: int
+
+
+class OfficerUpdated(WireMessage, tag="officer_updated"):
+    """An officer's position, status or connection changed (not durable)."""
+
+    officer: OfficerView
+
+
+class StatsUpdated(WireMessage, tag="stats_updated"):
+    stats: DeploymentStats
+
+
+class DeploymentUpdated(WireMessage, tag="deployment_updated"):
+    deployment: DeploymentView
+
+
+DispatchIn = Hello | Resume | Ack | Ping | AssignAlert | DismissAlert | AddNote | ReopenAlert
+DispatchOut = (
+    Welcome | Error | Pong | CommandResult | Snapshot | AlertRaised | AlertUpdated
+    | AlertWithdrawn | OfficerUpdated | StatsUpdated | DeploymentUpdated
+)

@@ -1,0 +1,120 @@
+"""Settings for every part of Vigil, with safe defaults.
+
+Each field can be set from the environment as ``VIGIL_<FIELD>`` (upper case), e.g.
+``VIGIL_DATA_DIR=/srv/vigil``; command-line flags override the environment. Nothing reads the
+environment at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+
+class QualitySettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Quality gate applied before a face is embedded (live frames and enrolment)."""
+
+    min_inter_eye_px: float = 14.0
+    """Smallest distance between the eye centres, in pixels (about a 36 px face)."""
+    min_face_px: float = 32.0
+    """Smallest face box side, in pixels."""
+    min_score: float = -0.5
+    """Smallest detector score accepted (dlib HOG scores can be slightly negative at the
+    detection threshold; ONNX detectors report probabilities, see ``min_score_prob``)."""
+    min_score_prob: float = 0.7
+    """Smallest detector probability for engines whose score is a probability."""
+    min_sharpness: float = 15.0
+    """Smallest variance of the Laplacian of the face, grey levels squared (lower = blurrier)."""
+    max_yaw: float = 0.45
+    """Largest yaw proxy: nose offset from the eye midpoint over the inter-eye distance."""
+    max_pitch: float = 0.9
+    """Largest pitch proxy: deviation of the nose-to-eye-line distance from a frontal face,
+    over the inter-eye distance."""
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    """Top-level settings."""
+
+    data_dir: str = "./data"
+    """Folder for the SQLite file, watchlist photos, index files and probe crops."""
+    db_url: str = ""
+    """SQLAlchemy async URL; empty means ``sqlite+aiosqlite:///<data_dir>/vigil.db``."""
+    engine: str = "auto"
+    """``auto`` (best installed model pack, else dlib), ``dlib`` or ``onnx``."""
+    model_root: str = ""
+    """Folder of installed model packs; empty means ``<data_dir>/models``."""
+    model_pack: str = ""
+    """Name of the installed pack to use with ``engine=onnx``; empty picks the best one."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "INFO"
+    workers: int = 2
+    """Inference worker threads (decode, detect, embed, search run there, never on the loop)."""
+    max_image_bytes: int = 8_000_000
+    """Largest accepted encoded image (camera frame or enrolment photo)."""
+    max_image_pixels: int = 4096 * 4096
+    """Largest accepted decoded image, width x height."""
+    max_message_bytes: int = 64_000
+    """Largest accepted JSON websocket message."""
+    max_messages_per_second: float = 50.0
+    """Per-connection message rate; a connection that floods is closed."""
+    send_queue_size: int = 256
+    """Per-websocket bounded send queue; a client that falls behind is disconnected."""
+    upsample: int = 1
+    """dlib HOG upsampling passes: 1 finds faces of about 40 px and up (costs ~4x of 0)."""
+    threshold: float = 0.0
+    """Default deployment threshold; 0 means the engine's calibrated default."""
+    cooldown_s: float = 60.0
+    """One alert per (camera, watchlist entry) within this window; later sightings update it."""
+    ack_timeout_s: float = 120.0
+    """An assignment not accepted within this time returns to the queue, flagged."""
+    retention_days: float = 31.0
+    """Alerts and probe crops are purged after this many days (at least 1)."""
+    watchlist_size_cap: int = 2000
+    """Largest number of entries in one watchlist."""
+    quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite+aiosqlite:///{self.data_path / 'vigil.db'}"
+
+    @property
+    def model_path(self) -> Path:
+        return Path(self.model_root) if self.model_root else self.data_path / "models"
+
+
+def load_settings(
+    env: dict[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Build settings from ``VIGIL_*`` environment variables and explicit overrides.
+
+    Args:
+        env: environment to read (defaults to ``os.environ``).
+        **overrides: field values that win over the environment; ``None`` values are ignored.
+
+    Raises:
+        msgspec.ValidationError: a value has the wrong type.
+    """
+    env = dict(os.environ) if env is None else env
+    values: dict[str, Any] = {}
+    quality: dict[str, Any] = {}
+    for field in msgspec.structs.fields(Settings):
+        raw = env.get(f"VIGIL_{field.name.upper()}")
+        if raw is not None and field.name != "quality":
+            values[field.name] = raw
+    for field in msgspec.structs.fields(QualitySettings):
+        raw = env.get(f"VIGIL_QUALITY_{field.name.upper()}")
+        if raw is not None:
+            quality[field.name] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    if quality and "quality" not in overrides:
+        values["quality"] = quality
+    # strict=False lets environment strings convert to numbers.
+    return msgspec.convert(values, Settings, strict=False)
