@@ -40,6 +40,8 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image:
             warnings.simplefilter("ignore")  # Pillow's own bomb warning; we check below
             with PILImage.open(io.BytesIO(data)) as header:
                 width, height = header.size
+    except PILImage.DecompressionBombError as exc:  # header claims > 2x Pillow's own limit
+        raise ImageRefused("image_too_large", f"{exc}; limit {max_pixels} pixels") from exc
     except Exception as exc:  # Pillow raises many types for garbage input
         raise ImageRefused("undecodable_image", "not a recognised image format") from exc
     if width * height > max_pixels:

@@ -125,7 +125,14 @@ class DeploymentStats(msgspec.Struct, frozen=True, kw_only=True):
     not_the_person: int = 0
     outdated_entry: int = 0
     false_alert_rate: float | None = None
-    """False alerts (dismissed + not the person) per face processed; None before any face."""
+    """False alerts (officer's ``not_the_person`` + dispatcher's dismissal as
+    ``different_person``) per face processed; None before any face."""
     precision: float | None = None
-    """Confirmed / adjudicated alerts (confirmed + not the person + dismissed); None before any
-    adjudication."""
+    """Confirmed / adjudicated alerts (every alert a human closed: dismissed or resolved with
+    any outcome); None before any adjudication."""
+    adjudicated: int = 0
+    """Alerts closed by a human (the precision's denominator)."""
+    false_alerts: int = 0
+    """The false alert rate's numerator."""
+    open: int = 0
+    """Alerts not yet closed."""

@@ -1,0 +1,264 @@
+"""Figure ``index``: the project's watchlist index against exact numpy search.
+
+Workload (the same unit vectors for both): a gallery of ``N`` random unit vectors (templates of
+distinct people are close to orthogonal in these spaces, so an isotropic gallery is a fair and
+slightly pessimistic model) and two kinds of probe, searched one at a time as the pipeline does:
+
+- *mated* probes: a gallery template plus noise, at cosine 0.5-0.9 to it (a live face of an
+  enrolled person). The target's recall@1 is measured on these: a watchlisted face must find
+  its entry.
+- *non-mated* probes: fresh random vectors (a passer-by). Their recall against exact search is
+  reported beside it with no target: their best candidate is far below any threshold anyway.
+
+The 10k index is built first and measured, then grown to 100k (one insertion order, so the
+figure is the same as a single 100k build, without building twice).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from bench.context import Context, Row
+from bench.stats import check, ratio, skipped, summarise, targeted
+
+F32 = npt.NDArray[np.float32]
+TOP_K = 10
+MODEL_ID = "bench-random"
+
+
+@dataclass
+class IndexUnderTest:
+    """A thin adapter so the figure measures the project's index when it exists."""
+
+    implementation: str
+    params: dict[str, Any]
+    add: Callable[[npt.NDArray[np.int64], F32], None]
+    search: Callable[[F32, int], list[int]]
+    grow: Callable[[int], None]
+
+
+def _project_index(dim: int, capacity: int) -> IndexUnderTest | None:
+    """``server.recognition.index.WatchlistIndex`` when helper A's module is importable."""
+    try:
+        from server.recognition import index as project
+    except ImportError:
+        return None
+    cls = getattr(project, "WatchlistIndex", None)
+    if cls is None:
+        return None
+    idx = cls(MODEL_ID, dim, capacity=capacity)
+
+    def add(ids: npt.NDArray[np.int64], vectors: F32) -> None:
+        idx.add([int(i) for i in ids], vectors, MODEL_ID)
+
+    def search(vector: F32, k: int) -> list[int]:
+        hits = idx.search(vector[None, :], k, MODEL_ID)[0]
+        return [int(h[0]) for h in hits]
+
+    def grow(capacity: int) -> None:
+        # The project index grows by itself when adding past its capacity.
+        return None
+
+    params = {
+        name: getattr(idx, name)
+        for name in ("M", "m", "ef", "ef_construction", "ef_search", "space", "capacity")
+        if isinstance(getattr(idx, name, None), int | float | str)
+    }
+    return IndexUnderTest("server.recognition.index.WatchlistIndex", params, add, search, grow)
+
+
+def _direct_hnswlib(dim: int, capacity: int, threads: int) -> IndexUnderTest:
+    """hnswlib used directly, with the parameters the design names (until the project index
+    exists)."""
+    import hnswlib
+
+    params = {"space": "cosine", "M": 16, "ef_construction": 200, "ef": 64}
+    idx = hnswlib.Index(space="cosine", dim=dim)
+    idx.init_index(max_elements=capacity, ef_construction=200, M=16, random_seed=1)
+    idx.set_ef(64)
+
+    def add(ids: npt.NDArray[np.int64], vectors: F32) -> None:
+        idx.set_num_threads(threads)
+        idx.add_items(vectors, ids)
+        idx.set_num_threads(1)
+
+    def search(vector: F32, k: int) -> list[int]:
+        labels, _ = idx.knn_query(vector, k=k)
+        return [int(x) for x in labels[0]]
+
+    def grow(capacity: int) -> None:
+        idx.resize_index(capacity)
+
+    return IndexUnderTest("hnswlib (direct: project index not importable)", params, add, search,
+                          grow)
+
+
+def unit_rows(rng: np.random.Generator, n: int, dim: int) -> F32:
+    """``n`` random unit vectors."""
+    v = rng.standard_normal((n, dim), dtype=np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    return v
+
+
+def mated_probes(rng: np.random.Generator, gallery: F32, count: int) -> tuple[F32, F32]:
+    """Probes at cosine 0.5-0.9 to a random gallery template; returns (probes, cosines)."""
+    n, dim = gallery.shape
+    picks = rng.integers(0, n, size=count)
+    base = gallery[picks]
+    cos = rng.uniform(0.5, 0.9, size=count).astype(np.float32)
+    noise = unit_rows(rng, count, dim)
+    # remove the component along the template so the cosine is exactly the one drawn
+    noise -= (noise * base).sum(axis=1, keepdims=True) * base
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    probes = cos[:, None] * base + np.sqrt(1 - cos**2)[:, None] * noise
+    return probes.astype(np.float32), cos
+
+
+def exact_topk(gallery: F32, probes: F32, k: int) -> npt.NDArray[np.int64]:
+    """Ground truth: the ``k`` most similar gallery rows of each probe, best first."""
+    out = np.empty((len(probes), k), dtype=np.int64)
+    for start in range(0, len(probes), 256):
+        sims = probes[start:start + 256] @ gallery.T
+        part = np.argpartition(-sims, k, axis=1)[:, :k]
+        order = np.take_along_axis(sims, part, axis=1).argsort(axis=1)[:, ::-1]
+        out[start:start + 256] = np.take_along_axis(part, order, axis=1)
+    return out
+
+
+def exact_search(gallery: F32, probe: F32, k: int) -> npt.NDArray[np.int64]:
+    """The baseline, one probe at a time as the pipeline would: a BLAS product, then top-k."""
+    sims = gallery @ probe
+    part = np.argpartition(-sims, k)[:k]
+    return part[np.argsort(-sims[part])]
+
+
+def recall(found: list[list[int]], truth: npt.NDArray[np.int64], k: int) -> float:
+    """Mean fraction of the exact top-``k`` that the index returned in its top-``k``."""
+    hits = [len(set(f[:k]) & set(int(t) for t in row[:k])) / k
+            for f, row in zip(found, truth, strict=True)]
+    return float(np.mean(hits)) if hits else 0.0
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def _measure(
+    ctx: Context, iut: IndexUnderTest, gallery: F32, probes: dict[str, F32], build_s: float,
+    memory_mb: float,
+) -> dict[str, Any]:
+    n, dim = gallery.shape
+    result: dict[str, Any] = {"status": "ok", "templates": n, "dim": dim,
+                              "build_s": round(build_s, 3),
+                              "index_memory_mb": round(memory_mb, 1),
+                              "exact_memory_mb": round(gallery.nbytes / 2**20, 1)}
+    all_probes = np.concatenate(list(probes.values()))
+    index_ms: list[float] = []
+    found: list[list[int]] = []
+    for probe in all_probes:
+        start = time.perf_counter()
+        found.append(iut.search(probe, TOP_K))
+        index_ms.append((time.perf_counter() - start) * 1000.0)
+    truth = exact_topk(gallery, all_probes, TOP_K)
+    exact_ms: list[float] = []
+    exact_count = min(len(all_probes), ctx.cfg.exact_queries)
+    for probe in all_probes[:exact_count]:
+        start = time.perf_counter()
+        exact_search(gallery, probe, TOP_K)
+        exact_ms.append((time.perf_counter() - start) * 1000.0)
+    q_index = summarise(index_ms)
+    q_exact = summarise(exact_ms)
+    result["query_ms"] = q_index
+    result["exact_query_ms"] = q_exact
+    result["speedup_median"] = ratio(q_exact["median"], q_index["median"], 1)
+    result["speedup_p99"] = ratio(q_exact["p99"], q_index["p99"], 1)
+    offset = 0
+    for kind, block in probes.items():
+        part = slice(offset, offset + len(block))
+        offset += len(block)
+        result[f"recall_at_1_{kind}"] = round(recall(found[part], truth[part], 1), 4)
+        result[f"recall_at_10_{kind}"] = round(recall(found[part], truth[part], 10), 4)
+    result["probes"] = {kind: len(block) for kind, block in probes.items()}
+    return result
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    """Build and query the index at each size and dimension of the mode."""
+    rng = np.random.default_rng(7)
+    cases: dict[str, Any] = {}
+    implementation = ""
+    params: dict[str, Any] = {}
+    for dim in (128, 512):
+        sizes = [10_000, 100_000, 1_000_000]
+        wanted = [s for s in sizes if s <= ctx.cfg.index_max]
+        for size in sizes:
+            if size not in wanted:
+                reason = ("only with --full" if size == 1_000_000
+                          else "not in --quick (10k only)")
+                cases[f"{dim}x{size}"] = skipped(reason, templates=size, dim=dim)
+        if not wanted:
+            continue
+        gallery_all = unit_rows(rng, wanted[-1], dim)
+        gc.collect()
+        before = _rss_mb()
+        iut = _project_index(dim, wanted[0]) or _direct_hnswlib(dim, wanted[0], ctx.cfg.threads)
+        implementation, params = iut.implementation, iut.params
+        built = 0
+        build_s = 0.0
+        for size in wanted:
+            ctx.log(f"index: {dim}-d, building to {size:,} templates")
+            iut.grow(size)
+            start = time.perf_counter()
+            iut.add(np.arange(built, size, dtype=np.int64), gallery_all[built:size])
+            build_s += time.perf_counter() - start
+            built = size
+            gallery = gallery_all[:size]
+            probes = {
+                "mated": mated_probes(rng, gallery, ctx.cfg.index_queries)[0],
+                "non_mated": unit_rows(rng, ctx.cfg.index_queries // 2, dim),
+            }
+            case = _measure(ctx, iut, gallery, probes, build_s, _rss_mb() - before)
+            if (dim, size) == (512, 100_000):
+                case.update(targeted(
+                    "query p99 <= 1 ms at recall@1 >= 0.99 (mated probes), >= 50x faster "
+                    "than exact search (p99)",
+                    [check("query_ms.p99", case["query_ms"]["p99"], "<=", 1.0, "ms"),
+                     check("recall_at_1_mated", case["recall_at_1_mated"], ">=", 0.99),
+                     check("speedup_p99", case["speedup_p99"], ">=", 50.0, "x")],
+                ))
+            cases[f"{dim}x{size}"] = case
+            ctx.remember(f"index_memory_mb_{dim}x{size}", case["index_memory_mb"])
+        del iut, gallery_all
+        gc.collect()
+    return {"status": "ok", "implementation": implementation, "params": params,
+            "workload": "random unit gallery; mated probes at cosine 0.5-0.9 to one template, "
+                        "non-mated random probes; single-probe queries, k=10, 1 search thread",
+            "cases": cases}
+
+
+def rows(result: dict[str, Any]) -> list[Row]:
+    """Markdown rows: one per measured case."""
+    out: list[Row] = []
+    for name, case in result.get("cases", {}).items():
+        if case.get("status") != "ok":
+            out.append(Row("index", name, case.get("status", "?"), note=case.get("reason", "")))
+            continue
+        q, e = case["query_ms"], case["exact_query_ms"]
+        out.append(Row("index", name, "query ms (index | exact)", q["median"], q["p99"],
+                       baseline=f'{e["median"]} / {e["p99"]}',
+                       ratio=case["speedup_p99"],
+                       target=case.get("target", ""), met=case.get("met"),
+                       note=f'recall@1 {case["recall_at_1_mated"]} mated / '
+                            f'{case["recall_at_1_non_mated"]} non-mated, '
+                            f'@10 {case["recall_at_10_mated"]}; build {case["build_s"]} s; '
+                            f'{case["index_memory_mb"]} MB'))
+    return out

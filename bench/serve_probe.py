@@ -1,0 +1,117 @@
+"""The real server under uvicorn, with an event-loop lag probe in the same loop
+(``python -m bench.serve_probe``; settings from ``VIGIL_*``).
+
+This is ``vigil serve`` (``create_app`` + uvicorn, with the same graceful drain) plus a task
+that sleeps 10 ms at a time on the server's own event loop and records how late it wakes up:
+that lateness is the event-loop lag every websocket message on the server waits behind. The
+probe adds about 100 wake-ups a second, nothing else.
+
+Commands (JSON lines on stdin): ``lag`` (summary of the lag since the last ``lag``, then
+reset), ``counters`` (the runtime's process-wide counters), ``quit`` (graceful stop). First line
+printed: ``{"port": N, "pid": P}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from bench.proc import emit, serve_commands
+from bench.stats import summarise
+
+PROBE_INTERVAL_S = 0.010
+
+
+class LagProbe:
+    """Records how late ``asyncio.sleep(PROBE_INTERVAL_S)`` returns, in ms."""
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    async def run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            late = (time.perf_counter() - start - PROBE_INTERVAL_S) * 1000.0
+            self.samples.append(max(0.0, late))
+
+    def take(self) -> dict[str, Any]:
+        samples, self.samples = self.samples, []
+        return summarise(samples)
+
+
+def main() -> None:
+    from server.app import create_app, drain
+    from shared.settings import load_settings
+
+    settings = load_settings()
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            runtime = getattr(app.state, "runtime", None)
+            if runtime is not None:
+                await drain(runtime)
+            await super().shutdown(sockets=sockets)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="on",
+                            ws_max_size=settings.max_image_bytes + 65_536)
+    server = Server(config)
+    probe = LagProbe()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        probe_task = asyncio.create_task(probe.run())
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if serving.done():
+                await serving  # start-up failed: raise its error
+                return
+            await asyncio.sleep(0.05)
+        emit({"port": port, "pid": _pid()})
+
+        def handle(command: dict[str, Any]) -> dict[str, Any] | None:
+            cmd = command.get("cmd")
+            if cmd == "quit":
+                return None
+            if cmd == "lag":
+                return asyncio.run_coroutine_threadsafe(_call(probe.take), loop).result(10)
+            if cmd == "counters":
+                runtime = getattr(app.state, "runtime", None)
+                return {"counters": dict(runtime.counters) if runtime else {}}
+            return {"error": f"unknown command {cmd!r}"}
+
+        def commands() -> None:
+            try:
+                serve_commands(handle)
+            finally:
+                server.should_exit = True
+
+        threading.Thread(target=commands, daemon=True).start()
+        await serving
+        probe_task.cancel()
+
+    asyncio.run(run())
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+async def _call(fn: Any) -> Any:
+    return fn()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""REST administration (thin Litestar controllers; OpenAPI at ``/schema``)."""

@@ -1,0 +1,125 @@
+"""Accounts and tokens, cameras and officers registry."""
+
+from __future__ import annotations
+
+import re
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from sqlalchemy import select
+
+from server.api.schemas import AccountCreate, AccountCreated, AccountOut, CameraCreate
+from server.auth import Principal, create_account, new_id, principal_of, roles
+from server.errors import Conflict, NotFound, VigilError
+from server.runtime import Runtime
+from server.store.models import Account, Camera, Officer
+from server.store.views import camera_view, officer_view
+from shared.protocol.alerts import CameraView, OfficerView
+
+CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
+
+DEPS = {"principal": Provide(principal_of, sync_to_thread=False)}
+
+
+def runtime_of(request: Request) -> Runtime:  # type: ignore[type-arg]
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+class AccountController(Controller):
+    path = "/api/accounts"
+    tags = ("accounts",)
+    dependencies = DEPS
+    guards = (roles("admin"),)
+
+    @post("/", operation_id="createAccount")
+    async def create(self, request: Request, data: AccountCreate,  # type: ignore[type-arg]
+                     principal: Principal) -> AccountCreated:
+        """Create an account of one role and return its token (shown this once only)."""
+        rt = runtime_of(request)
+        now = rt.clock()
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            account, token = await create_account(
+                session, role=data.role, name=data.name, now=now, expires_at=data.expires_at,
+                call_sign=data.call_sign,
+            )
+            await rt.audit.record(session, actor=principal.account_id, action="token_issued",
+                                  at=now, account_id=account.id, role=data.role)
+        return AccountCreated(account_id=account.id, role=data.role, name=data.name,
+                              token=token)
+
+    @get("/", operation_id="listAccounts")
+    async def list_accounts(self, request: Request) -> list[AccountOut]:  # type: ignore[type-arg]
+        """Every account (never a token or its hash)."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            rows = (await session.execute(select(Account).order_by(Account.created_at))).scalars()
+            return [AccountOut(id=a.id, role=a.role, name=a.name,  # type: ignore[arg-type]
+                               created_at=a.created_at, expires_at=a.expires_at,
+                               revoked=a.revoked) for a in rows]
+
+    @post("/{account_id:str}/revoke", operation_id="revokeAccount", status_code=200)
+    async def revoke(self, request: Request, account_id: str,  # type: ignore[type-arg]
+                     principal: Principal) -> AccountOut:
+        """Revoke an account's token at once."""
+        rt = runtime_of(request)
+        now = rt.clock()
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            a = await session.get(Account, account_id)
+            if a is None:
+                raise NotFound("no such account")
+            a.revoked = True
+            await rt.audit.record(session, actor=principal.account_id, action="token_revoked",
+                                  at=now, account_id=a.id)
+            return AccountOut(id=a.id, role=a.role, name=a.name,  # type: ignore[arg-type]
+                              created_at=a.created_at, expires_at=a.expires_at, revoked=True)
+
+
+class CameraController(Controller):
+    path = "/api/cameras"
+    tags = ("cameras",)
+    dependencies = DEPS
+
+    @post("/", operation_id="createCamera", guards=[roles("admin")])
+    async def create(self, request: Request, data: CameraCreate,  # type: ignore[type-arg]
+                     principal: Principal) -> CameraView:
+        """Register a camera (fixed position, or mobile: it reports its own)."""
+        rt = runtime_of(request)
+        cam_id = data.id or new_id("cam")
+        if not CAMERA_ID.match(cam_id):
+            raise VigilError("bad_camera_id", "camera ids use letters, digits, - and _")
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            if await session.get(Camera, cam_id) is not None:
+                raise Conflict("camera id already registered")
+            if data.account_id is not None:
+                acc = await session.get(Account, data.account_id)
+                if acc is None or acc.role != "camera":
+                    raise VigilError("bad_account", "account_id must be a camera account")
+            cam = Camera(id=cam_id, name=data.name, description=data.description,
+                         lat=data.lat, lon=data.lon, mobile=data.mobile,
+                         account_id=data.account_id, frames_no_deployment=0)
+            session.add(cam)
+            await rt.audit.record(session, actor=principal.account_id,
+                                  action="camera_registered", at=rt.clock(), camera_id=cam_id)
+        return camera_view(cam)
+
+    @get("/", operation_id="listCameras",
+         guards=[roles("admin", "authoriser", "dispatcher", "auditor")])
+    async def list_cameras(self, request: Request) -> list[CameraView]:  # type: ignore[type-arg]
+        """Registered cameras."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            return [camera_view(c) for c in (await session.execute(select(Camera))).scalars()]
+
+
+class OfficerController(Controller):
+    path = "/api/officers"
+    tags = ("officers",)
+
+    @get("/", operation_id="listOfficers", guards=[roles("admin", "dispatcher")])
+    async def list_officers(self, request: Request) -> list[OfficerView]:  # type: ignore[type-arg]
+        """Officers with their last position, status and connection."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            rows = (await session.execute(select(Officer))).scalars()
+            return [officer_view(o, rt.hub.connected(o.id)) for o in rows]

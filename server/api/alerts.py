@@ -1,0 +1,119 @@
+"""Alerts: list/filter/get, probe crop and reference photo, assignment suggestion.
+
+Officers see only the alerts routed to them (nearby or assigned), here as on their socket.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.params import Parameter
+from litestar.response import File
+from sqlalchemy import Select, select
+
+from server.api.admin import DEPS, runtime_of
+from server.api.schemas import Suggestion
+from server.auth import Principal, roles
+from server.errors import NotFound
+from server.runtime import Runtime
+from server.store.models import Alert, AlertRecipient, Entry, Officer
+from server.store.views import alert_view
+from server.ws.alert_commands import suggest
+from shared.protocol.alerts import AlertView
+
+VIEWERS = roles("dispatcher", "officer", "auditor")
+
+
+async def _visible(rt: Runtime, principal: Principal, alert_id: str) -> Alert:
+    async with rt.db.sessions() as session:
+        alert = await session.get(Alert, alert_id)
+        if alert is None:
+            raise NotFound("no such alert")
+        if principal.role == "officer" and await session.get(
+            AlertRecipient, (alert_id, principal.account_id)
+        ) is None:
+            raise NotFound("no such alert")  # not routed to this officer: not even its id
+        return alert
+
+
+class AlertController(Controller):
+    path = "/api/alerts"
+    tags = ("alerts",)
+    dependencies = DEPS
+    guards = (VIEWERS,)
+
+    @get("/", operation_id="listAlerts")
+    async def list_alerts(
+        self, request: Request, principal: Principal,  # type: ignore[type-arg]
+        alert_state: Annotated[str | None, Parameter(query="state")] = None,
+        deployment_id: str | None = None,
+        camera_id: str | None = None, limit: int = 200,
+    ) -> list[AlertView]:
+        """Alerts, newest first, filtered by state, deployment or camera."""
+        rt = runtime_of(request)
+        query: Select[Any] = select(Alert).order_by(Alert.first_seen.desc())
+        if principal.role == "officer":
+            query = query.join(AlertRecipient, AlertRecipient.alert_id == Alert.id).where(
+                AlertRecipient.account_id == principal.account_id)
+        if alert_state:
+            query = query.where(Alert.state == alert_state)
+        if deployment_id:
+            query = query.where(Alert.deployment_id == deployment_id)
+        if camera_id:
+            query = query.where(Alert.camera_id == camera_id)
+        query = query.limit(max(1, min(limit, 1000)))
+        async with rt.db.sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+            return [await alert_view(session, a) for a in rows]
+
+    @get("/{alert_id:str}", operation_id="getAlert")
+    async def get_alert(self, request: Request, alert_id: str,  # type: ignore[type-arg]
+                        principal: Principal) -> AlertView:
+        """One alert card."""
+        rt = runtime_of(request)
+        alert = await _visible(rt, principal, alert_id)
+        async with rt.db.sessions() as session:
+            return await alert_view(session, alert)
+
+    @get("/{alert_id:str}/probe", operation_id="getProbe", media_type="image/jpeg")
+    async def probe(self, request: Request, alert_id: str,  # type: ignore[type-arg]
+                    principal: Principal) -> File:
+        """The probe crop (other faces blurred)."""
+        rt = runtime_of(request)
+        alert = await _visible(rt, principal, alert_id)
+        return _file(rt.settings.data_path, alert.probe_path, "image/jpeg")
+
+    @get("/{alert_id:str}/reference", operation_id="getReference")
+    async def reference(self, request: Request, alert_id: str,  # type: ignore[type-arg]
+                        principal: Principal) -> File:
+        """The watchlist entry's reference photo."""
+        rt = runtime_of(request)
+        alert = await _visible(rt, principal, alert_id)
+        async with rt.db.sessions() as session:
+            entry = await session.get(Entry, alert.entry_id)
+        if entry is None:
+            raise NotFound("the entry was removed")
+        return _file(rt.settings.data_path, entry.photo_path, "application/octet-stream")
+
+    @get("/{alert_id:str}/suggestion", operation_id="suggestOfficer",
+         guards=[roles("dispatcher")])
+    async def suggestion(self, request: Request, alert_id: str) -> Suggestion:  # type: ignore[type-arg]
+        """The nearest available officer to the alert's camera."""
+        rt = runtime_of(request)
+        best = await suggest(rt, alert_id)
+        if best is None:
+            return Suggestion(officer_id=None)
+        async with rt.db.sessions() as session:
+            officer = await session.get(Officer, best.officer_id)
+        return Suggestion(officer_id=best.officer_id,
+                          call_sign=officer.call_sign if officer else None,
+                          distance_m=best.distance_m)
+
+
+def _file(root: Path, rel: str, media_type: str) -> File:
+    path = root / rel
+    if not rel or not path.is_file():
+        raise NotFound("image not available")
+    return File(path=path, media_type=media_type, content_disposition_type="inline")

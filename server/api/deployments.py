@@ -1,0 +1,144 @@
+"""Deployments: create (cameras, watchlist, window, threshold, radius), start, stop, stats."""
+
+from __future__ import annotations
+
+import importlib
+
+from litestar import Controller, Request, get, post
+from sqlalchemy import select
+
+from server.api.admin import DEPS, runtime_of
+from server.api.schemas import DeploymentCreate
+from server.auth import Principal, new_id, roles
+from server.domain import governance
+from server.domain.thresholds import check_threshold
+from server.errors import NotFound, VigilError
+from server.runtime import Runtime
+from server.store.models import Camera, Deployment, DeploymentCamera, Watchlist
+from server.store.views import deployment_stats, deployment_view
+from shared.protocol.alerts import DeploymentStats, DeploymentView
+from shared.protocol.dispatch import DeploymentUpdated
+
+FALLBACK_THRESHOLDS = {"dlib-resnet-v1": 0.92}
+"""Used only until ``server.recognition.calibration`` provides calibrated defaults. dlib's
+own rule of thumb (Euclidean distance 0.6, cosine 0.82) is a 1:1 setting; a 1:N watchlist
+search needs a stricter one, so the fallback is distance 0.4 (cosine 0.92)."""
+
+READERS = roles("admin", "authoriser", "dispatcher", "auditor")
+
+
+def default_threshold(runtime: Runtime) -> float:
+    """The deployment threshold when none is given: setting, else calibrated default."""
+    if runtime.settings.threshold > 0:
+        return runtime.settings.threshold
+    model_id = runtime.engine.model_id if runtime.engine is not None else ""
+    try:
+        calibration = importlib.import_module("server.recognition.calibration")
+        return float(calibration.default_threshold(model_id))
+    except (ImportError, AttributeError, KeyError, ValueError):
+        pass
+    return FALLBACK_THRESHOLDS.get(model_id, 0.9)
+
+
+class DeploymentController(Controller):
+    path = "/api/deployments"
+    tags = ("deployments",)
+    dependencies = DEPS
+
+    @post("/", operation_id="createDeployment", guards=[roles("admin", "authoriser")])
+    async def create(self, request: Request, data: DeploymentCreate,  # type: ignore[type-arg]
+                     principal: Principal) -> DeploymentView:
+        """Create a deployment (inactive until started)."""
+        rt = runtime_of(request)
+        now = rt.clock()
+        if data.ends_at <= data.starts_at:
+            raise VigilError("bad_window", "ends_at must be after starts_at")
+        if not (-90 <= data.lat <= 90 and -180 <= data.lon <= 180):
+            raise VigilError("bad_position", "lat/lon out of range")
+        if data.notify_radius_m <= 0 or not data.camera_ids:
+            raise VigilError("bad_deployment", "needs cameras and a positive notify radius")
+        threshold = data.threshold if data.threshold is not None else default_threshold(rt)
+        if not 0.0 < threshold <= 1.0:
+            raise VigilError("bad_threshold", "threshold must be in (0, 1]")
+        policy = await check_threshold(rt, principal, threshold=threshold,
+                                       watchlist_id=data.watchlist_id,
+                                       fallback_default=default_threshold(rt))
+        dep = Deployment(
+            id=new_id("dep"), name=data.name, purpose=data.purpose, place=data.place,
+            lat=data.lat, lon=data.lon, watchlist_id=data.watchlist_id, threshold=threshold,
+            notify_radius_m=data.notify_radius_m, starts_at=data.starts_at,
+            ends_at=data.ends_at, active=False, created_by=principal.account_id,
+            created_at=now, faces_processed=0, frames_processed=0, frames_refused=0,
+        )
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            if await session.get(Watchlist, data.watchlist_id) is None:
+                raise NotFound("no such watchlist")
+            for cam in data.camera_ids:
+                if await session.get(Camera, cam) is None:
+                    raise NotFound(f"no such camera: {cam}")
+            session.add(dep)
+            await session.flush()
+            for cam in dict.fromkeys(data.camera_ids):
+                session.add(DeploymentCamera(deployment_id=dep.id, camera_id=cam))
+            await rt.audit.record(session, actor=principal.account_id,
+                                  action="deployment_created", at=now, deployment_id=dep.id,
+                                  watchlist_id=dep.watchlist_id, threshold=threshold,
+                                  floor=policy.floor, below_floor=threshold < policy.floor)
+            view = await deployment_view(session, dep)
+        return view
+
+    @get("/", operation_id="listDeployments", guards=[READERS])
+    async def list_deployments(self, request: Request) -> list[DeploymentView]:  # type: ignore[type-arg]
+        """Every deployment."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            deps = (await session.execute(select(Deployment))).scalars().all()
+            return [await deployment_view(session, d) for d in deps]
+
+    @post("/{deployment_id:str}/start", operation_id="startDeployment",
+          guards=[roles("authoriser")], status_code=200)
+    async def start(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
+                    principal: Principal) -> DeploymentView:
+        """Activate: matching runs for its cameras inside its window."""
+        return await _set_active(runtime_of(request), deployment_id, True, principal)
+
+    @post("/{deployment_id:str}/stop", operation_id="stopDeployment",
+          guards=[roles("authoriser")], status_code=200)
+    async def stop(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
+                   principal: Principal) -> DeploymentView:
+        """Stop at once (kill switch): no frame is matched for it from now on."""
+        return await _set_active(runtime_of(request), deployment_id, False, principal)
+
+    @get("/{deployment_id:str}/stats", operation_id="deploymentStats", guards=[READERS])
+    async def stats(self, request: Request,  # type: ignore[type-arg]
+                    deployment_id: str) -> DeploymentStats:
+        """Faces processed, alerts and outcomes: false alert rate and precision together."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            dep = await session.get(Deployment, deployment_id)
+            if dep is None:
+                raise NotFound("no such deployment")
+            return await deployment_stats(session, dep)
+
+
+async def _set_active(
+    rt: Runtime, deployment_id: str, active: bool, principal: Principal
+) -> DeploymentView:
+    now = rt.clock()
+    async with rt.write_lock, rt.db.sessions() as session, session.begin():
+        dep = await session.get(Deployment, deployment_id)
+        if dep is None:
+            raise NotFound("no such deployment")
+        if active and dep.ends_at <= now:
+            raise VigilError("window_ended", "the deployment's window has ended", status=409)
+        if active:  # needs a live authorisation; freezes the watchlist version (audited)
+            await governance.before_start(session, rt, dep, actor=principal.account_id, now=now)
+        dep.active = active
+        await rt.audit.record(session, actor=principal.account_id,
+                              action="deployment_started" if active else "deployment_stopped",
+                              at=now, deployment_id=dep.id)
+        if not active:  # a stop is final; the watchlist goes if no one else needs it
+            await governance.end(session, rt, dep, actor=principal.account_id, now=now)
+        view = await deployment_view(session, dep)
+    rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+    return view

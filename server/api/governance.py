@@ -1,0 +1,258 @@
+"""Governance over REST: deployment authorisation, thresholds, transparency, audit.
+
+Authorisers authorise, confirm, refuse and revoke; auditors read and verify the audit log.
+Every change here is audited in the transaction that makes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+from litestar.response import Stream
+from sqlalchemy import func, select
+
+from server.api.admin import DEPS, runtime_of
+from server.api.deployments import default_threshold
+from server.auth import Principal, roles
+from server.domain import governance
+from server.domain.thresholds import ThresholdPolicy, check_threshold, policy_for
+from server.domain.transparency import TransparencyRecord, to_markdown, transparency_record
+from server.errors import NotFound, VigilError
+from server.store.audit import AuditEntry, VerifyReport, export_lines, iter_records, to_entry
+from server.store.audit import verify as verify_chain
+from server.store.authorisation import DeploymentAuthorisation
+from server.store.models import Deployment, Entry, Watchlist
+from server.store.retention import PurgeCounts
+from server.store.views import deployment_view
+from shared.protocol.alerts import DeploymentView
+from shared.protocol.base import Purpose
+from shared.protocol.dispatch import DeploymentUpdated
+
+GOVERNANCE_READERS = roles("admin", "authoriser", "dispatcher", "auditor")
+
+
+class AuthoriseBody(msgspec.Struct, frozen=True, kw_only=True):
+    authority_ref: str
+    """Reference of the authority's decision (warrant, order or log number)."""
+    purpose: Purpose
+    """Must equal the deployment's purpose."""
+    urgent: bool = False
+    """Start before the authority has ruled: runs at most 24 h unless confirmed."""
+
+
+class ConfirmBody(msgspec.Struct, frozen=True, kw_only=True):
+    authority_ref: str
+
+
+class WithdrawBody(msgspec.Struct, frozen=True, kw_only=True):
+    reason: str = ""
+
+
+class ThresholdBody(msgspec.Struct, frozen=True, kw_only=True):
+    threshold: float
+
+
+class AuthorisationView(msgspec.Struct, frozen=True, kw_only=True):
+    deployment_id: str
+    state: str
+    authoriser_id: str
+    authoriser_name: str
+    authority_ref: str
+    purpose: str
+    granted_at: float
+    urgent: bool
+    confirm_by: float | None
+    confirmed_at: float | None
+    closed_at: float | None
+    close_reason: str
+    ended_at: float | None
+    watchlist_hash: str
+    watchlist_size: int
+
+
+class WithdrawResult(msgspec.Struct, frozen=True, kw_only=True):
+    authorisation: AuthorisationView
+    purged: PurgeCounts
+
+
+def _auth_view(a: DeploymentAuthorisation) -> AuthorisationView:
+    return AuthorisationView(
+        deployment_id=a.deployment_id, state=a.state, authoriser_id=a.authoriser_id,
+        authoriser_name=a.authoriser_name, authority_ref=a.authority_ref, purpose=a.purpose,
+        granted_at=a.granted_at, urgent=a.urgent, confirm_by=a.confirm_by,
+        confirmed_at=a.confirmed_at, closed_at=a.closed_at, close_reason=a.close_reason,
+        ended_at=a.ended_at, watchlist_hash=a.watchlist_hash, watchlist_size=a.watchlist_size,
+    )
+
+
+async def _load_auth(request: Request, deployment_id: str) -> AuthorisationView:  # type: ignore[type-arg]
+    rt = runtime_of(request)
+    async with rt.db.sessions() as session:
+        auth = await session.get(DeploymentAuthorisation, deployment_id)
+        if auth is None:
+            raise NotFound("this deployment has no authorisation")
+        return _auth_view(auth)
+
+
+class AuthorisationController(Controller):
+    path = "/api/deployments/{deployment_id:str}"
+    tags = ("governance",)
+    dependencies = DEPS
+
+    @post("/authorisation", operation_id="authoriseDeployment", guards=[roles("authoriser")])
+    async def authorise(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
+                        data: AuthoriseBody, principal: Principal) -> AuthorisationView:
+        """Authorise a deployment (name, authority reference, purpose); ``urgent`` starts it
+        before the authority rules, for at most 24 h unless confirmed."""
+        auth = await governance.authorise(
+            runtime_of(request), deployment_id, principal, authority_ref=data.authority_ref,
+            purpose=data.purpose, urgent=data.urgent)
+        return _auth_view(auth)
+
+    @get("/authorisation", operation_id="getAuthorisation", guards=[GOVERNANCE_READERS])
+    async def get_authorisation(self, request: Request,  # type: ignore[type-arg]
+                                deployment_id: str) -> AuthorisationView:
+        """The deployment's authorisation and what became of it."""
+        return await _load_auth(request, deployment_id)
+
+    @post("/authorisation/confirm", operation_id="confirmAuthorisation",
+          guards=[roles("authoriser")], status_code=200)
+    async def confirm(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
+                      data: ConfirmBody, principal: Principal) -> AuthorisationView:
+        """Confirm an urgent start: the deployment gets its full window back."""
+        auth = await governance.confirm(runtime_of(request), deployment_id, principal,
+                                        authority_ref=data.authority_ref)
+        return _auth_view(auth)
+
+    @post("/authorisation/refuse", operation_id="refuseAuthorisation",
+          guards=[roles("authoriser")], status_code=200)
+    async def refuse(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
+                     data: WithdrawBody, principal: Principal) -> WithdrawResult:
+        """Record the authority's refusal of an urgent start: stop and purge everything it
+        produced."""
+        purged = await governance.withdraw(runtime_of(request), deployment_id, principal,
+                                           refused=True, reason=data.reason)
+        return WithdrawResult(authorisation=await _load_auth(request, deployment_id),
+                              purged=purged)
+
+    @post("/authorisation/revoke", operation_id="revokeAuthorisation",
+          guards=[roles("authoriser")], status_code=200)
+    async def revoke(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
+                     data: WithdrawBody, principal: Principal) -> WithdrawResult:
+        """Revoke the authorisation: stop at once and purge every alert, probe crop and
+        outbox message the deployment produced."""
+        purged = await governance.withdraw(runtime_of(request), deployment_id, principal,
+                                           refused=False, reason=data.reason)
+        return WithdrawResult(authorisation=await _load_auth(request, deployment_id),
+                              purged=purged)
+
+    @post("/threshold", operation_id="setThreshold", guards=[roles("admin", "authoriser")],
+          status_code=200)
+    async def set_threshold(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
+                            data: ThresholdBody, principal: Principal) -> DeploymentView:
+        """Change the threshold; under the calibrated floor only an authoriser may (audited,
+        and so is a refused attempt)."""
+        rt = runtime_of(request)
+        if not 0.0 < data.threshold <= 1.0:
+            raise VigilError("bad_threshold", "threshold must be in (0, 1]")
+        async with rt.db.sessions() as session:
+            dep = await session.get(Deployment, deployment_id)
+            if dep is None:
+                raise NotFound("no such deployment")
+            watchlist_id = dep.watchlist_id
+        policy = await check_threshold(rt, principal, threshold=data.threshold,
+                                       watchlist_id=watchlist_id,
+                                       fallback_default=default_threshold(rt),
+                                       deployment_id=deployment_id)
+        now = rt.clock()
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            dep = await session.get(Deployment, deployment_id)
+            assert dep is not None
+            previous, dep.threshold = dep.threshold, data.threshold
+            await rt.audit.record(session, actor=principal.account_id,
+                                  action="threshold_changed", at=now, deployment_id=dep.id,
+                                  previous=previous, threshold=data.threshold,
+                                  floor=policy.floor, below_floor=data.threshold < policy.floor)
+            view = await deployment_view(session, dep)
+        rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+        return view
+
+    @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS])
+    async def transparency(
+        self, request: Request, deployment_id: str,  # type: ignore[type-arg]
+        fmt: Annotated[Literal["json", "markdown"], Parameter(query="format")] = "json",
+    ) -> Response[bytes]:
+        """The publishable transparency record, as JSON or Markdown."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            dep = await session.get(Deployment, deployment_id)
+            if dep is None:
+                raise NotFound("no such deployment")
+            record: TransparencyRecord = await transparency_record(session, dep, rt.clock())
+        if fmt == "markdown":
+            return Response(to_markdown(record).encode(), media_type="text/markdown")
+        return Response(msgspec.json.encode(record), media_type="application/json")
+
+
+class ThresholdController(Controller):
+    path = "/api/thresholds"
+    tags = ("governance",)
+
+    @get("/", operation_id="thresholdPolicy",
+         guards=[roles("admin", "authoriser", "watchlist_manager", "auditor")])
+    async def policy(self, request: Request, watchlist_id: str) -> ThresholdPolicy:  # type: ignore[type-arg]
+        """The calibrated default and floor for the running model and this watchlist's size."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            if await session.get(Watchlist, watchlist_id) is None:
+                raise NotFound("no such watchlist")
+            size = int((await session.execute(select(func.count()).select_from(Entry).where(
+                Entry.watchlist_id == watchlist_id))).scalar_one())
+        model_id = rt.engine.model_id if rt.engine is not None else ""
+        return policy_for(model_id, size, default_threshold(rt))
+
+
+class AuditController(Controller):
+    path = "/api/audit"
+    tags = ("audit",)
+    guards = (roles("auditor"),)
+
+    @get("/", operation_id="listAudit")
+    async def list_records(self, request: Request, after_seq: int = 0,  # type: ignore[type-arg]
+                           limit: int = 500) -> list[AuditEntry]:
+        """Audit records after ``after_seq``, oldest first (page with the last seq)."""
+        rt = runtime_of(request)
+        out: list[AuditEntry] = []
+        async with rt.db.sessions() as session:
+            async for row in iter_records(session, after_seq=max(0, after_seq)):
+                try:
+                    out.append(to_entry(row))
+                except msgspec.DecodeError as exc:
+                    raise VigilError("audit_damaged", f"record {row.seq} is damaged; run "
+                                     "the verification", status=409) from exc
+                if len(out) >= max(1, min(limit, 5000)):
+                    break
+        return out
+
+    @get("/verify", operation_id="verifyAudit")
+    async def verify(self, request: Request) -> VerifyReport:  # type: ignore[type-arg]
+        """Walk the hash chain: ``ok``, or the first bad record and what is wrong with it."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            return await verify_chain(session)
+
+    @get("/export", operation_id="exportAudit", media_type="application/x-ndjson")
+    async def export(self, request: Request) -> Stream:  # type: ignore[type-arg]
+        """The whole log as JSON lines."""
+        rt = runtime_of(request)
+
+        async def lines() -> AsyncIterator[bytes]:
+            async with rt.db.sessions() as session:
+                async for line in export_lines(session):
+                    yield line
+
+        return Stream(lines(), media_type="application/x-ndjson")

@@ -1,0 +1,178 @@
+"""Watchlists and their entries: create, enrol (multipart photo + metadata), list, remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from litestar import Controller, Request, delete, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, select
+
+from server.api.admin import DEPS, runtime_of
+from server.api.schemas import EntryForm, EntryOut, WatchlistCreate, WatchlistOut
+from server.auth import Principal, new_id, roles
+from server.domain.watchlist_lifecycle import note_watchlist_change
+from server.errors import NotFound, VigilError
+from server.recognition.enrol import Enrolment, enrol
+from server.store.models import Entry, Template, Watchlist
+from shared.protocol.base import CATEGORIES
+
+READERS = roles("watchlist_manager", "authoriser", "admin", "auditor")
+
+
+def _entry_out(e: Entry, models: tuple[str, ...]) -> EntryOut:
+    return EntryOut(
+        id=e.id, watchlist_id=e.watchlist_id, subject_ref=e.subject_ref,
+        display_name=e.display_name, category=e.category,  # type: ignore[arg-type]
+        justification=e.justification, legal_basis=e.legal_basis,
+        image_source=e.image_source, image_date=e.image_date, expires_at=e.expires_at,
+        minor=e.minor, added_by=e.added_by, created_at=e.created_at, models=models,
+    )
+
+
+def _check_form(form: EntryForm, now: float) -> None:
+    if form.category not in CATEGORIES:
+        raise VigilError("bad_category", f"category must be one of {', '.join(CATEGORIES)}")
+    for name in ("subject_ref", "display_name", "justification", "legal_basis",
+                 "image_source", "image_date"):
+        if not str(getattr(form, name)).strip():
+            raise VigilError(f"{name}_required", f"{name} is required")
+    if form.expires_at <= now:
+        raise VigilError("expiry_in_past", "expires_at must be in the future")
+    if form.minor and not form.minor_justification.strip():
+        raise VigilError("minor_justification_required",
+                         "an entry for a minor needs its own justification")
+
+
+class WatchlistController(Controller):
+    path = "/api/watchlists"
+    tags = ("watchlists",)
+    dependencies = DEPS
+
+    @post("/", operation_id="createWatchlist", guards=[roles("watchlist_manager")])
+    async def create(self, request: Request, data: WatchlistCreate,  # type: ignore[type-arg]
+                     principal: Principal) -> WatchlistOut:
+        """Create an empty watchlist."""
+        rt = runtime_of(request)
+        now = rt.clock()
+        wl = Watchlist(id=new_id("wl"), name=data.name, description=data.description,
+                       reuse=data.reuse, created_at=now, created_by=principal.account_id,
+                       version=0)
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            session.add(wl)
+            await rt.audit.record(session, actor=principal.account_id,
+                                  action="watchlist_created", at=now, watchlist_id=wl.id)
+        return WatchlistOut(id=wl.id, name=wl.name, description=wl.description, reuse=wl.reuse,
+                            version=0, entries=0)
+
+    @get("/", operation_id="listWatchlists", guards=[READERS])
+    async def list_watchlists(self, request: Request) -> list[WatchlistOut]:  # type: ignore[type-arg]
+        """Watchlists with their entry counts."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            counts = dict((await session.execute(
+                select(Entry.watchlist_id, func.count()).group_by(Entry.watchlist_id))).all())
+            rows = (await session.execute(select(Watchlist))).scalars()
+            return [WatchlistOut(id=w.id, name=w.name, description=w.description, reuse=w.reuse,
+                                 version=w.version, entries=int(counts.get(w.id, 0)))
+                    for w in rows]
+
+    @post("/{watchlist_id:str}/entries", operation_id="enrolEntry",
+          guards=[roles("watchlist_manager")])
+    async def enrol_entry(
+        self, request: Request, watchlist_id: str,  # type: ignore[type-arg]
+        data: Annotated[EntryForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        principal: Principal,
+    ) -> EntryOut:
+        """Enrol one person from a reference photo holding exactly one acceptable face.
+
+        Refusals of the photo are answered 422 with the recognition core's code
+        (``no_face``, ``multiple_faces``, ``low_quality:<reason>``, ``undecodable_image``...).
+        """
+        rt = runtime_of(request)
+        now = rt.clock()
+        _check_form(data, now)
+        photo = await data.photo.read()
+        async with rt.db.sessions() as session:
+            wl = await session.get(Watchlist, watchlist_id)
+            if wl is None:
+                raise NotFound("no such watchlist")
+            size = (await session.execute(select(func.count()).select_from(Entry)
+                                          .where(Entry.watchlist_id == watchlist_id))).scalar_one()
+        if size >= rt.settings.watchlist_size_cap:
+            raise VigilError("watchlist_full",
+                             f"the watchlist holds the cap of {rt.settings.watchlist_size_cap}")
+        assert rt.engine is not None
+        result: Enrolment = await rt.in_pool(enrol, rt.engine, photo, rt.settings)
+        entry_id = new_id("ent")
+        rel = Path("watchlists") / watchlist_id / f"{entry_id}.img"
+        (rt.settings.data_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (rt.settings.data_path / rel).write_bytes(photo)
+        entry = Entry(
+            id=entry_id, watchlist_id=watchlist_id, subject_ref=data.subject_ref,
+            display_name=data.display_name, category=data.category,
+            justification=data.justification, legal_basis=data.legal_basis,
+            image_source=data.image_source, image_date=data.image_date,
+            expires_at=data.expires_at, minor=data.minor,
+            minor_justification=data.minor_justification, added_by=principal.account_id,
+            created_at=now, photo_path=str(rel),
+        )
+        vector = np.asarray(result.vector, dtype=np.float32).tobytes()
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            wl = await session.get(Watchlist, watchlist_id)
+            assert wl is not None
+            session.add(entry)
+            await session.flush()
+            session.add(Template(entry_id=entry_id, model_id=result.model_id, vector=vector))
+            wl.version += 1
+            await rt.audit.record(session, actor=principal.account_id, action="entry_enrolled",
+                                  at=now, watchlist_id=watchlist_id, entry_id=entry_id,
+                                  category=data.category)
+            await note_watchlist_change(session, rt, watchlist_id,
+                                        actor=principal.account_id, now=now)
+        return _entry_out(entry, (result.model_id,))
+
+    @get("/{watchlist_id:str}/entries", operation_id="listEntries", guards=[READERS])
+    async def list_entries(self, request: Request,  # type: ignore[type-arg]
+                           watchlist_id: str) -> list[EntryOut]:
+        """Entries of a watchlist (metadata only; photos are not served here)."""
+        rt = runtime_of(request)
+        async with rt.db.sessions() as session:
+            if await session.get(Watchlist, watchlist_id) is None:
+                raise NotFound("no such watchlist")
+            entries = (await session.execute(
+                select(Entry).where(Entry.watchlist_id == watchlist_id))).scalars().all()
+            models: dict[str, list[str]] = {}
+            for entry_id, model_id in (await session.execute(
+                    select(Template.entry_id, Template.model_id)
+                    .join(Entry, Entry.id == Template.entry_id)
+                    .where(Entry.watchlist_id == watchlist_id))).all():
+                models.setdefault(entry_id, []).append(model_id)
+            return [_entry_out(e, tuple(models.get(e.id, ()))) for e in entries]
+
+    @delete("/{watchlist_id:str}/entries/{entry_id:str}", operation_id="removeEntry",
+            guards=[roles("watchlist_manager")], status_code=204)
+    async def remove_entry(self, request: Request, watchlist_id: str,  # type: ignore[type-arg]
+                           entry_id: str, principal: Principal) -> None:
+        """Remove an entry: its templates and photo go at once; it can no longer match."""
+        rt = runtime_of(request)
+        now = rt.clock()
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            entry = await session.get(Entry, entry_id)
+            wl = await session.get(Watchlist, watchlist_id)
+            if entry is None or wl is None or entry.watchlist_id != watchlist_id:
+                raise NotFound("no such entry")
+            photo = rt.settings.data_path / entry.photo_path
+            await session.execute(sql_delete(Template).where(Template.entry_id == entry_id))
+            await session.delete(entry)
+            wl.version += 1
+            await rt.audit.record(session, actor=principal.account_id, action="entry_removed",
+                                  at=now, watchlist_id=watchlist_id, entry_id=entry_id)
+            await note_watchlist_change(session, rt, watchlist_id,
+                                        actor=principal.account_id, now=now)
+        photo.unlink(missing_ok=True)
+        rt.matchers.drop(watchlist_id)

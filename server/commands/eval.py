@@ -1,0 +1,156 @@
+"""``vigil eval DATASET...``: measure recognition accuracy on labelled photo folders.
+
+Layout: ``DATASET/<identity>/<image>``. Prints a human summary, or with ``--json`` exactly one
+JSON object on stdout (progress bars go to stderr, and only when it is a terminal). See
+:mod:`server.evaluation` for the protocol and every counting rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar, cast
+
+if TYPE_CHECKING:
+    from server.evaluation.report import EvalReport
+    from server.recognition.engine import FaceEngine
+    from shared.settings import Settings
+
+T = TypeVar("T")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("datasets", nargs="+", metavar="DATASET",
+                        help="folder laid out as DATASET/<identity>/<image>")
+    parser.add_argument("--engine", choices=("auto", "dlib", "onnx"), default=None,
+                        help="face engine (default: the VIGIL_ENGINE setting, else auto)")
+    parser.add_argument("--model-root", default=None,
+                        help="folder of installed model packs (for --engine onnx/auto)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object and nothing else on stdout")
+    parser.add_argument("--plot", metavar="PNG", default=None,
+                        help="write verification and identification DET curves to this PNG")
+    parser.add_argument("--degrade", action="store_true",
+                        help="also measure identification under face size, blur, JPEG and "
+                        "dim-light conditions (search images only; slow)")
+    parser.add_argument("--groups", metavar="CSV", default=None,
+                        help="identity,group file: figures per group and the largest ratio "
+                        "between groups")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="derive the model's threshold calibration from these images "
+                        "(needs at least 10,000 impostor pairs)")
+    parser.add_argument("--quality-gate", action="store_true",
+                        help="count faces that fail the live quality gate as failures to "
+                        "acquire (default: count them separately in quality_rejected)")
+
+
+def make_engine(engine: str | None, model_root: str | None) -> FaceEngine:
+    """The engine named by ``--engine`` through the project's engine factory.
+
+    Until the factory (``server.recognition.engines``) exists only dlib is available.
+    """
+    from shared.settings import load_settings
+
+    settings = load_settings(engine=engine, model_root=model_root)
+    try:
+        engines = importlib.import_module("server.recognition.engines")
+    except ModuleNotFoundError as exc:
+        if exc.name != "server.recognition.engines":
+            raise
+        if settings.engine == "onnx":
+            from server.errors import PackError
+
+            raise PackError("engine_unavailable", "the onnx engine is not built yet") from exc
+        from server.recognition.dlib_engine import DlibEngine
+
+        return DlibEngine(upsample=settings.upsample)
+    create = cast("Callable[[Settings], FaceEngine]", engines.create_engine)
+    return create(settings)
+
+
+def _progress(items: Iterable[T], description: str, total: int) -> Iterable[T]:
+    from rich.console import Console
+    from rich.progress import track
+
+    return track(items, description, total=total, console=Console(stderr=True), transient=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from server.errors import VigilError
+    from server.evaluation.acquire import no_progress
+    from server.evaluation.runner import evaluate
+    from shared.settings import load_settings
+
+    try:
+        engine = make_engine(args.engine, args.model_root)
+        result = evaluate(
+            engine,
+            args.datasets,
+            degrade=args.degrade,
+            groups_file=args.groups,
+            quality=load_settings().quality,
+            quality_gate=args.quality_gate,
+            progress=_progress if sys.stderr.isatty() else no_progress,
+        )
+        if args.calibrate:
+            from server.evaluation.calibrate import derive_calibration
+
+            _, impostor = result.pairs.split()
+            source = " + ".join(Path(d).name for d in args.datasets)
+            result = msgspec.structs.replace(result, report=msgspec.structs.replace(
+                result.report,
+                calibration=derive_calibration(engine.model_id, impostor, source),
+            ))
+        if args.plot:
+            from server.evaluation.plot import plot_det
+
+            plot_det(result.report, result.curves, args.plot)
+    except VigilError as exc:
+        print(f"vigil eval: {exc.code}: {exc.message}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"vigil eval: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(result.report).decode() + "\n")
+    else:
+        print(summary(result.report))
+    return 0
+
+
+def summary(report: EvalReport) -> str:
+    """A short human-readable summary of a report."""
+    lines = [
+        f"engine {report.engine} ({report.model_id}) on {', '.join(report.datasets)}",
+        f"images {report.images} of {report.identities} identities; failures to acquire "
+        f"{report.failures_to_acquire} {report.failure_reasons or ''}; quality gate "
+        f"{'on' if report.quality_gate else 'off'} (would reject {report.quality_rejected})",
+        f"verification: {report.genuine_pairs} genuine / {report.impostor_pairs} impostor pairs",
+    ]
+    lines += [f"  FMR {p.fmr:g}: FNMR {p.fnmr:.4f} at threshold {p.threshold:.4f}"
+              for p in report.verification]
+    lines.append(
+        f"identification: gallery {report.gallery} (failures to enrol "
+        f"{report.failures_to_enrol}), {report.mated} mated, {report.nonmated} non-mated, "
+        f"rank-1 {report.rank1:.4f}"
+    )
+    lines += [f"  FPIR {p.fpir:g}: FNIR {p.fnir:.4f} at threshold {p.threshold:.4f}"
+              for p in report.identification]
+    for d in report.degraded or []:
+        points = ", ".join(f"FNIR {p.fnir:.3f}@FPIR {p.fpir:g}" for p in d.identification)
+        lines.append(f"  {d.condition:<18} FTA {d.failures_to_acquire:>4}  "
+                     f"rank-1 {d.rank1:.3f}  {points}")
+    for r in report.group_ratios or []:
+        shown = "undefined" if r.ratio is None else f"{r.ratio:.2f}"
+        lines.append(f"  group ratio {r.metric}: {shown} ({r.highest} / {r.lowest})")
+    if report.calibration is not None:
+        c = report.calibration
+        lines.append(f"calibration: default {c.default}, FMR table {list(c.fmr_thresholds)}")
+    lines.append(f"timing: detect {report.timing.detect_ms_per_image} ms/image, embed "
+                 f"{report.timing.embed_ms_per_face} ms/face (medians)")
+    return "\n".join(lines)

@@ -1,0 +1,70 @@
+"""``vigil serve``: run the server under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=None, help="interface to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None,
+                        help="port (8000; 0 picks a free one, printed at start)")
+    parser.add_argument("--data-dir", default=None, help="data folder (./data)")
+    parser.add_argument("--db-url", default=None,
+                        help="SQLAlchemy async URL (default: SQLite under the data dir; "
+                        "postgresql+asyncpg://... for PostgreSQL)")
+    parser.add_argument("--engine", default=None, choices=["auto", "dlib", "onnx"],
+                        help="face engine (auto)")
+    parser.add_argument("--model-root", default=None, help="installed model packs folder")
+    parser.add_argument("--workers", type=int, default=None, help="inference threads (2)")
+    parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (INFO)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+    import socket as socketlib
+    from typing import Any
+
+    import uvicorn
+
+    from server.app import create_app, drain
+    from shared.settings import load_settings
+
+    settings = load_settings(
+        host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db_url,
+        engine=args.engine, model_root=args.model_root, workers=args.workers,
+        log_level=args.log_level,
+    )
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    app = create_app(settings)
+
+    class GracefulServer(uvicorn.Server):
+        """Closes our sockets with 1001 (after flushing) before uvicorn's own shutdown."""
+
+        async def startup(self, sockets: list[socketlib.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            for server in self.servers:
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    print(f"vigil listening on http://{host}:{port}", flush=True)
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            runtime = getattr(app.state, "runtime", None)
+            if runtime is not None:
+                await drain(runtime)
+            await super().shutdown(sockets=sockets)
+
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+        ws_max_size=settings.max_image_bytes + 65_536, lifespan="on",
+    )
+    server = GracefulServer(config)
+    asyncio.run(server.serve())
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run(argparse.Namespace()))

@@ -1,0 +1,1 @@
+"""The self-contained demo: synthetic scenes and the orchestration behind ``vigil demo``."""

@@ -1,0 +1,1 @@
+"""Pure domain rules (no I/O): the alert state machine and officer assignment."""

@@ -1,0 +1,94 @@
+"""Threshold governance: a calibrated default and a floor per model, scaled by watchlist size.
+
+The numbers come from the recognition core's calibration (``server.recognition.calibration``:
+``default_threshold(model_id)`` and ``floor_for(model_id, watchlist_size)``, measured with
+``vigil eval``). The floor rises with the watchlist size because a search against N entries
+gives a passer-by N chances of a false match: the false-positive identification rate is about
+N x the per-comparison false match rate, so keeping it under a target needs a per-comparison
+rate 1/N as large, i.e. a stricter threshold (NPL 2023: the same 0.6 setting gives about 1 in
+6,000 false alerts with 10k entries, 1 in 60,000 with 1k).
+
+Where no calibration exists for a model the floor is its default: nobody but an authoriser
+can then go below the one figure we have, which is the cautious reading of "uncalibrated".
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import msgspec
+from sqlalchemy import func, select
+
+from server.auth import Principal
+from server.errors import VigilError
+from server.runtime import Runtime
+from server.store.models import Entry
+
+log = logging.getLogger("vigil.governance")
+
+
+class ThresholdPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """The default and the floor in force for one model and watchlist size."""
+
+    model_id: str
+    watchlist_size: int
+    default: float
+    floor: float
+    calibrated: bool
+    """False when the recognition core has no calibration for this model (floor = default)."""
+
+
+def policy_for(model_id: str, watchlist_size: int, fallback_default: float) -> ThresholdPolicy:
+    """The threshold policy of a model for a watchlist of ``watchlist_size`` entries.
+
+    Args:
+        model_id: the running engine's model id.
+        watchlist_size: entries in the deployment's watchlist.
+        fallback_default: the default to use when the model has no calibration.
+    """
+    try:
+        calibration = importlib.import_module("server.recognition.calibration")
+        default = float(calibration.default_threshold(model_id))
+        floor = float(calibration.floor_for(model_id, max(1, watchlist_size)))
+    except (ImportError, AttributeError, KeyError, LookupError, ValueError):
+        return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size,
+                               default=fallback_default, floor=fallback_default,
+                               calibrated=False)
+    return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size, default=default,
+                           floor=floor, calibrated=True)
+
+
+async def check_threshold(
+    rt: Runtime, principal: Principal, *, threshold: float, watchlist_id: str,
+    fallback_default: float, deployment_id: str | None = None,
+) -> ThresholdPolicy:
+    """Refuse a threshold under the floor unless an authoriser sets it.
+
+    A refused attempt is audited in its own transaction (the refusal must stay on record
+    although the change does not happen); the caller audits an accepted one with the change.
+
+    Returns:
+        The policy in force (``threshold < policy.floor`` means an authoriser lowered it).
+
+    Raises:
+        VigilError: ``threshold_below_floor`` (403).
+    """
+    model_id = rt.engine.model_id if rt.engine is not None else ""
+    async with rt.db.sessions() as session:
+        size = int((await session.execute(select(func.count()).select_from(Entry).where(
+            Entry.watchlist_id == watchlist_id))).scalar_one())
+    policy = policy_for(model_id, size, fallback_default)
+    if threshold >= policy.floor or principal.role == "authoriser":
+        return policy
+    now = rt.clock()
+    async with rt.write_lock, rt.db.sessions() as session, session.begin():
+        await rt.audit.record(session, actor=principal.account_id, action="threshold_refused",
+                              at=now, deployment_id=deployment_id, watchlist_id=watchlist_id,
+                              threshold=threshold, floor=policy.floor, model=model_id,
+                              watchlist_size=size)
+    log.info("threshold %.3f under floor %.3f refused for %s", threshold, policy.floor,
+             principal.account_id)
+    raise VigilError("threshold_below_floor",
+                     f"{threshold:.3f} is under the floor {policy.floor:.3f} for {model_id} "
+                     f"with {size} entries; only an authoriser may set it", status=403)

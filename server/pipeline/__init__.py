@@ -1,0 +1,1 @@
+"""Camera frames to alerts: latest-frame slot, worker pool analysis, alert raising."""

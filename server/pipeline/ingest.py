@@ -1,0 +1,171 @@
+"""Per-camera ingest: a latest-frame-wins slot and the task that feeds the worker pool.
+
+A camera sending faster than the pipeline loses its older frames, never memory: the slot holds
+at most one waiting frame, and a newer frame replaces it (the replaced one is answered
+``dropped`` and counted). Frames live only in memory (privacy invariant 2).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+import msgspec
+import numpy as np
+from sqlalchemy import select, update
+
+from server.errors import VigilError
+from server.pipeline.alerting import count_frame, raise_or_update
+from server.pipeline.analysis import Analysis, analyse_frame
+from server.pipeline.matching import ExactMatcher
+from server.runtime import Runtime
+from server.store.models import Camera, Deployment, DeploymentCamera, Entry, Template, Watchlist
+from shared.protocol.base import ErrorCode
+from shared.protocol.camera import Frame, FrameResult
+
+log = logging.getLogger("vigil.pipeline")
+
+
+class Pending(msgspec.Struct):
+    frame: Frame
+    received: float
+    """Server receipt time, epoch seconds."""
+    received_mono: float
+
+
+class FrameSlot:
+    """Holds the newest frame not yet taken (latest wins)."""
+
+    def __init__(self) -> None:
+        self._item: Pending | None = None
+        self._event = asyncio.Event()
+        self.dropped = 0
+
+    def put(self, item: Pending) -> Pending | None:
+        """Store a frame; returns the older frame it replaced, if any."""
+        old, self._item = self._item, item
+        if old is not None:
+            self.dropped += 1
+        self._event.set()
+        return old
+
+    async def take(self) -> Pending:
+        while self._item is None:
+            self._event.clear()
+            await self._event.wait()
+        item, self._item = self._item, None
+        return item
+
+
+class ActiveDeployment(msgspec.Struct, frozen=True):
+    id: str
+    watchlist_id: str
+    threshold: float
+
+
+async def active_deployment(
+    runtime: Runtime, camera_id: str, now: float
+) -> ActiveDeployment | None:
+    """The active deployment listing this camera whose window contains ``now``."""
+    async with runtime.db.sessions() as session:
+        row = (
+            await session.execute(
+                select(Deployment.id, Deployment.watchlist_id, Deployment.threshold)
+                .join(DeploymentCamera, DeploymentCamera.deployment_id == Deployment.id)
+                .where(
+                    DeploymentCamera.camera_id == camera_id,
+                    Deployment.active.is_(True),
+                    Deployment.starts_at <= now,
+                    Deployment.ends_at > now,
+                )
+                .limit(1)
+            )
+        ).first()
+    return None if row is None else ActiveDeployment(row[0], row[1], float(row[2]))
+
+
+async def matcher_for(runtime: Runtime, watchlist_id: str) -> ExactMatcher:
+    """The watchlist's matcher for the running engine, rebuilt when the watchlist changed."""
+    engine = runtime.engine
+    assert engine is not None
+    async with runtime.db.sessions() as session:
+        version = (
+            await session.execute(select(Watchlist.version).where(Watchlist.id == watchlist_id))
+        ).scalar_one()
+        cached = runtime.matchers.get(watchlist_id, engine.model_id, version)
+        if cached is not None:
+            return cached
+        rows = (
+            await session.execute(
+                select(Entry.id, Entry.expires_at, Template.vector)
+                .join(Template, Template.entry_id == Entry.id)
+                .where(Entry.watchlist_id == watchlist_id, Template.model_id == engine.model_id)
+            )
+        ).all()
+    ids = [r[0] for r in rows]
+    vectors = (
+        np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
+        if rows else np.zeros((0, engine.dim), dtype=np.float32)
+    )
+    matcher = ExactMatcher(engine.model_id, ids, vectors, [r[1] for r in rows])
+    runtime.matchers.put(watchlist_id, version, matcher)
+    return matcher
+
+
+Reply = Callable[[FrameResult], None]
+
+
+async def run_camera(runtime: Runtime, camera_id: str, slot: FrameSlot, reply: Reply) -> None:
+    """Take frames from the slot one at a time and answer each with a ``frame_result``."""
+    while True:
+        item = await slot.take()
+        try:
+            result = await _process(runtime, camera_id, item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bug must cost one frame, not the camera's stream
+            log.exception("frame processing failed camera=%s", camera_id)
+            result = FrameResult(seq=item.frame.seq, status="refused", code="internal_error")
+        reply(_with_totals(result, item, slot))
+
+
+def _with_totals(result: FrameResult, item: Pending, slot: FrameSlot) -> FrameResult:
+    latency = (time.perf_counter() - item.received_mono) * 1000.0
+    return msgspec.structs.replace(result, latency_ms=latency, dropped_total=slot.dropped)
+
+
+async def _process(runtime: Runtime, camera_id: str, item: Pending) -> FrameResult:
+    frame = item.frame
+    now = runtime.clock()
+    dep = await active_deployment(runtime, camera_id, now)
+    if dep is None:
+        # Not decoded, not looked at: no deployment, no processing (invariant 4).
+        runtime.count("frames_no_active_deployment")
+        async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
+            await session.execute(
+                update(Camera).where(Camera.id == camera_id)
+                .values(frames_no_deployment=Camera.frames_no_deployment + 1)
+            )
+        return FrameResult(seq=frame.seq, status="no_active_deployment",
+                           code=ErrorCode.NO_ACTIVE_DEPLOYMENT)
+    matcher = await matcher_for(runtime, dep.watchlist_id)
+    engine = runtime.engine
+    assert engine is not None
+    try:
+        analysis: Analysis = await runtime.in_pool(
+            analyse_frame, engine, matcher, frame.jpeg, runtime.settings, dep.threshold, now
+        )
+    except VigilError as exc:
+        runtime.count("frames_refused")
+        await count_frame(runtime, dep.id, faces=0, refused=True)
+        return FrameResult(seq=frame.seq, status="refused", code=exc.code)
+    await count_frame(runtime, dep.id, faces=analysis.faces, refused=False)
+    for match in analysis.matches:
+        await raise_or_update(
+            runtime, deployment_id=dep.id, camera_id=camera_id, match=match,
+            captured_at=frame.captured_at, ingested_at=item.received, lat=frame.lat,
+            lon=frame.lon,
+        )
+    return FrameResult(seq=frame.seq, status="processed", faces=analysis.faces)

@@ -1,0 +1,148 @@
+"""Calibrated thresholds per embedding model: a default, and a floor that rises with the
+watchlist size (DESIGN.md, "Threshold governance").
+
+Where the numbers come from. ``vigil eval --calibrate`` on the three development datasets
+(``faceapi_bbt``, ``face_recognition_examples``, ``orl_faces``: 455 images, 54 identities)
+pools every impostor pair (100,502 for dlib) and records the threshold at each false match
+rate (FMR) the pairs resolve: ``fmr_thresholds``. From that table:
+
+* **default** = the threshold at FMR 1e-4 (ten impostor pairs above it, a stable estimate).
+  On the development sets it gave FNMR 3.9 % (verification) and, in the 1:N protocol with a
+  27-identity gallery, FPIR 0/225 and FNIR 4.0 %.
+* **floor_for(N)**: a face that matches nobody is compared with every one of the N entries,
+  so its chance of raising a false alert is about ``N x FMR(t)`` (union bound; false alerts
+  grow linearly with N). The floor is the threshold at which that expected rate reaches
+  ``FLOOR_FALSE_ALERT_RATE`` = 1e-2 (one false alert per 100 non-matching faces scanned):
+  ``FMR(t) = 1e-2 / N``, read from the table by linear interpolation in ``log10(FMR)``,
+  extrapolated with the slope of the last two points below the smallest measured FMR (the
+  development data cannot measure further; the extrapolation is marked as such), and never
+  below the FMR 1e-2 threshold (N = 1). So floor_for(100) is the FMR 1e-4 threshold, i.e.
+  the default: for watchlists up to 100 entries the default sits at or above the floor.
+* **threshold_for(N)** = ``max(default, floor_for(N))``: the threshold a deployment gets
+  unless an authoriser sets another (setting one below ``floor_for(N)`` needs an authoriser
+  and is audited).
+
+Thresholds are cosine similarities; a comparison matches when ``similarity >= threshold``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import msgspec
+
+from server.errors import VigilError
+
+FLOOR_FALSE_ALERT_RATE = 1e-2
+"""Expected false alerts per non-matching face scanned at the floor."""
+
+
+class Calibration(msgspec.Struct, frozen=True):
+    """Calibrated thresholds of one model.
+
+    Attributes:
+        model_id: the embedding model.
+        default: the calibrated default threshold (the FMR 1e-4 point).
+        fmr_thresholds: ``(fmr, threshold)`` pairs, FMR decreasing, from pooled impostor pairs.
+        source: what the figures were measured on.
+    """
+
+    model_id: str
+    default: float
+    fmr_thresholds: tuple[tuple[float, float], ...]
+    source: str
+
+
+class UncalibratedModel(VigilError):
+    """No calibration is recorded for this model id: run ``vigil eval --calibrate``."""
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(
+            "uncalibrated_model",
+            f"no calibrated threshold for model {model_id!r}; run `vigil eval --calibrate` on "
+            "labelled photos and record the result in server/recognition/calibration.py",
+        )
+
+
+_DEV = "faceapi_bbt + face_recognition_examples + orl_faces (455 images, 54 identities)"
+
+CALIBRATIONS: dict[str, Calibration] = {
+    # dlib 128-d ResNet: 100,502 impostor / 1,876 genuine pairs (2 failures to acquire).
+    # FNMR at these points: 0.27 %, 1.55 %, 3.94 %, 6.13 %.
+    "dlib-resnet-v1": Calibration(
+        model_id="dlib-resnet-v1",
+        default=0.9417,
+        fmr_thresholds=((1e-2, 0.9157), (1e-3, 0.9315), (1e-4, 0.9417), (1e-5, 0.9455)),
+        source=_DEV,
+    ),
+    # ONNX model packs: add one line per model id here, from `vigil eval --calibrate
+    # --engine onnx` on the same three datasets (the JSON's "calibration" object).
+}
+
+
+def calibration(model_id: str) -> Calibration:
+    """The calibration of ``model_id``.
+
+    Raises:
+        UncalibratedModel: none is recorded.
+    """
+    try:
+        return CALIBRATIONS[model_id]
+    except KeyError:
+        raise UncalibratedModel(model_id) from None
+
+
+def default_threshold(model_id: str) -> float:
+    """The calibrated default threshold of ``model_id`` (see the module docstring).
+
+    Raises:
+        UncalibratedModel: the model has no calibration.
+    """
+    return calibration(model_id).default
+
+
+def threshold_at_fmr(model_id: str, fmr: float) -> float:
+    """The threshold whose false match rate is ``fmr``, from the calibration table
+    (log-linear interpolation; linear extrapolation in ``log10(FMR)`` past the last point).
+
+    Raises:
+        UncalibratedModel: the model has no calibration.
+        ValueError: ``fmr`` is not in ``(0, 1]``.
+    """
+    if not 0.0 < fmr <= 1.0:
+        raise ValueError(f"fmr must be in (0, 1], got {fmr}")
+    table = calibration(model_id).fmr_thresholds
+    first_fmr, first_t = table[0]
+    if fmr >= first_fmr or len(table) == 1:
+        return first_t
+    x = math.log10(fmr)
+    for (f0, t0), (f1, t1) in itertools.pairwise(table):
+        if f1 <= fmr <= f0:
+            return _lerp(x, math.log10(f0), t0, math.log10(f1), t1)
+    (f0, t0), (f1, t1) = table[-2], table[-1]
+    return _lerp(x, math.log10(f0), t0, math.log10(f1), t1)  # extrapolated
+
+
+def floor_for(model_id: str, watchlist_size: int) -> float:
+    """The lowest threshold allowed without an authoriser for a watchlist of this size:
+    where ``watchlist_size x FMR`` reaches :data:`FLOOR_FALSE_ALERT_RATE`.
+
+    Raises:
+        UncalibratedModel: the model has no calibration.
+    """
+    n = max(1, int(watchlist_size))
+    return threshold_at_fmr(model_id, FLOOR_FALSE_ALERT_RATE / n)
+
+
+def threshold_for(model_id: str, watchlist_size: int) -> float:
+    """The default threshold for a watchlist of this size: ``max(default, floor)``.
+
+    Raises:
+        UncalibratedModel: the model has no calibration.
+    """
+    return max(default_threshold(model_id), floor_for(model_id, watchlist_size))
+
+
+def _lerp(x: float, x0: float, y0: float, x1: float, y1: float) -> float:
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)

@@ -1,0 +1,73 @@
+"""Unpacking untrusted pack archives (zip, tar, tar.gz / npm .tgz) without surprises.
+
+Members with absolute paths, ``..``, links or device files are refused (no writing outside the
+staging folder), and the unpacked size is capped so a zip bomb cannot fill the disk.
+"""
+
+from __future__ import annotations
+
+import tarfile
+import zipfile
+from pathlib import Path
+
+from server.errors import PackError
+
+MAX_UNPACKED_BYTES = 4 << 30
+MAX_MEMBERS = 20_000
+
+
+def is_archive(path: Path) -> bool:
+    """True for files that look like zip or tar archives (by content, not by name)."""
+    return path.is_file() and (zipfile.is_zipfile(path) or tarfile.is_tarfile(path))
+
+
+def _check_name(name: str) -> None:
+    parts = Path(name).parts
+    if name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise PackError("pack_invalid", f"archive member with an unsafe path: {name!r}")
+
+
+def extract(archive: Path, dest: Path) -> None:
+    """Unpack ``archive`` into the existing folder ``dest``.
+
+    Raises:
+        PackError: ``pack_invalid`` for an unreadable archive or an unsafe or oversized one.
+    """
+    try:
+        if zipfile.is_zipfile(archive):
+            _extract_zip(archive, dest)
+        elif tarfile.is_tarfile(archive):
+            _extract_tar(archive, dest)
+        else:
+            raise PackError("pack_unrecognised", f"{archive} is neither a zip nor a tar archive")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        raise PackError("pack_invalid", f"cannot unpack {archive.name}: {exc}") from exc
+
+
+def _extract_zip(archive: Path, dest: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise PackError("pack_invalid", f"{archive.name}: too many members")
+        if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
+            raise PackError("pack_invalid", f"{archive.name}: unpacks to more than 4 GiB")
+        for info in infos:
+            _check_name(info.filename)
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode and mode not in (0o100000, 0o040000):  # regular files and folders only
+                raise PackError("pack_invalid", f"{archive.name}: {info.filename} is a link")
+        zf.extractall(dest)
+
+
+def _extract_tar(archive: Path, dest: Path) -> None:
+    with tarfile.open(archive) as tf:
+        members = tf.getmembers()
+        if len(members) > MAX_MEMBERS:
+            raise PackError("pack_invalid", f"{archive.name}: too many members")
+        if sum(m.size for m in members) > MAX_UNPACKED_BYTES:
+            raise PackError("pack_invalid", f"{archive.name}: unpacks to more than 4 GiB")
+        for m in members:
+            _check_name(m.name)
+            if not (m.isfile() or m.isdir()):
+                raise PackError("pack_invalid", f"{archive.name}: {m.name} is not a plain file")
+        tf.extractall(dest, filter="data")

@@ -1,0 +1,57 @@
+"""Installed packs: listing them and choosing the best one for ``engine=auto``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+
+from server.errors import PackError
+from server.recognition.packs.manifest import MANIFEST_NAME, PackManifest, read_manifest
+
+
+class InstalledPack(msgspec.Struct, frozen=True):
+    """One folder under the model root: its manifest, or why it cannot be read."""
+
+    name: str
+    path: str
+    manifest: PackManifest | None
+    error: str = ""
+
+
+def list_packs(model_root: Path) -> list[InstalledPack]:
+    """Every pack folder under ``model_root``, best (highest priority) first.
+
+    Folders whose manifest is missing or invalid are listed with the error, never skipped in
+    silence: an operator should see a broken pack.
+    """
+    if not model_root.is_dir():
+        return []
+    packs: list[InstalledPack] = []
+    for folder in sorted(model_root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        try:
+            packs.append(InstalledPack(folder.name, str(folder), read_manifest(folder)))
+        except PackError as exc:
+            packs.append(InstalledPack(folder.name, str(folder), None, f"{exc.code}: {exc}"))
+    packs.sort(key=lambda p: (p.manifest is None, -(p.manifest.priority if p.manifest else 0),
+                              p.name))
+    return packs
+
+
+def find_pack(model_root: Path, name: str) -> Path:
+    """The folder of the installed pack ``name``.
+
+    Raises:
+        PackError: ``pack_not_found``.
+    """
+    folder = model_root / name
+    if not name or "/" in name or name.startswith(".") or not (folder / MANIFEST_NAME).is_file():
+        known = ", ".join(p.name for p in list_packs(model_root) if p.manifest) or "none"
+        raise PackError(
+            "pack_not_found",
+            f"no installed model pack {name!r} in {model_root} (installed: {known}); "
+            "install one with `vigil models install SOURCE`",
+        )
+    return folder

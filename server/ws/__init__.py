@@ -1,0 +1,1 @@
+"""Websocket endpoints for cameras, officers and dispatchers, and live delivery."""

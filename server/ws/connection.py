@@ -1,0 +1,191 @@
+"""What every websocket shares: handshake, limits, typed errors and close codes.
+
+Sequence: accept, then the first message must be a valid ``hello`` within
+``HELLO_TIMEOUT_S`` (else ``error`` + close 4000), with our protocol version (else 4002) and a
+valid token of the endpoint's role (else 4001); then ``welcome``. Afterwards every message is
+size-checked (``message_too_large``, not fatal) and rate-limited (a flood gets
+``rate_limited`` and close 4008). A message that does not decode gets ``bad_message`` and the
+connection goes on: bad input costs only that message, never another client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import msgspec
+from litestar import WebSocket
+
+from server.auth import Principal, authenticate
+from server.errors import VigilError
+from server.runtime import Runtime
+from server.store.outbox import positions
+from server.ws.session import Session
+from shared.protocol.base import PROTOCOL_VERSION, CloseCode, ErrorCode, Role
+from shared.protocol.codec import ProtocolError
+from shared.protocol.common import Error, Hello, Limits, Welcome
+
+HELLO_TIMEOUT_S = 10.0
+
+
+class Closed(Exception):
+    """The peer disconnected (or we closed the socket)."""
+
+
+class RateLimiter:
+    """Token bucket: ``rate`` messages per second with a burst of two seconds' worth."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = max(0.1, rate)
+        self.capacity = max(5.0, 2.0 * self.rate)
+        self.tokens = self.capacity
+        self.last = time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+def encoder_for(mode: Literal["text", "binary"]) -> Callable[[Any], bytes]:
+    return msgspec.msgpack.encode if mode == "binary" else msgspec.json.encode
+
+
+class Connection:
+    """One accepted socket of one role, before and after ``hello``."""
+
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], runtime: Runtime, *, role: Role,
+        mode: Literal["text", "binary"], max_bytes: int,
+    ) -> None:
+        self.socket = socket
+        self.runtime = runtime
+        self.role = role
+        self.mode = mode
+        self.max_bytes = max_bytes
+        self.encode = encoder_for(mode)
+        self.session = Session(socket, mode=mode, queue_limit=runtime.settings.send_queue_size,
+                               role=role)
+        self.limiter = RateLimiter(runtime.settings.max_messages_per_second)
+        self.principal: Principal | None = None
+
+    async def receive(self, wait_s: float | None = None) -> bytes | str:
+        """The next message's raw data (text or bytes)."""
+        receive = self.socket.receive()
+        try:
+            event = await (asyncio.wait_for(receive, wait_s) if wait_s else receive)
+        except Exception as exc:  # disconnect raised by the ASGI wrapper, or timeout
+            if isinstance(exc, TimeoutError):
+                raise
+            raise Closed() from exc
+        if event["type"] == "websocket.disconnect":
+            raise Closed()
+        data: bytes | str | None = event.get("bytes")  # type: ignore[assignment]
+        if data is None:
+            data = event.get("text") or ""  # type: ignore[assignment]
+        return data or b""
+
+    def send(self, message: Any) -> None:
+        self.session.send(self.encode(message))
+
+    def error(self, code: str, message: str = "", *, ref: int | None = None,
+              close: int | None = None) -> None:
+        """Send a typed error; with ``close``, close the connection after it."""
+        self.send(Error(code=code, message=message, ref=ref, fatal=close is not None))
+        if close is not None:
+            self.session.close(close, code)
+
+    async def handshake(self, decode: Callable[[bytes | str], Any]) -> Hello | None:
+        """Receive and check ``hello``; send ``welcome``, or an error and close."""
+        try:
+            raw = await self.receive(HELLO_TIMEOUT_S)
+        except TimeoutError:
+            self.error(ErrorCode.HELLO_REQUIRED, "no hello received in time",
+                       close=CloseCode.BAD_HELLO)
+            return None
+        if len(raw) > self.runtime.settings.max_message_bytes:
+            self.error(ErrorCode.MESSAGE_TOO_LARGE, "hello too large", close=CloseCode.BAD_HELLO)
+            return None
+        try:
+            hello = decode(raw)
+        except ProtocolError as exc:
+            self.error(ErrorCode.HELLO_REQUIRED, f"the first message must be hello: {exc}",
+                       close=CloseCode.BAD_HELLO)
+            return None
+        if not isinstance(hello, Hello):
+            self.error(ErrorCode.HELLO_REQUIRED, "the first message must be hello",
+                       close=CloseCode.BAD_HELLO)
+            return None
+        if hello.protocol != PROTOCOL_VERSION:
+            self.error(ErrorCode.PROTOCOL_VERSION,
+                       f"server speaks protocol {PROTOCOL_VERSION}, client {hello.protocol}",
+                       close=CloseCode.PROTOCOL_VERSION)
+            return None
+        try:
+            async with self.runtime.db.sessions() as session:
+                principal = await authenticate(session, hello.token, self.runtime.clock())
+        except VigilError as exc:
+            self.error(ErrorCode.UNAUTHORISED, exc.message, close=CloseCode.UNAUTHORISED)
+            return None
+        if principal.role != self.role:
+            self.error(ErrorCode.FORBIDDEN, f"this endpoint is for the {self.role} role",
+                       close=CloseCode.UNAUTHORISED)
+            return None
+        self.principal = principal
+        self.session.account_id = principal.account_id
+        return hello
+
+    async def welcome(self) -> None:
+        assert self.principal is not None
+        async with self.runtime.db.sessions() as session:
+            last, acked = await positions(session, self.principal.account_id)
+        settings = self.runtime.settings
+        self.send(Welcome(
+            protocol=PROTOCOL_VERSION, role=self.role, account_id=self.principal.account_id,
+            name=self.principal.name, server_time=self.runtime.clock(), last_seq=last,
+            acked_seq=acked,
+            limits=Limits(max_message_bytes=self.max_bytes,
+                          max_frame_bytes=settings.max_image_bytes,
+                          max_messages_per_second=settings.max_messages_per_second),
+        ))
+
+    async def next_message(self, decode: Callable[[bytes | str], Any]) -> Any | None:
+        """The next decoded message, or None when it was refused (error already sent).
+
+        Raises:
+            Closed: the peer went away or the connection is being closed.
+        """
+        if self.session.closed.is_set():
+            raise Closed()
+        raw = await self.receive()
+        if not self.limiter.allow():
+            self.error(ErrorCode.RATE_LIMITED, "too many messages",
+                       close=CloseCode.RATE_LIMITED)
+            raise Closed()
+        if len(raw) > self.max_bytes:
+            self.error(ErrorCode.MESSAGE_TOO_LARGE, f"{len(raw)} bytes, limit {self.max_bytes}")
+            return None
+        try:
+            message = decode(raw)
+        except ProtocolError as exc:
+            self.error(exc.code, exc.message)
+            return None
+        if isinstance(message, Hello):
+            self.error(ErrorCode.BAD_MESSAGE, "hello was already received")
+            return None
+        return message
+
+    async def finish(self) -> None:
+        """Close (if still open) and stop this connection's tasks."""
+        if not self.session.closed.is_set():
+            self.session.close(CloseCode.NORMAL, "")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.session.closed.wait(), 3.0)
+        await self.session.stop()

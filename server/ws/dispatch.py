@@ -1,0 +1,144 @@
+"""``/ws/dispatch``: snapshot after ``resume``, then deltas; dispatcher commands."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import WebSocket, websocket
+from sqlalchemy import or_, select
+
+from server.errors import VigilError
+from server.runtime import Runtime
+from server.store.models import Alert, Camera, Deployment, Officer
+from server.store.outbox import positions
+from server.store.views import (
+    alert_view,
+    camera_view,
+    deployment_stats,
+    deployment_view,
+    officer_view,
+)
+from server.ws.alert_commands import apply_command
+from server.ws.connection import Closed, Connection
+from server.ws.officer import fetcher, handle_ack
+from shared.protocol.base import ErrorCode
+from shared.protocol.codec import dispatch_in
+from shared.protocol.common import Ack, CommandResult, Ping, Pong, Resume
+from shared.protocol.dispatch import (
+    AddNote,
+    AssignAlert,
+    DismissAlert,
+    DispatchIn,
+    ReopenAlert,
+    Snapshot,
+)
+
+log = logging.getLogger("vigil.ws")
+
+RECENTLY_CLOSED_S = 3600.0
+"""Closed alerts younger than this are part of the snapshot."""
+
+
+def decode(raw: bytes | str) -> DispatchIn:
+    return dispatch_in.decode(raw)
+
+
+async def snapshot(runtime: Runtime, account_id: str) -> Snapshot:
+    """The current picture for a dispatcher (see ``Snapshot``)."""
+    now = runtime.clock()
+    async with runtime.db.sessions() as session:
+        last_seq, _ = await positions(session, account_id)
+        alerts = (
+            await session.execute(
+                select(Alert)
+                .where(or_(Alert.state.in_(("new", "assigned", "accepted")),
+                           Alert.last_seen >= now - RECENTLY_CLOSED_S))
+                .order_by(Alert.first_seen)
+            )
+        ).scalars().all()
+        officers = (await session.execute(select(Officer))).scalars().all()
+        cameras = (await session.execute(select(Camera))).scalars().all()
+        deps = (await session.execute(select(Deployment))).scalars().all()
+        return Snapshot(
+            server_time=now,
+            alerts=tuple([await alert_view(session, a) for a in alerts]),
+            officers=tuple(officer_view(o, runtime.hub.connected(o.id)) for o in officers),
+            cameras=tuple(camera_view(c) for c in cameras),
+            deployments=tuple([await deployment_view(session, d) for d in deps]),
+            stats=tuple([await deployment_stats(session, d) for d in deps]),
+            last_seq=last_seq,
+        )
+
+
+@websocket("/ws/dispatch")
+async def dispatch_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """A dispatcher console."""
+    runtime: Runtime = socket.app.state.runtime
+    await socket.accept()
+    conn = Connection(socket, runtime, role="dispatcher", mode="text",
+                      max_bytes=runtime.settings.max_message_bytes)
+    conn.session.start()
+    registered = False
+    try:
+        if await conn.handshake(decode) is None:
+            return
+        assert conn.principal is not None
+        me = conn.principal.account_id
+        runtime.hub.register(conn.session)
+        registered = True
+        await conn.welcome()
+        while True:
+            message = await conn.next_message(decode)
+            match message:
+                case Resume():
+                    # The snapshot supersedes every earlier delta: acknowledge up to it and
+                    # go live from there.
+                    snap = await snapshot(runtime, me)
+                    await handle_ack(runtime, me, snap.last_seq, officer=False)
+                    conn.send(snap)
+                    conn.session.go_live(snap.last_seq, fetcher(runtime, me))
+                case Ack():
+                    await handle_ack(runtime, me, message.seq, officer=False)
+                case Ping():
+                    conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
+                case AssignAlert() | DismissAlert() | AddNote() | ReopenAlert():
+                    await _command(runtime, conn, me, message)
+                case None:
+                    continue
+                case _:
+                    conn.error(ErrorCode.BAD_MESSAGE, "not a dispatcher message")
+    except Closed:
+        pass
+    finally:
+        if registered:
+            runtime.hub.unregister(conn.session)
+        await conn.finish()
+
+
+async def _command(
+    runtime: Runtime, conn: Connection, me: str,
+    message: AssignAlert | DismissAlert | AddNote | ReopenAlert,
+) -> None:
+    try:
+        match message:
+            case AssignAlert():
+                await apply_command(runtime, actor_id=me, actor_role="dispatcher",
+                                    command="assign", alert_id=message.alert_id,
+                                    officer_id=message.officer_id)
+            case DismissAlert():
+                await apply_command(runtime, actor_id=me, actor_role="dispatcher",
+                                    command="dismiss", alert_id=message.alert_id,
+                                    reason=message.reason, text=message.text)
+            case AddNote():
+                await apply_command(runtime, actor_id=me, actor_role="dispatcher",
+                                    command="note", alert_id=message.alert_id,
+                                    text=message.text)
+            case ReopenAlert():
+                await apply_command(runtime, actor_id=me, actor_role="dispatcher",
+                                    command="reopen", alert_id=message.alert_id)
+    except VigilError as exc:
+        conn.send(CommandResult(ref=message.ref, ok=False, code=exc.code, message=exc.message,
+                                alert_id=message.alert_id))
+        return
+    conn.send(CommandResult(ref=message.ref, ok=True, alert_id=message.alert_id))

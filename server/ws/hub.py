@@ -1,0 +1,59 @@
+"""Who is connected, and pushing committed durable messages to them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import msgspec
+
+from server.store.outbox import Staged
+from server.ws.session import Session
+from shared.protocol.base import CloseCode, WireMessage
+
+log = logging.getLogger("vigil.ws")
+
+_encoder = msgspec.json.Encoder()
+
+
+class Hub:
+    """Registry of live sessions by account (one session per account: a new connection with
+    the same credentials replaces the old one, which is closed with 4010)."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, Session] = {}
+        self.cameras: dict[str, Session] = {}
+
+    def register(self, session: Session, *, camera_id: str | None = None) -> None:
+        table, key = (self.cameras, camera_id) if camera_id else (self.sessions,
+                                                                   session.account_id)
+        old = table.get(key)
+        if old is not None and old is not session:
+            old.close(CloseCode.REPLACED, "replaced by a newer connection")
+        table[key] = session
+
+    def unregister(self, session: Session, *, camera_id: str | None = None) -> None:
+        table, key = (self.cameras, camera_id) if camera_id else (self.sessions,
+                                                                   session.account_id)
+        if table.get(key) is session:
+            del table[key]
+
+    def connected(self, account_id: str) -> bool:
+        return account_id in self.sessions
+
+    def deliver(self, staged: Iterable[Staged]) -> None:
+        """Push committed durable messages to whichever recipients are connected."""
+        for item in staged:
+            session = self.sessions.get(item.account_id)
+            if session is not None:
+                session.deliver(item.seq, item.payload)
+
+    def broadcast(self, role: str, message: WireMessage) -> None:
+        """Send a non-durable message to every connected session of a role."""
+        payload = _encoder.encode(message)
+        for session in list(self.sessions.values()):
+            if session.role == role and session.live:
+                session.send(payload)
+
+    def all_sessions(self) -> list[Session]:
+        return [*self.sessions.values(), *self.cameras.values()]

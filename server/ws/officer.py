@@ -1,0 +1,145 @@
+"""``/ws/officer``: alerts routed to an officer; position, status, accept and resolve."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from litestar import WebSocket, websocket
+
+from server.errors import VigilError
+from server.runtime import Runtime
+from server.store.models import Officer
+from server.store.outbox import acknowledge, pending
+from server.store.views import officer_view
+from server.ws.alert_commands import apply_command
+from server.ws.connection import Closed, Connection
+from shared.protocol.base import ErrorCode
+from shared.protocol.codec import officer_in
+from shared.protocol.common import Ack, CommandResult, Ping, Pong, Resume
+from shared.protocol.dispatch import OfficerUpdated
+from shared.protocol.officer import (
+    AcceptAlert,
+    OfficerIn,
+    ResolveAlert,
+    UpdatePosition,
+    UpdateStatus,
+)
+
+log = logging.getLogger("vigil.ws")
+
+REPLAY_BATCH = 100
+
+
+def decode(raw: bytes | str) -> OfficerIn:
+    return officer_in.decode(raw)
+
+
+def fetcher(runtime: Runtime, account_id: str):  # type: ignore[no-untyped-def]
+    """Reads this recipient's outbox after a seq (for :meth:`Session.go_live`)."""
+
+    async def fetch(after: int) -> Sequence[tuple[int, bytes]]:
+        async with runtime.db.sessions() as session:
+            return await pending(session, account_id, after, REPLAY_BATCH)
+
+    return fetch
+
+
+async def handle_ack(runtime: Runtime, account_id: str, seq: int, *, officer: bool) -> None:
+    async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
+        await acknowledge(session, account_id, seq, runtime.clock(), officer=officer)
+
+
+async def officer_changed(runtime: Runtime, officer_id: str) -> None:
+    """Tell dispatchers about an officer's position, status or connection (not durable)."""
+    async with runtime.db.sessions() as session:
+        officer = await session.get(Officer, officer_id)
+    if officer is not None:
+        runtime.hub.broadcast("dispatcher", OfficerUpdated(
+            officer=officer_view(officer, runtime.hub.connected(officer_id))))
+
+
+@websocket("/ws/officer")
+async def officer_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """A field officer's phone (or the terminal officer client)."""
+    runtime: Runtime = socket.app.state.runtime
+    await socket.accept()
+    conn = Connection(socket, runtime, role="officer", mode="text",
+                      max_bytes=runtime.settings.max_message_bytes)
+    conn.session.start()
+    registered = False
+    try:
+        if await conn.handshake(decode) is None:
+            return
+        assert conn.principal is not None
+        me = conn.principal.account_id
+        runtime.hub.register(conn.session)
+        registered = True
+        await conn.welcome()
+        await officer_changed(runtime, me)
+        while True:
+            message = await conn.next_message(decode)
+            match message:
+                case Resume():
+                    await handle_ack(runtime, me, message.last_seq, officer=True)
+                    conn.session.go_live(message.last_seq, fetcher(runtime, me))
+                case Ack():
+                    await handle_ack(runtime, me, message.seq, officer=True)
+                case Ping():
+                    conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
+                case UpdatePosition():
+                    if not (-90 <= message.lat <= 90 and -180 <= message.lon <= 180):
+                        conn.error(ErrorCode.BAD_MESSAGE, "position out of range")
+                        continue
+                    await _update(runtime, me, lat=message.lat, lon=message.lon)
+                case UpdateStatus():
+                    await _update(runtime, me, status=message.status)
+                case AcceptAlert() | ResolveAlert():
+                    await _command(runtime, conn, me, message)
+                case None:
+                    continue
+                case _:
+                    conn.error(ErrorCode.BAD_MESSAGE, "not an officer message")
+    except Closed:
+        pass
+    finally:
+        if registered:
+            runtime.hub.unregister(conn.session)
+            if conn.principal is not None:
+                await officer_changed(runtime, conn.principal.account_id)
+        await conn.finish()
+
+
+async def _update(
+    runtime: Runtime, officer_id: str, *, lat: float | None = None, lon: float | None = None,
+    status: str | None = None,
+) -> None:
+    async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
+        officer = await session.get(Officer, officer_id)
+        if officer is None:
+            return
+        if lat is not None and lon is not None:
+            officer.lat, officer.lon = lat, lon
+        if status is not None:
+            officer.status = status
+        officer.last_seen = runtime.clock()
+    await officer_changed(runtime, officer_id)
+
+
+async def _command(
+    runtime: Runtime, conn: Connection, me: str, message: AcceptAlert | ResolveAlert
+) -> None:
+    try:
+        if isinstance(message, AcceptAlert):
+            await apply_command(runtime, actor_id=me, actor_role="officer", command="accept",
+                                alert_id=message.alert_id)
+        else:
+            await apply_command(runtime, actor_id=me, actor_role="officer", command="resolve",
+                                alert_id=message.alert_id, outcome=message.outcome,
+                                text=message.note)
+    except VigilError as exc:
+        conn.send(CommandResult(ref=message.ref, ok=False, code=exc.code, message=exc.message,
+                                alert_id=message.alert_id))
+        return
+    conn.send(CommandResult(ref=message.ref, ok=True, alert_id=message.alert_id))

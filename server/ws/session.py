@@ -1,0 +1,180 @@
+"""One websocket connection: a bounded send queue, a sender task and durable replay.
+
+Everything the server sends goes through :meth:`Session.send` (non-durable) or
+:meth:`Session.deliver` (durable, with a seq). Both only enqueue; the sender task writes to
+the socket with a timeout. A client that lets ``send_queue_size`` messages pile up, or does
+not take one within the send timeout, is a slow consumer: it is disconnected with close code
+4009 and resumes later from its last acknowledged seq, so the pipeline never waits for it and
+memory never grows without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+
+from litestar import WebSocket
+
+from shared.protocol.base import CloseCode
+
+log = logging.getLogger("vigil.ws")
+
+SEND_TIMEOUT_S = 10.0
+"""A single write taking longer than this marks the client a slow consumer."""
+
+FetchPending = Callable[[int], Awaitable[Sequence[tuple[int, bytes]]]]
+"""Reads durable messages of this recipient with seq above the argument, in order."""
+
+
+class _Close:
+    def __init__(self, code: int, reason: str) -> None:
+        self.code = code
+        self.reason = reason
+
+
+class Session:
+    """A connected client (see module docstring)."""
+
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        *,
+        mode: Literal["text", "binary"],
+        queue_limit: int,
+        account_id: str = "",
+        role: str = "",
+    ) -> None:
+        self.socket = socket
+        self.mode = mode
+        self.queue_limit = max(1, queue_limit)
+        self.account_id = account_id
+        self.role = role
+        self._queue: deque[bytes | _Close] = deque()
+        self._ready = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self._closing = False
+        # Durable delivery state: after resume, messages flow in seq order from sent_seq.
+        self.sent_seq = 0
+        self.live = False
+        self._dirty = False
+        self._fetch: FetchPending | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sender = asyncio.create_task(self._send_loop(), name="ws-sender")
+
+    # -- outgoing -------------------------------------------------------------------------
+    def send(self, payload: bytes) -> bool:
+        """Queue one encoded message; False (and a 4009 close) when the client lags."""
+        if self._closing:
+            return False
+        if len(self._queue) >= self.queue_limit:
+            log.warning("slow consumer %s (%s): closing", self.account_id, self.role)
+            self._queue.clear()
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer")
+            return False
+        self._queue.append(payload)
+        self._idle.clear()
+        self._ready.set()
+        return True
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close after what is already queued has been sent."""
+        if self._closing:
+            return
+        self._closing = True
+        self._queue.append(_Close(code, reason))
+        self._ready.set()
+
+    async def _send_loop(self) -> None:
+        try:
+            while True:
+                await self._ready.wait()
+                while self._queue:
+                    item = self._queue.popleft()
+                    if isinstance(item, _Close):
+                        await self._close_socket(item.code, item.reason)
+                        return
+                    await asyncio.wait_for(self._write(item), SEND_TIMEOUT_S)
+                self._ready.clear()
+                self._idle.set()
+        except TimeoutError:
+            log.warning("slow consumer %s (%s): send timed out", self.account_id, self.role)
+            await self._close_socket(CloseCode.SLOW_CONSUMER, "slow consumer")
+        except Exception:  # the peer went away mid-write: the receive loop notices too
+            self.closed.set()
+            self._idle.set()
+
+    async def _write(self, payload: bytes) -> None:
+        if self.mode == "text":
+            await self.socket.send_text(payload.decode("utf-8"))
+        else:
+            await self.socket.send_bytes(payload)
+
+    async def _close_socket(self, code: int, reason: str) -> None:
+        self.close_code = code
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.socket.close(code=code, reason=reason), 2.0)
+        self.closed.set()
+        self._idle.set()
+
+    # -- durable --------------------------------------------------------------------------
+    def go_live(self, after: int, fetch: FetchPending) -> None:
+        """Start durable delivery of every message with seq above ``after``."""
+        self.sent_seq = after
+        self._fetch = fetch
+        self.live = False
+        self._kick()
+
+    def deliver(self, seq: int, payload: bytes) -> None:
+        """A durable message for this recipient was just committed."""
+        if self._fetch is None or seq <= self.sent_seq:
+            return
+        if self.live and seq == self.sent_seq + 1:
+            if self.send(payload):
+                self.sent_seq = seq
+            return
+        # Out of order or still replaying: the pump reads it from the outbox in order.
+        self._dirty = True
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._pump is None or self._pump.done():
+            self.live = False
+            self._pump = asyncio.create_task(self._replay(), name="ws-replay")
+
+    async def _replay(self) -> None:
+        assert self._fetch is not None
+        while not self._closing:
+            self._dirty = False
+            rows = await self._fetch(self.sent_seq)
+            if rows:
+                for seq, payload in rows:
+                    if not self.send(payload):
+                        return
+                    self.sent_seq = seq
+                continue
+            if not self._dirty:
+                self.live = True  # no await between the empty read and this line
+                return
+
+    async def stop(self) -> None:
+        """Cancel and await this session's tasks (the socket is already closed)."""
+        for task in (self._pump, self._sender):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def drained(self) -> None:
+        """Wait until everything queued has been written (or the socket closed); callers
+        bound it with a timeout (used at shutdown before closing)."""
+        await self._idle.wait()

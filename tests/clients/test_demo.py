@@ -1,0 +1,107 @@
+"""The demo: its scenes, and ``vigil demo --duration N --json`` end to end.
+
+The end-to-end run starts the real server (dlib engine, SQLite), enrols the watchlist over
+REST, streams the scenes with the real camera streamer and patrols with three real officer
+clients. The scene builder puts a watchlist subject in each camera's first scenes, so an
+alert comes within the first few frames and a short run suffices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from server.demo.orchestrate import fresh_data_dir, percentile_ms
+from server.demo.scene_set import DATASETS, build_scenes
+from server.recognition.image_io import read_image_file
+
+REQUIRED = ("frames", "faces_processed", "alerts_raised", "alerts_delivered",
+            "latency_ms_p50", "latency_ms_p99")
+
+
+def test_fresh_data_dir_refuses_a_used_folder(tmp_path: Path) -> None:
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "vigil.db").write_bytes(b"")
+    with pytest.raises(FileExistsError):
+        fresh_data_dir(str(used))
+    path, temporary = fresh_data_dir(str(tmp_path / "new"))
+    assert path.is_dir()
+    assert not temporary
+
+
+def test_percentile_ms() -> None:
+    assert percentile_ms([], 50) is None
+    assert percentile_ms([0.5, 1.0, 2.0], 50) == 1000.0
+    assert percentile_ms([0.5, 1.0, 2.0], 99) == 2000.0
+
+
+def _best_similarity(engine: Any, image: np.ndarray, template: np.ndarray) -> list[float]:
+    faces = engine.detect(image)
+    vectors = engine.embed(image, faces)
+    return sorted((float(v @ template) for v in vectors), reverse=True)
+
+
+@pytest.mark.parametrize("use_datasets", [True, False], ids=["datasets", "installed-only"])
+def test_scenes_show_subjects_in_other_photos_among_passers_by(
+    tmp_path: Path, dlib_engine: Any, use_datasets: bool
+) -> None:
+    if use_datasets and not DATASETS.is_dir():
+        pytest.skip(f"{DATASETS} is not present")
+    scenes = build_scenes(tmp_path, dlib_engine, scenes_per_camera=3, subject_every=2,
+                          datasets=DATASETS if use_datasets else None)
+    assert scenes.subjects
+    assert json.loads((tmp_path / "scenes.json").read_bytes())["size"] == [960, 540]
+    for subject in scenes.subjects:
+        assert (tmp_path / subject.enrol_photo).is_file()
+        # Cameras never see the enrolment photo itself.
+        assert subject.probe_source != subject.image_source
+        if use_datasets:
+            assert not subject.probe_source.startswith("varied copy")
+    first = scenes.cameras["a"][0]
+    assert first.subjects, "camera a shows a subject in its first scene"
+    assert first.passers_by >= 3
+    assert any(not s.subjects for s in scenes.cameras["a"]), "some scenes are crowd only"
+    # The subject in the scene is recognisable against the reference photo, and stands out
+    # from the passers-by.
+    subject = next(s for s in scenes.subjects if s.key == first.subjects[0])
+    reference = read_image_file(str(tmp_path / subject.enrol_photo))
+    ref_faces = dlib_engine.detect(reference)
+    template = dlib_engine.embed(reference, ref_faces[:1])[0]
+    image = cv2.imread(str(tmp_path / first.file))
+    sims = _best_similarity(dlib_engine, np.ascontiguousarray(image), template)
+    assert len(sims) >= first.passers_by
+    assert sims[0] - sims[1] > 0.02
+
+
+@pytest.mark.slow
+async def test_demo_headless_raises_and_delivers_alerts(tmp_path: Path) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    data_dir = tmp_path / "demo-data"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "demo", "--duration", "20", "--json",
+        "--data-dir", str(data_dir),
+        cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 240)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    summary = json.loads(out)
+    for key in REQUIRED:
+        assert key in summary
+    assert summary["frames"] > 0
+    assert summary["faces_processed"] > 0
+    assert summary["alerts_raised"] >= 1
+    assert summary["alerts_delivered"] >= 1
+    assert summary["latency_ms_p50"] is not None
+    assert summary["errors"] == []
+    assert summary["data_dir"] == str(data_dir)
+    assert (data_dir / "vigil.db").is_file()
+    assert list(cwd.iterdir()) == [], "the demo wrote outside its data dir"

@@ -1,0 +1,67 @@
+"""Engine choice from settings: best installed pack, else dlib with a clear message."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+
+from server.errors import PackError
+from server.recognition.dlib_engine import DlibEngine
+from server.recognition.engines import create_engine
+from server.recognition.onnx_engine import OnnxEngine
+from shared.settings import load_settings
+
+
+def test_auto_without_packs_falls_back_to_dlib(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings(env={}, engine="auto", model_root=str(tmp_path / "none"))
+    with caplog.at_level(logging.WARNING, logger="server.recognition.engines"):
+        engine = create_engine(settings)
+    assert isinstance(engine, DlibEngine)
+    assert "no usable model pack" in caplog.text
+    assert "using the dlib engine" in caplog.text
+
+
+def test_auto_picks_the_installed_pack(faceplugin_pack: Path, tmp_path: Path) -> None:
+    root = tmp_path / "models"
+    shutil.copytree(faceplugin_pack, root / "faceplugin")
+    engine = create_engine(load_settings(env={}, model_root=str(root)))
+    assert isinstance(engine, OnnxEngine)
+    assert engine.model_id == "faceplugin-fr-feature-512@87aacdfe5751"
+    assert engine.name == "onnx"
+    assert engine.dim == 512
+    assert engine.score_is_probability
+
+
+def test_auto_skips_a_tampered_pack_and_says_so(
+    faceplugin_pack: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "models"
+    shutil.copytree(faceplugin_pack, root / "faceplugin")
+    (root / "faceplugin" / "LICENSE").write_text("changed")
+    with caplog.at_level(logging.WARNING, logger="server.recognition.engines"):
+        engine = create_engine(load_settings(env={}, model_root=str(root)))
+    assert isinstance(engine, DlibEngine)
+    assert "pack_tampered" in caplog.text
+
+
+def test_onnx_without_pack_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(PackError) as exc:
+        create_engine(load_settings(env={}, engine="onnx", model_root=str(tmp_path)))
+    assert exc.value.code == "pack_not_found"
+    with pytest.raises(PackError) as named:
+        create_engine(load_settings(env={}, engine="onnx", model_root=str(tmp_path),
+                                    model_pack="buffalo_l"))
+    assert named.value.code == "pack_not_found"
+    assert "vigil models install" in named.value.message
+
+
+def test_dlib_and_unknown_engines(tmp_path: Path) -> None:
+    assert isinstance(create_engine(load_settings(env={}, engine="dlib")), DlibEngine)
+    with pytest.raises(PackError) as exc:
+        create_engine(load_settings(env={}, engine="tensorflow"))
+    assert exc.value.code == "unknown_engine"

@@ -1,0 +1,42 @@
+"""Fixtures of the dispatcher console tests: photos, a fixed clock, scripted state."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import pytest
+from tui_fakes import T0
+
+# textual-image probes the terminal on first import; under pytest there is none, and it
+# must happen before any app starts (as ``vigil dispatch`` does).
+import textual_image.widget  # noqa: F401
+
+
+def _installed_image(name: str) -> Path | None:
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "images" / name
+    return path if path.exists() else None
+
+
+@pytest.fixture(scope="session")
+def face_png() -> bytes:
+    """A real face photo (shipped with insightface), shrunk to a probe-crop size."""
+    from PIL import Image
+
+    path = _installed_image("Tom_Hanks_54745.png")
+    if path is None:
+        pytest.skip("insightface's sample photo Tom_Hanks_54745.png is not installed")
+    picture = Image.open(path).convert("RGB")
+    picture.thumbnail((96, 96))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def fixed_clock() -> float:
+    return T0 + 600

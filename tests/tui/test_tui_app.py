@@ -1,0 +1,148 @@
+"""Pilot tests of the console with an injected, scripted connection (no network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import Input, RadioSet
+from tui_fakes import T0, ScriptedConnection, alert, eventually, snapshot
+
+from shared.protocol.common import CommandResult
+from shared.protocol.dispatch import AssignAlert, DismissAlert
+from shared.protocol.officer import AlertRaised, AlertUpdated
+from tui.dispatch.app import DispatchApp
+from tui.dispatch.config import ConsoleSettings
+from tui.dispatch.screens.detail import DetailScreen
+from tui.dispatch.screens.modals import AssignScreen, DismissScreen, HelpScreen
+from tui.dispatch.widgets.alert_queue import AlertQueue
+
+
+def make_app(conn: ScriptedConnection, photo: bytes = b"", **kw: Any) -> DispatchApp:
+    async def fetch(url: str) -> bytes:
+        if not photo:
+            raise RuntimeError("HTTP 404")
+        return photo
+
+    return DispatchApp(
+        ConsoleSettings(server="http://test", token="t", images="halfcell", **kw),
+        connect=lambda: conn, clock=lambda: T0 + 600, fetch_image=fetch, tick_s=None,
+    )
+
+
+def queue_ids(app: DispatchApp) -> list[str]:
+    return app.screen.query_one(AlertQueue).ids
+
+
+async def test_snapshot_fills_the_queue_and_new_alerts_ring() -> None:
+    conn = ScriptedConnection([snapshot((alert(1, state="assigned"), alert(2)), last_seq=2)])
+    app = make_app(conn)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-2", "al-1"])
+        await conn.deliver(AlertRaised(seq=3, alert=alert(3)))
+        await pilot.pause()
+        assert queue_ids(app) == ["al-3", "al-2", "al-1"]
+        assert bells == [1]
+        # The same alert again (a replay) rings nothing and adds no row.
+        await conn.deliver(AlertRaised(seq=3, alert=alert(3)))
+        await pilot.pause()
+        assert queue_ids(app) == ["al-3", "al-2", "al-1"]
+        assert bells == [1]
+        await pilot.press("b")
+        await conn.deliver(AlertRaised(seq=4, alert=alert(4)))
+        await pilot.pause()
+        assert bells == [1]  # bell toggled off
+
+
+async def test_assign_with_keys_sends_the_preselected_nearest_available() -> None:
+    conn = ScriptedConnection([snapshot((alert(1),), last_seq=1)])
+    app = make_app(conn)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-1"])
+        await pilot.press("a")
+        await eventually(lambda: isinstance(app.screen, AssignScreen))
+        await pilot.press("enter")
+        await eventually(lambda: len(conn.requests) == 1)
+        command = conn.requests[0]
+        assert isinstance(command, AssignAlert)
+        assert (command.alert_id, command.officer_id) == ("al-1", "of-1")
+        # Nothing changes locally until the server says so.
+        assert app.state.alerts["al-1"].state == "new"
+        await conn.deliver(AlertUpdated(seq=2, alert=alert(
+            1, version=2, state="assigned", assigned_officer_id="of-1",
+            assigned_call_sign="Alpha-1")))
+        await pilot.pause()
+        assert app.state.alerts["al-1"].assigned_call_sign == "Alpha-1"
+
+
+async def test_dismiss_requires_a_reason() -> None:
+    conn = ScriptedConnection([snapshot((alert(1),), last_seq=1)])
+    app = make_app(conn)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-1"])
+        await pilot.press("d")
+        await eventually(lambda: isinstance(app.screen, DismissScreen))
+        await pilot.click("#dismiss-ok")
+        await pilot.pause()
+        assert isinstance(app.screen, DismissScreen)
+        assert conn.requests == []
+        # "other" needs a text too.
+        app.screen.query_one(RadioSet).focus()
+        await pilot.press("up", "enter")  # wraps round to the last reason: other
+        await pilot.click("#dismiss-ok")
+        await pilot.pause()
+        assert conn.requests == []
+        app.screen.query_one("#dismiss-text", Input).value = "twin brother, known to us"
+        await pilot.click("#dismiss-ok")
+        await eventually(lambda: len(conn.requests) == 1)
+        command = conn.requests[0]
+        assert isinstance(command, DismissAlert)
+        assert command.reason == "other"
+        assert command.text == "twin brother, known to us"
+
+
+async def test_a_refused_command_is_shown_and_changes_nothing() -> None:
+    conn = ScriptedConnection([snapshot((alert(1, state="dismissed"),), last_seq=1)])
+    conn.answer = lambda cmd: CommandResult(ref=cmd.ref, ok=False, code="invalid_state",
+                                            message="alert is closed")
+    app = make_app(conn)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("f")  # open -> all
+        await eventually(lambda: queue_ids(app) == ["al-1"])
+        await pilot.press("a", "enter")
+        await eventually(lambda: len(conn.requests) == 1)
+        await eventually(lambda: any("invalid_state" in str(n.message)
+                                     for n in app._notifications))
+        assert app.state.alerts["al-1"].state == "dismissed"
+
+
+async def test_detail_view_search_and_help() -> None:
+    conn = ScriptedConnection([snapshot((alert(1), alert(2, display_name="Jane Roe")),
+                                        last_seq=2)])
+    app = make_app(conn)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await eventually(lambda: len(queue_ids(app)) == 2)
+        await pilot.press("slash")
+        await pilot.press(*"jane")
+        await eventually(lambda: queue_ids(app) == ["al-2"])
+        await pilot.press("escape", "enter")
+        await eventually(lambda: isinstance(app.screen, DetailScreen))
+        assert app.screen.current_alert_id == "al-2"
+        assert "al-2" not in app.state.unseen
+        await pilot.press("question_mark")
+        await eventually(lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape", "escape")
+        await eventually(lambda: not isinstance(app.screen, DetailScreen | HelpScreen))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_layout_fits(size: tuple[int, int]) -> None:
+    conn = ScriptedConnection([snapshot(tuple(alert(n) for n in range(1, 30)), last_seq=1)])
+    app = make_app(conn)
+    async with app.run_test(size=size):
+        await eventually(lambda: len(queue_ids(app)) == 29)
+        queue = app.screen.query_one(AlertQueue)
+        assert queue.size.height >= 6
+        assert queue.region.right <= size[0]

@@ -1,0 +1,78 @@
+"""Snapshot tests of the console (reviewed by eye; see tests/tui/__snapshots__/).
+
+Deterministic: a scripted connection, a fixed clock, no ticking, half-block photos.
+Regenerate after a reviewed change with ``pytest tests/tui --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.pilot import Pilot
+from tui_fakes import T0, ScriptedConnection, alert, snapshot
+
+from shared.protocol.alerts import AlertEvent
+from tui.dispatch.app import DispatchApp
+from tui.dispatch.config import ConsoleSettings
+
+EVENTS = (
+    AlertEvent(at=T0 + 120, actor="system", action="raised"),
+    AlertEvent(at=T0 + 150, actor="system", action="sighted", detail="similarity 0.74"),
+    AlertEvent(at=T0 + 200, actor="Dispatcher Dee", action="note",
+               detail="checked CCTV: same jacket as the warrant photo"),
+)
+
+
+def scene() -> ScriptedConnection:
+    alerts = (
+        alert(1, state="assigned", assigned_officer_id="of-2", assigned_call_sign="Bravo-2"),
+        alert(2, similarity=0.74, sightings=2, events=EVENTS),
+        alert(3, camera="cam-2", category="missing_person", similarity=0.64, flagged=True,
+              display_name="Amy Lost"),
+        alert(4, state="accepted", assigned_officer_id="of-1", assigned_call_sign="Alpha-1"),
+    )
+    return ScriptedConnection([snapshot(alerts, last_seq=4)])
+
+
+def app_with(face: bytes, theme: Any = "dark") -> DispatchApp:
+    async def fetch(url: str) -> bytes:
+        return face
+
+    return DispatchApp(
+        ConsoleSettings(server="http://test", token="t", images="halfcell", theme=theme),
+        connect=scene, clock=lambda: T0 + 600, fetch_image=fetch, tick_s=None,
+    )
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_main_screen_80x24(snap_compare: Any, face_png: bytes) -> None:
+    assert snap_compare(app_with(face_png), terminal_size=(80, 24), run_before=settle)
+
+
+def test_main_screen_light_120x36(snap_compare: Any, face_png: bytes) -> None:
+    assert snap_compare(app_with(face_png, "light"), terminal_size=(120, 36),
+                        run_before=settle)
+
+
+def test_detail_view(snap_compare: Any, face_png: bytes) -> None:
+    async def open_detail(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("down", "enter")  # Subject 2, with a timeline
+        await settle(pilot)
+
+    assert snap_compare(app_with(face_png), terminal_size=(100, 30), run_before=open_detail)
+
+
+def test_assign_modal(snap_compare: Any, face_png: bytes) -> None:
+    async def open_assign(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("down", "a")
+        await settle(pilot)
+
+    assert snap_compare(app_with(face_png), terminal_size=(80, 24), run_before=open_assign)

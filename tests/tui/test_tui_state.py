@@ -1,0 +1,167 @@
+"""The dispatcher state applies message sequences, replays and out-of-order updates."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from tui_fakes import T0, alert, officers, snapshot
+
+from shared.protocol.alerts import DeploymentStats, OfficerView
+from shared.protocol.dispatch import OfficerUpdated, StatsUpdated
+from shared.protocol.officer import AlertRaised, AlertUpdated, AlertWithdrawn
+from tui.dispatch.state import DispatchState, QueueFilter, queue_rank, with_rates
+
+
+def fresh() -> DispatchState:
+    state = DispatchState(clock=lambda: T0)
+    state.apply(snapshot())
+    return state
+
+
+def test_snapshot_sets_the_picture_and_the_clock() -> None:
+    state = DispatchState(clock=lambda: T0)
+    change = state.apply(snapshot((alert(1), alert(2, state="assigned")), last_seq=4))
+    assert change.kind == "reset"
+    assert set(state.alerts) == {"al-1", "al-2"}
+    assert state.unseen == {"al-1"}  # only new alerts are highlighted
+    assert state.now() == pytest.approx(T0 + 600)
+    assert [d.name for d in state.active_deployments()] == ["Op Lantern"]
+
+
+def test_duplicates_after_resume_change_nothing() -> None:
+    state = fresh()
+    raised = AlertRaised(seq=1, alert=alert(1))
+    updated = AlertUpdated(seq=2, alert=alert(1, version=2, sightings=2))
+    assert [c.kind for c in state.apply_all([raised, updated])] == [
+        "alert_raised", "alert_updated"
+    ]
+    # The same two again, as a replay after a reconnect would deliver them.
+    assert [c.kind for c in state.apply_all([raised, updated])] == ["none", "none"]
+    assert state.alerts["al-1"].version == 2
+    assert state.alerts["al-1"].sightings == 2
+    assert len(state.queue()) == 1
+
+
+def test_out_of_order_updates_keep_the_highest_version() -> None:
+    state = fresh()
+    state.apply(AlertRaised(seq=1, alert=alert(1)))
+    state.apply(AlertUpdated(seq=3, alert=alert(1, version=3, state="assigned",
+                                                 assigned_call_sign="Alpha-1")))
+    assert state.apply(AlertUpdated(seq=2, alert=alert(1, version=2, sightings=5))).kind == "none"
+    held = state.alerts["al-1"]
+    assert held.state == "assigned"
+    assert held.assigned_call_sign == "Alpha-1"
+    assert held.sightings == 1
+
+
+def test_update_before_raise_and_late_raise() -> None:
+    state = fresh()
+    # An update can overtake its raise (e.g. the raise went to a console that restarted).
+    assert state.apply(AlertUpdated(seq=1, alert=alert(1, version=2))).kind == "alert_updated"
+    assert state.apply(AlertRaised(seq=2, alert=alert(1, version=1))).kind == "none"
+    assert state.alerts["al-1"].version == 2
+
+
+def test_withdrawn_alert_never_comes_back_from_a_late_message() -> None:
+    state = fresh()
+    state.apply(AlertRaised(seq=1, alert=alert(1)))
+    assert state.apply(AlertWithdrawn(seq=2, alert_id="al-1", reason="purged")).kind == (
+        "alert_withdrawn"
+    )
+    assert state.apply(AlertUpdated(seq=3, alert=alert(1, version=5))).kind == "none"
+    assert "al-1" not in state.alerts
+    assert "al-1" not in state.unseen
+    assert state.apply(AlertWithdrawn(seq=4, alert_id="al-9", reason="x")).kind == "none"
+
+
+def test_queue_order_new_first_then_unaccepted_assignments() -> None:
+    state = fresh()
+    state.apply_all([
+        AlertRaised(seq=1, alert=alert(1, state="accepted")),
+        AlertRaised(seq=2, alert=alert(2, state="assigned")),
+        AlertRaised(seq=3, alert=alert(3)),
+        AlertRaised(seq=4, alert=alert(4)),
+        AlertRaised(seq=5, alert=alert(5, state="new", flagged=True)),
+        AlertRaised(seq=6, alert=alert(6, state="dismissed", dismiss_reason="poor_image")),
+    ])
+    assert [a.id for a in state.queue(QueueFilter(state="all"))] == [
+        "al-5", "al-4", "al-3", "al-2", "al-1", "al-6"
+    ]
+    assert [a.id for a in state.queue()] == ["al-5", "al-4", "al-3", "al-2", "al-1"]
+    assert [a.id for a in state.queue(QueueFilter(state="closed"))] == ["al-6"]
+    assert queue_rank(state.alerts["al-5"]) < queue_rank(state.alerts["al-4"])
+
+
+def test_filters_by_deployment_category_and_text() -> None:
+    state = fresh()
+    state.apply_all([
+        AlertRaised(seq=1, alert=alert(1, category="missing_person")),
+        AlertRaised(seq=2, alert=alert(2, deployment="dep-2", camera="cam-2")),
+        AlertRaised(seq=3, alert=alert(3, state="assigned", assigned_call_sign="Bravo-2")),
+    ])
+    assert [a.id for a in state.queue(QueueFilter(category="missing_person"))] == ["al-1"]
+    assert [a.id for a in state.queue(QueueFilter(deployment_id="dep-2"))] == ["al-2"]
+    assert [a.id for a in state.queue(QueueFilter(text="bravo"))] == ["al-3"]
+    assert [a.id for a in state.queue(QueueFilter(text="st pancras"))] == ["al-2"]
+    assert state.queue(QueueFilter(text="nobody")) == []
+
+
+def test_unseen_until_looked_at_or_handled() -> None:
+    state = fresh()
+    state.apply(AlertRaised(seq=1, alert=alert(1)))
+    state.apply(AlertRaised(seq=2, alert=alert(2)))
+    assert state.unseen == {"al-1", "al-2"}
+    state.mark_seen("al-1")
+    state.apply(AlertUpdated(seq=3, alert=alert(2, version=2, state="assigned")))
+    assert state.unseen == set()
+
+
+def test_officers_by_distance_and_the_suggestion() -> None:
+    state = fresh()
+    a = alert(1)  # Gate A
+    rows = state.officers_near(a)
+    assert [r.officer.call_sign for r in rows] == ["Alpha-1", "Bravo-2", "Charlie-3", "Delta-4"]
+    assert rows[0].distance_m is not None
+    assert 50 < rows[0].distance_m < 100
+    assert rows[-1].distance_m is None
+    assert state.suggest_officer(a) is not None
+    assert state.suggest_officer(a).call_sign == "Alpha-1"  # type: ignore[union-attr]
+    # Alpha goes busy: the nearest *available* one is Charlie, though Bravo is nearer.
+    busy = msgspec.structs.replace(officers()[0], status="busy")
+    assert state.apply(OfficerUpdated(officer=busy)).kind == "officer"
+    suggestion = state.suggest_officer(a)
+    assert suggestion is not None
+    assert suggestion.call_sign == "Charlie-3"
+    # A disconnected officer is never suggested.
+    gone = OfficerView(id="of-3", call_sign="Charlie-3", status="available", lat=51.53,
+                       lon=-0.13, connected=False)
+    state.apply(OfficerUpdated(officer=gone))
+    assert state.suggest_officer(a) is None
+
+
+def test_stats_are_replaced_and_summed_with_both_rates() -> None:
+    state = fresh()
+    state.apply(StatsUpdated(stats=DeploymentStats(
+        deployment_id="dep-2", faces_processed=30000, alerts=31, confirmed=1, dismissed=16,
+        not_the_person=10,
+    )))
+    one = state.stats_for("dep-1")
+    assert one.faces_processed == 12120
+    total = state.stats_for(None)
+    assert total.faces_processed == 42120
+    assert total.confirmed == 8
+    # 42 alerts, 8 confirmed of 8 + 11 + 18 adjudicated; false alerts 29 of 42,120 faces.
+    assert total.precision == pytest.approx(8 / 37)
+    assert total.false_alert_rate == pytest.approx(29 / 42120)
+    assert state.stats_for("dep-x").faces_processed == 0
+
+
+def test_rates_are_none_before_any_data() -> None:
+    empty = with_rates(DeploymentStats(deployment_id="d"))
+    assert empty.false_alert_rate is None
+    assert empty.precision is None
+
+
+def test_unknown_messages_change_nothing() -> None:
+    state = fresh()
+    assert state.apply(object()).kind == "none"

@@ -1,0 +1,1 @@
+"""Screens of the dispatcher console: main (queue and panels), detail, and the modals."""

@@ -1,0 +1,1 @@
+"""Widgets of the dispatcher console; each renders part of the state and holds none of it."""
