@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo bench bench-quick models clean
+.PHONY: install test lint typecheck pytest demo bench bench-quick bench-full models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: install
 
 bench-quick: install
 	$(BIN)/python -m bench --quick
+
+# Adds the 1M-template index (hours of index building on 2 cores).
+bench-full: install
+	$(BIN)/python -m bench --full
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Vigil's benchmarks: ``python -m bench [--quick | --full]`` (``make bench``, ``make bench-quick``).
+"""Vigil's benchmarks: ``python -m bench [--quick | --full]`` (``make bench``, ``bench-quick``).
 
 Every figure is measured against a baseline in the same run (exact search, a bare websockets
 broadcast server, the dlib engine, an idle event loop), because absolute times drift on a

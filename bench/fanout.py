@@ -22,9 +22,9 @@ import time
 from typing import Any
 
 from bench.context import Context, Row
-from bench.profiling import start_py_spy
 from bench.proc import Child
-from bench.stats import check, ratio, summarise, targeted, unavailable
+from bench.profiling import start_py_spy
+from bench.stats import check, fmt, ratio, summarise, targeted, unavailable
 
 SWARMS = 2
 PROFILE_FILE = "profile_server_fanout.txt"
@@ -159,17 +159,15 @@ def wait_delivered(swarms: list[Child], alerts: int, recipients: int,
 def server(ctx: Context) -> dict[str, Any]:
     """Our server: 1,000 officers at the camera's corner and 10 dispatchers; each alert is
     raised by one camera frame holding a watchlisted face."""
-    from bench.scenes import compose, cut_faces, source_photos
-    from bench.vigil_server import BenchServer, split_cuts, subject_photos
+    from bench.scenes import compose
+    from bench.vigil_server import BenchServer, cast_for
 
     cfg = ctx.cfg
-    subjects = subject_photos(1)
-    if not subjects:
-        return unavailable("no development dataset to enrol a subject from "
-                           "(../shared/datasets/face_recognition_examples)")
-    mine, _ = split_cuts(ctx.shared.get("face_cuts") or cut_faces(source_photos()), subjects)
+    subjects, mine, _ = cast_for(ctx)
     if not mine:
-        return unavailable("no second photo of the enrolled subject to raise alerts with")
+        return unavailable("no subject to raise alerts with: needs ../shared/datasets/"
+                           "face_recognition_examples, with a second photo of a person that "
+                           "matches the first at the calibrated threshold")
     name, faces = next(iter(mine.items()))
     import numpy as np
 
@@ -286,7 +284,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
     base = result["baseline"]
     ours = result["server"]
     b = base.get("all_recipients_ms", {})
-    base_text = f"{b.get('median')} / {b.get('p99')}" if b else ""
+    base_text = f"{fmt(b.get('median'))} / {fmt(b.get('p99'))}" if b else ""
     if ours.get("status") == "ok":
         o = ours["all_recipients_ms"]
         recipients = result["recipients"]

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bench.context import Context, Row
-from bench.stats import check, ratio, skipped, summarise, targeted
+from bench.stats import check, fmt, ratio, skipped, summarise, targeted
 
 F32 = npt.NDArray[np.float32]
 TOP_K = 10
@@ -42,6 +42,7 @@ class IndexUnderTest:
     add: Callable[[npt.NDArray[np.int64], F32], None]
     search: Callable[[F32, int], list[int]]
     grow: Callable[[int], None]
+    capacity: Callable[[], int]
 
 
 def _project_index(dim: int, capacity: int) -> IndexUnderTest | None:
@@ -68,10 +69,11 @@ def _project_index(dim: int, capacity: int) -> IndexUnderTest | None:
 
     params = {
         name: getattr(idx, name)
-        for name in ("M", "m", "ef", "ef_construction", "ef_search", "space", "capacity")
+        for name in ("M", "m", "ef", "ef_construction", "ef_search", "space")
         if isinstance(getattr(idx, name, None), int | float | str)
     }
-    return IndexUnderTest("server.recognition.index.WatchlistIndex", params, add, search, grow)
+    return IndexUnderTest("server.recognition.index.WatchlistIndex", params, add, search, grow,
+                          lambda: int(idx.capacity))
 
 
 def _direct_hnswlib(dim: int, capacity: int, threads: int) -> IndexUnderTest:
@@ -97,7 +99,7 @@ def _direct_hnswlib(dim: int, capacity: int, threads: int) -> IndexUnderTest:
         idx.resize_index(capacity)
 
     return IndexUnderTest("hnswlib (direct: project index not importable)", params, add, search,
-                          grow)
+                          grow, lambda: int(idx.get_max_elements()))
 
 
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> F32:
@@ -227,6 +229,7 @@ def run(ctx: Context) -> dict[str, Any]:
                 "non_mated": unit_rows(rng, ctx.cfg.index_queries // 2, dim),
             }
             case = _measure(ctx, iut, gallery, probes, build_s, _rss_mb() - before)
+            case["capacity"] = iut.capacity()
             if (dim, size) == (512, 100_000):
                 case.update(targeted(
                     "query p99 <= 1 ms at recall@1 >= 0.99 (mated probes), >= 50x faster "
@@ -239,6 +242,7 @@ def run(ctx: Context) -> dict[str, Any]:
             ctx.remember(f"index_memory_mb_{dim}x{size}", case["index_memory_mb"])
         del iut, gallery_all
         gc.collect()
+    cases = dict(sorted(cases.items(), key=lambda kv: (kv[1]["dim"], kv[1]["templates"])))
     return {"status": "ok", "implementation": implementation, "params": params,
             "workload": "random unit gallery; mated probes at cosine 0.5-0.9 to one template, "
                         "non-mated random probes; single-probe queries, k=10, 1 search thread",
@@ -254,11 +258,11 @@ def rows(result: dict[str, Any]) -> list[Row]:
             continue
         q, e = case["query_ms"], case["exact_query_ms"]
         out.append(Row("index", name, "query ms (index | exact)", q["median"], q["p99"],
-                       baseline=f'{e["median"]} / {e["p99"]}',
+                       baseline=f'{fmt(e["median"])} / {fmt(e["p99"])}',
                        ratio=case["speedup_p99"],
                        target=case.get("target", ""), met=case.get("met"),
                        note=f'recall@1 {case["recall_at_1_mated"]} mated / '
                             f'{case["recall_at_1_non_mated"]} non-mated, '
-                            f'@10 {case["recall_at_10_mated"]}; build {case["build_s"]} s; '
-                            f'{case["index_memory_mb"]} MB'))
+                            f'@10 {case["recall_at_10_mated"]}; build {fmt(case["build_s"])} s; '
+                            f'{case["index_memory_mb"]} MB (capacity {case["capacity"]:,})'))
     return out

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.context import Context, Row
-from bench.stats import check, ratio, targeted, unavailable
+from bench.stats import check, fmt, ratio, targeted, unavailable
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -37,9 +37,9 @@ def rows(result: dict[str, Any]) -> list[Row]:
     for name, lag in result["loads"].items():
         four = name == "4_camera"
         out.append(Row("loop_lag", name, "event-loop lag ms", lag.get("median"), lag.get("p99"),
-                       baseline=f"idle {idle.get('median')} / {idle.get('p99')}",
+                       baseline=f"idle {fmt(idle.get('median'))} / {fmt(idle.get('p99'))}",
                        ratio=result["ratio_p99_vs_idle"] if four else None,
                        target=result["target"] if four else "",
                        met=result["met"] if four else None,
-                       note=f"max {lag.get('max')} ms over {lag.get('n')} probes"))
+                       note=f"max {fmt(lag.get('max'))} ms over {lag.get('n')} probes"))
     return out

@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,10 +30,12 @@ class Child:
     def __init__(self, module: str, args: Sequence[str] = (), env: dict[str, str] | None = None,
                  stderr_path: Path | None = None) -> None:
         full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-        self._stderr = open(stderr_path, "ab") if stderr_path else subprocess.DEVNULL  # noqa: SIM115
+        self._log: IO[bytes] | None = open(stderr_path, "ab") if stderr_path else None  # noqa: SIM115
+        self.name = module
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._log if self._log is not None else subprocess.DEVNULL, text=True,
             bufsize=1,
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -55,9 +57,9 @@ class Child:
             try:
                 line = self._lines.get(timeout=timeout)
             except queue.Empty:
-                raise ChildError(f"no answer from {self.proc.args} in {timeout} s") from None
+                raise ChildError(f"no answer from {self.name} in {timeout} s") from None
             if line is None:
-                raise ChildError(f"{self.proc.args} exited with {self.proc.wait()}")
+                raise ChildError(f"{self.name} exited with {self.proc.wait()}")
             try:
                 value = json.loads(line)
             except json.JSONDecodeError:
@@ -72,7 +74,7 @@ class Child:
             self.proc.stdin.write(json.dumps(command) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
-            raise ChildError(f"{self.proc.args} is gone: {exc}") from exc
+            raise ChildError(f"{self.name} is gone: {exc}") from exc
         answer = self.receive(timeout)
         if "error" in answer:
             raise ChildError(str(answer["error"]))
@@ -97,8 +99,8 @@ class Child:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait(5)
-        if self._stderr is not subprocess.DEVNULL:
-            self._stderr.close()
+        if self._log is not None:
+            self._log.close()
 
     def __enter__(self) -> Child:
         return self

@@ -59,33 +59,38 @@ def _short(frame: str) -> str:
     return f"{name} ({Path(where.rstrip(')')).name})"
 
 
+PROJECT_DIRS = ("(server/", "(shared/", "(tui/", "/server/", "/shared/", "/tui/")
+"""Frames from these folders are the project's own code."""
+
+
 def summarise_collapsed(path: Path, top: int = 12) -> dict[str, Any]:
-    """Top functions of a collapsed-stack file (``a;b;c 42`` per line)."""
+    """Top functions of a collapsed-stack file (``a;b;c 42`` per line): by own samples (all
+    code), and by inclusive samples (the project's code only, so that the answer names our
+    calls rather than thread and event-loop plumbing)."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
     if not path.exists():
-        return {"samples": 0, "top_self": [], "top_inclusive": []}
+        return {"samples": 0, "top_self": [], "top_project_inclusive": []}
     for line in path.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         try:
             count = int(count_text)
         except ValueError:
             continue
-        frames = [_short(f) for f in stack.split(";") if f and not f.startswith("process ")
-                  and not f.startswith("thread ")]
+        frames = [f for f in stack.split(";") if f and not f.startswith(("process ", "thread "))]
         if not frames:
             continue
         total += count
-        own[frames[-1]] += count
-        for frame in set(frames):
+        own[_short(frames[-1])] += count
+        for frame in {_short(f) for f in frames if any(d in f for d in PROJECT_DIRS)}:
             inclusive[frame] += count
 
     def table(counter: Counter[str]) -> list[dict[str, Any]]:
         return [{"function": f, "samples": n, "share": round(n / total, 3)}
                 for f, n in counter.most_common(top)]
 
-    return {"samples": total, "top_self": table(own), "top_inclusive": table(inclusive)}
+    return {"samples": total, "top_self": table(own), "top_project_inclusive": table(inclusive)}
 
 
 def pyinstrument_text(fn: Any, *args: Any, lines: int = 40) -> str | None:

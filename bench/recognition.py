@@ -23,7 +23,7 @@ import numpy as np
 
 from bench.context import Context, Row
 from bench.scenes import FaceCut, compose, cut_faces, match_detections, source_photos
-from bench.stats import ratio, summarise, unavailable
+from bench.stats import fmt, ratio, summarise, unavailable
 
 RESOLUTIONS = ((640, 360), (1280, 720), (1920, 1080))
 FACE_COUNTS = (0, 1, 5, 20)
@@ -261,10 +261,10 @@ def rows(result: dict[str, Any]) -> list[Row]:
         st = pipe["stages_ms"]
         out.append(Row("recognition", name, "stage ms: decode/detect/quality/embed/search",
                        pipe["frame_ms"]["median"], pipe["frame_ms"]["p99"],
-                       note=" / ".join(f"{s} {st[s]['median']}" for s in st)))
+                       note=" / ".join(f"{s} {fmt(st[s]['median'])}" for s in st)))
         grid = eng["detect_grid_ms"]
         for width, height in RESOLUTIONS:
-            cells = " / ".join(f"{n}f {grid[f'{width}x{height}_{n}_faces']['median']}"
+            cells = " / ".join(f"{n} faces {fmt(grid[f'{width}x{height}_{n}_faces']['median'])}"
                                for n in FACE_COUNTS)
             rec = grid[f"recall_{width}x{height}"]
             out.append(Row("recognition", name, f"detect ms {width}x{height} by faces",

@@ -62,6 +62,11 @@ def _package_file(package: str, *parts: str) -> Path | None:
     return path if path.exists() else None
 
 
+def _imread(path: Path) -> Image | None:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if image is None else np.asarray(image, dtype=np.uint8)
+
+
 def source_photos() -> list[tuple[str, Image]]:
     """(identity prefix, BGR photo) pairs available on this machine."""
     photos: list[tuple[str, Image]] = []
@@ -69,19 +74,19 @@ def source_photos() -> list[tuple[str, Image]]:
     hanks = _package_file("insightface", "data", "images", "Tom_Hanks_54745.png")
     for label, path in (("t1", t1), ("tom_hanks", hanks)):
         if path is not None:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = _imread(path)
             if image is not None:
                 photos.append((label, image))
     astronaut = _package_file("skimage", "data", "astronaut.png")
     if astronaut is not None:
-        image = cv2.imread(str(astronaut), cv2.IMREAD_COLOR)
+        image = _imread(astronaut)
         if image is not None:
             photos.append(("astronaut", image))
     examples = datasets_root() / "face_recognition_examples"
     if examples.is_dir():
         for person in sorted(p for p in examples.iterdir() if p.is_dir()):
             for path in sorted(person.iterdir()):
-                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+                image = _imread(path)
                 if image is not None:
                     photos.append((f"{person.name}/{path.stem}", image))
     return photos
@@ -123,7 +128,7 @@ def backgrounds() -> list[Image]:
     for name in ("rocket.jpg", "coffee.png"):
         path = _package_file("skimage", "data", name)
         if path is not None:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = _imread(path)
             if image is not None:
                 out.append(image)
     return out or [np.full((360, 640, 3), 110, dtype=np.uint8)]
@@ -134,7 +139,7 @@ def _oval_mask(height: int, width: int) -> npt.NDArray[np.float32]:
     cv2.ellipse(mask, (width // 2, height // 2), (int(width * 0.42), int(height * 0.46)), 0, 0,
                 360, 1.0, -1)
     k = max(3, (min(height, width) // 8) | 1)
-    return cv2.GaussianBlur(mask, (k, k), 0)
+    return np.asarray(cv2.GaussianBlur(mask, (k, k), 0), dtype=np.float32)
 
 
 def compose(

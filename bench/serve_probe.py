@@ -84,7 +84,9 @@ def main() -> None:
             if cmd == "quit":
                 return None
             if cmd == "lag":
-                return asyncio.run_coroutine_threadsafe(_call(probe.take), loop).result(10)
+                lag: dict[str, Any] = asyncio.run_coroutine_threadsafe(
+                    _call(probe.take), loop).result(10)
+                return lag
             if cmd == "counters":
                 runtime = getattr(app.state, "runtime", None)
                 return {"counters": dict(runtime.counters) if runtime else {}}

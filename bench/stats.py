@@ -88,6 +88,15 @@ def targeted(description: str, checks: Sequence[dict[str, Any]]) -> dict[str, An
     return {"target": description, "checks": list(checks), "met": met}
 
 
+def fmt(value: float | None) -> str:
+    """A number for a table note: three significant digits, thousands separated."""
+    if value is None:
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
 def unavailable(reason: str, **extra: Any) -> dict[str, Any]:
     """A figure (or case) that could not run, with the reason; never a made-up number."""
     return {"status": "unavailable", "reason": reason, **extra}

@@ -68,6 +68,70 @@ def split_cuts(cuts: list[FaceCut], subjects: dict[str, tuple[str, bytes]],
     return {k: v for k, v in mine.items() if v}, strangers
 
 
+def matching_cuts(mine: dict[str, list[FaceCut]], subjects: dict[str, tuple[str, bytes]],
+                  ) -> dict[str, list[FaceCut]]:
+    """Keep the scene faces that the dlib engine matches to their subject's enrolment photo at
+    the calibrated default threshold (with a 0.01 margin).
+
+    The live figures measure latency, not accuracy, so every subject appearance must be a
+    real match; which photos match is the evaluation's business (``vigil eval``).
+    """
+    import cv2
+
+    from server.recognition.dlib_engine import DlibEngine
+    from server.recognition.image_io import decode_image
+
+    engine = DlibEngine(upsample=1)
+    threshold = default_threshold(engine.model_id)
+
+    def template(image: Any) -> Any:
+        scale = min(1.0, 600 / max(image.shape[:2]))
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        faces = engine.detect(small)
+        if not faces:
+            return None
+        face = max(faces, key=lambda f: f.width * f.height)
+        return engine.embed(small, [face])[0]
+
+    out: dict[str, list[FaceCut]] = {}
+    for name, cuts in mine.items():
+        ref = template(decode_image(subjects[name][1], max_bytes=1 << 28, max_pixels=1 << 28))
+        if ref is None:
+            continue
+        keep = [c for c in cuts
+                if (v := template(c.image)) is not None and float(v @ ref) >= threshold + 0.01]
+        if keep:
+            out[name] = keep
+    return out
+
+
+def cast_for(ctx: Context) -> tuple[dict[str, tuple[str, bytes]], dict[str, list[FaceCut]],
+                                    list[FaceCut]]:
+    """Subjects to enrol, their matching scene faces, and strangers (computed once a run)."""
+    cached = ctx.shared.get("cast")
+    if cached is None:
+        from bench.scenes import cut_faces, source_photos
+
+        subjects = subject_photos(6)
+        cuts = ctx.shared.get("face_cuts") or cut_faces(source_photos())
+        ctx.remember("face_cuts", cuts)
+        mine, strangers = split_cuts(cuts, subjects)
+        mine = matching_cuts(mine, subjects) if subjects else {}
+        cached = ({k: subjects[k] for k in mine}, mine, strangers)
+        ctx.remember("cast", cached)
+    return cached  # type: ignore[no-any-return]
+
+
+def default_threshold(model_id: str) -> float:
+    """The server's calibrated default for ``model_id`` (0.92 before calibration exists)."""
+    try:
+        from server.recognition.calibration import default_threshold as calibrated
+
+        return float(calibrated(model_id))
+    except (ImportError, ValueError, KeyError, Exception):
+        return 0.92
+
+
 class BenchServer:
     """One server process and its data folder (use as a context manager)."""
 

@@ -22,7 +22,7 @@ from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 from bench.proc import emit, serve_commands
 from shared.protocol.alerts import AlertView, StageTimes
-from shared.protocol.base import PROTOCOL_VERSION
+from shared.protocol.base import PROTOCOL_VERSION, Role
 from shared.protocol.common import Hello, Limits, Welcome
 from shared.protocol.officer import AlertRaised
 
@@ -58,7 +58,8 @@ class BroadcastServer:
         try:
             async with asyncio.timeout(10):
                 hello = _hello.decode(await ws.recv())
-                role = "dispatcher" if hello.token.startswith("dispatcher") else "officer"
+                role: Role = ("dispatcher" if hello.token.startswith("dispatcher")
+                              else "officer")
                 welcome = Welcome(
                     protocol=PROTOCOL_VERSION, role=role, account_id=hello.token,
                     name=hello.token, server_time=time.time(), last_seq=self.seq, acked_seq=0,
@@ -98,7 +99,8 @@ async def main() -> None:
             return {"connected": len(state.clients)}
         if cmd == "broadcast":
             future = asyncio.run_coroutine_threadsafe(_call(state.broadcast), loop)
-            return future.result(timeout=30)
+            answer: dict[str, Any] = future.result(timeout=30)
+            return answer
         return {"error": f"unknown command {cmd!r}"}
 
     def commands() -> None:

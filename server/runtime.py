@@ -8,7 +8,6 @@ layer plugs in by passing its own ``audit`` (hash-chained) and ``clock`` to ``cr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -96,6 +95,5 @@ class Runtime:
         tasks = list(self.tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            await asyncio.wait(tasks)

@@ -188,10 +188,12 @@ async def _send_frames(run: _Run, ws: ClientConnection) -> None:
             item = await run.queue.get()
         except QueueClosed:
             break
-        while len(run.in_flight) >= max(1, opts.max_in_flight):
+        while len(run.in_flight) >= max(1, opts.max_in_flight) and not run.stop.is_set():
             run.slot_free.clear()
             await _wait(run.slot_free, 1.0)
             _expire_in_flight(run)
+        if run.stop.is_set():
+            break
         seq = run.next_seq
         run.next_seq += 1
         frame = Frame(seq=seq, captured_at=item.captured_at, jpeg=item.jpeg,
@@ -219,9 +221,12 @@ async def _receive(run: _Run, ws: ClientConnection) -> None:
         match message:
             case FrameResult():
                 sent = run.in_flight.pop(message.seq, None)
-                # Results come in seq order: anything older still waiting was superseded.
-                for seq in [s for s in run.in_flight if s < message.seq]:
-                    del run.in_flight[seq]
+                if message.status != "dropped":
+                    # Frames are taken in seq order, so an older frame still waiting was
+                    # superseded. (A ``dropped`` answer is sent at once and can overtake the
+                    # answer to an older frame still being processed.)
+                    for seq in [s for s in run.in_flight if s < message.seq]:
+                        del run.in_flight[seq]
                 rtt = (time.monotonic() - sent) * 1000 if sent is not None else None
                 run.stats.record_result(message, rtt)
                 run.slot_free.set()

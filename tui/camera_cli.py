@@ -50,16 +50,18 @@ def options_from_args(args: argparse.Namespace) -> CameraOptions:
 def progress_table(camera_id: str, stats: CameraStats) -> Table:
     """The live progress panel: one row of counters."""
     table = Table(title=f"camera {camera_id}", title_justify="left", expand=False)
-    for name in ("link", "read", "sent", "acked", "dropped here", "dropped by server",
-                 "no deployment", "faces", "median latency"):
+    for name in ("link", "read", "sent", "acked", "dropped", "srv drop", "no dep.", "faces",
+                 "latency"):
         table.add_column(name, justify="right")
     median = percentile(stats.round_trip_ms, 50)
-    link = "up" if stats.connected else f"down ({stats.reconnects} retries)"
+    link = "up" if stats.connected else ("retrying" if stats.reconnects else "-")
     table.add_row(
         link, str(stats.frames_read), str(stats.frames_sent), str(stats.frames_acknowledged),
         str(stats.dropped_local), str(stats.dropped_server), str(stats.no_active_deployment),
         str(stats.faces_seen), "-" if median is None else f"{median:.0f} ms",
     )
+    table.caption = ("dropped: by this streamer's queue; srv drop: by the server's "
+                     "latest-frame slot; latency: median send -> result")
     return table
 
 

@@ -68,11 +68,11 @@ class CameraStats:
         """Count one ``frame_result``."""
         self.frames_acknowledged += 1
         self.faces_seen += result.faces
+        if round_trip_ms is not None and result.status != "dropped":
+            self.round_trip_ms.append(round_trip_ms)
         if result.status == "processed":
             self.frames_processed += 1
             self.server_ms.append(result.latency_ms)
-            if round_trip_ms is not None:
-                self.round_trip_ms.append(round_trip_ms)
         elif result.status == "no_active_deployment":
             self.no_active_deployment += 1
         elif result.status == "refused":

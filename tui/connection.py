@@ -24,13 +24,13 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from shared.protocol.base import PROTOCOL_VERSION, CloseCode, ErrorCode
+from shared.protocol.base import PROTOCOL_VERSION, CloseCode
 from shared.protocol.codec import JsonCodec, ProtocolError
 from shared.protocol.common import (
     Ack,
@@ -42,110 +42,48 @@ from shared.protocol.common import (
     Resume,
     Welcome,
 )
+from tui.connection_types import (
+    FATAL_CLOSE_CODES,
+    FATAL_ERROR_CODES,
+    ClientError,
+    Connection,
+    ConnectionStatus,
+    ConnState,
+    NotConnected,
+    OnMessage,
+    OnStatus,
+    RequestTimeout,
+    http_url,
+    websocket_url,
+)
+
+__all__ = [
+    "ClientError",
+    "ConnState",
+    "Connection",
+    "ConnectionStatus",
+    "NotConnected",
+    "OnMessage",
+    "OnStatus",
+    "RequestTimeout",
+    "ResumableConnection",
+    "http_url",
+    "websocket_url",
+]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 
-ConnState = Literal["connecting", "connected", "reconnecting", "offline"]
-
-# Close codes after which retrying cannot help: the credentials or the protocol are wrong, or
-# another connection with the same credentials took over (two consoles must not fight).
-FATAL_CLOSE_CODES = frozenset(
-    {CloseCode.BAD_HELLO, CloseCode.UNAUTHORISED, CloseCode.PROTOCOL_VERSION, CloseCode.REPLACED}
-)
-FATAL_ERROR_CODES = frozenset(
-    {ErrorCode.UNAUTHORISED, ErrorCode.FORBIDDEN, ErrorCode.PROTOCOL_VERSION,
-     ErrorCode.HELLO_REQUIRED}
-)
-
-
-class ConnectionStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """What a UI shows about the link to the server.
-
-    ``connecting`` (first attempt), ``connected``, ``reconnecting`` (waiting ``retry_in``
-    seconds before attempt ``attempt``; a fresh status is reported about every second so the
-    countdown moves), ``offline`` (given up for good, or closed by the user; see ``reason``).
-    """
-
-    state: ConnState
-    retry_in: float = 0.0
-    """Seconds until the next attempt (``reconnecting`` only)."""
-    attempt: int = 0
-    """Consecutive failed attempts so far."""
-    reason: str = ""
-    """Why the last connection ended (or why the client is offline)."""
-    name: str = ""
-    """The account name the server welcomed (``connected`` only)."""
-
-
-class ClientError(Exception):
-    """Base of the errors the connection raises to its caller."""
-
-    def __init__(self, code: str, message: str = "") -> None:
-        super().__init__(message or code)
-        self.code = code
-        self.message = message or code
-
-
-class NotConnected(ClientError):
-    """A send or request while no connection is up (commands are never queued silently)."""
-
-    def __init__(self, message: str = "not connected to the server") -> None:
-        super().__init__("not_connected", message)
-
-
-class RequestTimeout(ClientError):
-    """No ``result`` arrived for a request in time; its outcome is unknown."""
-
-    def __init__(self, ref: int) -> None:
-        super().__init__("timeout", f"no answer from the server for request {ref}")
-
-
-OnMessage = Callable[[T], Awaitable[None] | None]
-OnStatus = Callable[[ConnectionStatus], Awaitable[None] | None]
-
-
-class Connection(Protocol[T_co]):
-    """What a client UI needs from a connection (tests inject their own)."""
-
-    @property
-    def last_seq(self) -> int: ...
-
-    def next_ref(self) -> int: ...
-
-    async def run(self, on_message: OnMessage[T_co], on_status: OnStatus) -> None: ...
-
-    async def send(self, message: Any) -> None: ...
-
-    async def request(self, message: Any) -> CommandResult: ...
-
-    async def close(self) -> None: ...
-
-
-def websocket_url(base: str, path: str) -> str:
-    """``http(s)://host:port`` or ``ws(s)://...`` plus a path -> the websocket URL."""
-    base = base.rstrip("/")
-    if base.startswith("http://"):
-        base = "ws://" + base[len("http://"):]
-    elif base.startswith("https://"):
-        base = "wss://" + base[len("https://"):]
-    elif not base.startswith(("ws://", "wss://")):
-        base = "ws://" + base
-    return base + "/" + path.lstrip("/")
-
-
-def http_url(base: str) -> str:
-    """The REST base URL for a server address given as http(s) or ws(s)."""
-    base = base.rstrip("/")
-    if base.startswith("ws://"):
-        return "http://" + base[len("ws://"):]
-    if base.startswith("wss://"):
-        return "https://" + base[len("wss://"):]
-    if not base.startswith(("http://", "https://")):
-        return "http://" + base
-    return base
+def _describe(exc: BaseException) -> str:
+    """A short reason for a failed connection attempt, fit for a status line."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.split(":")[0].lower()
+    return str(exc) or type(exc).__name__
 
 
 async def _call(callback: Callable[[Any], Awaitable[None] | None], arg: Any) -> None:
@@ -346,7 +284,7 @@ class ResumableConnection(Generic[T]):
             status = exc.response.status_code
             raise _Dropped(f"server answered HTTP {status}", fatal=status in (401, 403)) from exc
         except (OSError, TimeoutError, InvalidHandshake) as exc:
-            raise _Dropped(f"cannot connect: {exc or type(exc).__name__}") from exc
+            raise _Dropped(f"cannot connect: {_describe(exc)}") from exc
         try:
             await self._handshake(ws)
             self._welcomed = True

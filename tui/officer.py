@@ -57,6 +57,8 @@ class OfficerOptions(msgspec.Struct, kw_only=True, frozen=True):
     """Accept every assignment as it arrives (scripts, tests, simulated officers)."""
     auto_resolve: Outcome | None = None
     """After accepting automatically, resolve with this outcome."""
+    resolve_delay_s: float = 0.0
+    """Simulated time to reach the person and check before resolving automatically."""
     seed: int | None = None
     """Seed of the simulated patrol (reproducible demos)."""
     backoff_max_s: float = 30.0
@@ -199,6 +201,11 @@ class Officer:
     async def _auto_accept(self, alert_id: str) -> None:
         result = await self.accept(alert_id)
         if result.ok and self.options.auto_resolve is not None:
+            if self.options.resolve_delay_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.done.wait(), self.options.resolve_delay_s)
+                if self.done.is_set():
+                    return
             await self.resolve(alert_id, self.options.auto_resolve, note="automatic (simulated)")
 
     # -- lifecycle --------------------------------------------------------------------------

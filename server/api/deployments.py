@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 from litestar import Controller, Request, get, post
 from sqlalchemy import select
 
@@ -13,6 +11,8 @@ from server.auth import Principal, new_id, roles
 from server.domain import governance
 from server.domain.thresholds import check_threshold
 from server.errors import NotFound, VigilError
+from server.recognition.calibration import UncalibratedModel
+from server.recognition.calibration import default_threshold as calibrated_default
 from server.runtime import Runtime
 from server.store.models import Camera, Deployment, DeploymentCamera, Watchlist
 from server.store.views import deployment_stats, deployment_view
@@ -20,9 +20,9 @@ from shared.protocol.alerts import DeploymentStats, DeploymentView
 from shared.protocol.dispatch import DeploymentUpdated
 
 FALLBACK_THRESHOLDS = {"dlib-resnet-v1": 0.92}
-"""Used only until ``server.recognition.calibration`` provides calibrated defaults. dlib's
+"""Used only for a model ``server.recognition.calibration`` has no calibration for. dlib's
 own rule of thumb (Euclidean distance 0.6, cosine 0.82) is a 1:1 setting; a 1:N watchlist
-search needs a stricter one, so the fallback is distance 0.4 (cosine 0.92)."""
+search needs a stricter one, so its fallback is distance 0.4 (cosine 0.92)."""
 
 READERS = roles("admin", "authoriser", "dispatcher", "auditor")
 
@@ -33,11 +33,9 @@ def default_threshold(runtime: Runtime) -> float:
         return runtime.settings.threshold
     model_id = runtime.engine.model_id if runtime.engine is not None else ""
     try:
-        calibration = importlib.import_module("server.recognition.calibration")
-        return float(calibration.default_threshold(model_id))
-    except (ImportError, AttributeError, KeyError, ValueError):
-        pass
-    return FALLBACK_THRESHOLDS.get(model_id, 0.9)
+        return float(calibrated_default(model_id))
+    except UncalibratedModel:
+        return FALLBACK_THRESHOLDS.get(model_id, 0.9)
 
 
 class DeploymentController(Controller):

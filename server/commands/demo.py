@@ -61,9 +61,15 @@ async def _main(args: argparse.Namespace) -> int:
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+
+    def first_interrupt() -> None:
+        # The first Ctrl-C stops cleanly; a second one interrupts at once.
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, first_interrupt)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
     options = DemoOptions(data_dir=args.data_dir, keep=args.keep, duration_s=args.duration,
                           port=args.port, fps=args.fps)
     clients = DemoClients(camera=_camera, officer=_officer,
@@ -131,6 +137,9 @@ async def _officer(job: OfficerJob, record: Callable[[Delivery], None],
     await run_officer(OfficerOptions(
         server=job.server, token=job.token, walk=job.walk, walk_radius_m=job.radius_m,
         position_interval_s=5.0, seed=job.seed, auto_accept=True,
+        # Demo subjects are who the watchlist says (another photo of the same person), so a
+        # simulated officer who reaches them confirms the match.
+        auto_resolve="confirmed_match", resolve_delay_s=15.0,
     ), Recorder(), stop=stop)
 
 

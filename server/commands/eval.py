@@ -8,16 +8,14 @@ JSON object on stdout (progress bars go to stderr, and only when it is a termina
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from server.evaluation.report import EvalReport
     from server.recognition.engine import FaceEngine
-    from shared.settings import Settings
 
 T = TypeVar("T")
 
@@ -48,27 +46,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def make_engine(engine: str | None, model_root: str | None) -> FaceEngine:
-    """The engine named by ``--engine`` through the project's engine factory.
-
-    Until the factory (``server.recognition.engines``) exists only dlib is available.
-    """
+    """The engine named by ``--engine`` (else the settings), built by the engine factory."""
+    from server.recognition.engines import create_engine
     from shared.settings import load_settings
 
-    settings = load_settings(engine=engine, model_root=model_root)
-    try:
-        engines = importlib.import_module("server.recognition.engines")
-    except ModuleNotFoundError as exc:
-        if exc.name != "server.recognition.engines":
-            raise
-        if settings.engine == "onnx":
-            from server.errors import PackError
-
-            raise PackError("engine_unavailable", "the onnx engine is not built yet") from exc
-        from server.recognition.dlib_engine import DlibEngine
-
-        return DlibEngine(upsample=settings.upsample)
-    create = cast("Callable[[Settings], FaceEngine]", engines.create_engine)
-    return create(settings)
+    return create_engine(load_settings(engine=engine, model_root=model_root))
 
 
 def _progress(items: Iterable[T], description: str, total: int) -> Iterable[T]:
@@ -83,10 +65,19 @@ def run(args: argparse.Namespace) -> int:
 
     from server.errors import VigilError
     from server.evaluation.acquire import no_progress
+    from server.evaluation.calibrate import DEFAULT_FMR
+    from server.evaluation.dataset import list_samples
+    from server.evaluation.metrics import resolvable
     from server.evaluation.runner import evaluate
     from shared.settings import load_settings
 
     try:
+        # check the inputs before loading an engine (seconds) and running it (minutes)
+        samples = list_samples(args.datasets)
+        pairs = len(samples) * (len(samples) - 1) // 2
+        if args.calibrate and not resolvable(pairs, DEFAULT_FMR):
+            raise VigilError("too_few_pairs", f"{len(samples)} images make at most {pairs} "
+                             f"pairs; calibration needs {round(1 / DEFAULT_FMR)} impostor pairs")
         engine = make_engine(args.engine, args.model_root)
         result = evaluate(
             engine,

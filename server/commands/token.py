@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from server.auth import create_account
+    from server.store.audit import ChainAudit
     from server.store.db import Database
     from server.store.models import Account
     from shared.settings import load_settings
@@ -46,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
                         session, role=args.role, name=args.name, now=now, expires_at=expires,
                         call_sign=args.call_sign,
                     )
+                    # Bootstrap tokens are audited like those issued over REST.
+                    await ChainAudit().record(session, actor="cli", action="token_issued",
+                                              at=now, account_id=account.id, role=args.role)
                 print(f"account {account.id} role {account.role} name {account.name}")
                 print(f"token {token}")
                 print("The token is shown once; only its hash is stored.")

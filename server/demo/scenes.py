@@ -13,6 +13,7 @@ frames.
 
 from __future__ import annotations
 
+import importlib.util
 import random
 from pathlib import Path
 
@@ -83,11 +84,11 @@ LEGAL_BASIS = "Demo only: no real authority. Synthetic scenario on public sample
 
 
 def installed_photo(name: str) -> Path | None:
-    try:
-        import insightface
-    except ImportError:  # pragma: no cover - a declared dependency
+    """A sample photo shipped with the insightface package (found without importing it)."""
+    spec = importlib.util.find_spec("insightface")
+    if spec is None or spec.origin is None:
         return None
-    path = Path(insightface.__file__).parent / "data" / "images" / name
+    path = Path(spec.origin).parent / "data" / "images" / name
     return path if path.exists() else None
 
 

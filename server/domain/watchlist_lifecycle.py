@@ -102,14 +102,18 @@ async def expire_entries(session: AsyncSession, rt: Runtime, now: float) -> list
     return [e.id for e in rows]
 
 
-async def still_needed(session: AsyncSession, watchlist_id: str, except_id: str) -> bool:
-    """Whether a deployment other than ``except_id`` that has not ended uses the watchlist
-    (a planned deployment counts: its watchlist must still be there when it starts)."""
+async def still_needed(
+    session: AsyncSession, watchlist_id: str, except_id: str, now: float
+) -> bool:
+    """Whether a deployment other than ``except_id`` that has not ended and whose window is
+    not over uses the watchlist (a planned deployment counts: its watchlist must still be
+    there when it starts)."""
     n = (await session.execute(
         select(func.count()).select_from(Deployment)
         .outerjoin(DeploymentAuthorisation,
                    DeploymentAuthorisation.deployment_id == Deployment.id)
         .where(Deployment.watchlist_id == watchlist_id, Deployment.id != except_id,
+               Deployment.ends_at > now,
                DeploymentAuthorisation.ended_at.is_(None)))).scalar_one()
     return int(n) > 0
 
@@ -125,7 +129,7 @@ async def destroy_if_unused(
         True when it was destroyed.
     """
     wl = await session.get(Watchlist, watchlist_id)
-    if wl is None or await still_needed(session, watchlist_id, ended_id):
+    if wl is None or await still_needed(session, watchlist_id, ended_id, now):
         return False
     digest, size = await watchlist_fingerprint(session, watchlist_id)
     if wl.reuse:

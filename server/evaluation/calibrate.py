@@ -6,6 +6,8 @@ pooled impostor pairs, and the default at FMR 1e-4.
 
 from __future__ import annotations
 
+import math
+
 from server.errors import VigilError
 from server.evaluation.metrics import Scores, resolvable, threshold_at_rate
 from server.recognition.calibration import Calibration
@@ -28,8 +30,10 @@ def derive_calibration(
             f"{impostor.size} impostor pairs cannot resolve FMR {DEFAULT_FMR:g}; "
             "evaluate on more identities",
         )
+    # rounded *up*, so that a recorded threshold never lets more impostors pass than measured
+    scale = 10**digits
     table = tuple(
-        (fmr, round(threshold_at_rate(impostor, fmr), digits))
+        (fmr, math.ceil(threshold_at_rate(impostor, fmr) * scale) / scale)
         for fmr in CALIBRATION_FMRS
         if resolvable(impostor.size, fmr)
     )

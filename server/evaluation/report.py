@@ -16,10 +16,13 @@ class Timing(msgspec.Struct, frozen=True):
 
 
 class Degraded(msgspec.Struct, frozen=True):
-    """Identification figures with the search images degraded by one condition."""
+    """Identification figures with the search images degraded by one condition (the
+    gallery stays clean)."""
 
     condition: str
     failures_to_acquire: int
+    """Searches (mated and non-mated) that gave no template under this condition, including
+    those that already failed on the clean image."""
     rank1: float
     identification: list[IdentificationPoint]
 

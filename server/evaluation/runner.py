@@ -130,16 +130,18 @@ def degraded_run(
     labels = [s.identity for s in samples]
     protocol = split(samples)
     probes = [*protocol.mated, *protocol.nonmated]
+    # a probe that failed on the clean image (no face, unreadable, or refused by the gate)
+    # has no face size to degrade to: it stays a failure without running the engine again
+    runnable = [i for i in probes if clean.ok[i]]
 
     def loader(i: int) -> Callable[[], Image]:
-        # a probe with no face on the clean image has no size to degrade to: it fails again
         return lambda: condition.apply(
             prepare(read_image_file(samples[i].path)), clean.face_height[i]
         )
 
     done = acquire(
         engine,
-        [loader(i) for i in probes],
+        [loader(i) for i in runnable],
         quality=quality,
         gate=quality_gate,
         progress=progress,
@@ -147,9 +149,9 @@ def degraded_run(
     )
     vectors = np.zeros_like(clean.vectors)
     ok = [False] * len(samples)
-    for row, i in enumerate(probes):
+    for row, i in enumerate(runnable):
         vectors[i] = done.vectors[row]
-        ok[i] = done.ok[row] and clean.ok[i]
+        ok[i] = done.ok[row]
     g, g_labels, _ = gallery_of(clean.vectors, clean.ok, labels, protocol)
     searches = search(g, g_labels, vectors, ok, labels, protocol).searches()
     result = Degraded(

@@ -117,7 +117,7 @@ async def raise_or_update(
     """Store a match as a new alert or as a sighting of the current one; push the news.
 
     Returns:
-        The alert id.
+        The alert id ("" when the deployment stopped while the frame was analysed).
     """
     tracker = runtime.tracker
     assert tracker is not None
@@ -127,6 +127,9 @@ async def raise_or_update(
         camera = await session.get(Camera, camera_id)
         assert dep is not None
         assert camera is not None
+        if not dep.active:
+            # Stopped, revoked or refused while this frame was analysed: keep nothing of it.
+            return ""
         lat = lat if lat is not None else camera.lat
         lon = lon if lon is not None else camera.lon
         current = tracker.current(camera_id, match.entry_id, now)

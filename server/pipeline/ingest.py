@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from server.errors import VigilError
 from server.pipeline.alerting import count_frame, raise_or_update
 from server.pipeline.analysis import Analysis, analyse_frame
-from server.pipeline.matching import ExactMatcher
+from server.pipeline.matching import IndexMatcher, Matcher, index_path
 from server.runtime import Runtime
 from server.store.models import Camera, Deployment, DeploymentCamera, Entry, Template, Watchlist
 from shared.protocol.base import ErrorCode
@@ -86,7 +86,7 @@ async def active_deployment(
     return None if row is None else ActiveDeployment(row[0], row[1], float(row[2]))
 
 
-async def matcher_for(runtime: Runtime, watchlist_id: str) -> ExactMatcher:
+async def matcher_for(runtime: Runtime, watchlist_id: str) -> Matcher:
     """The watchlist's matcher for the running engine, rebuilt when the watchlist changed."""
     engine = runtime.engine
     assert engine is not None
@@ -99,7 +99,7 @@ async def matcher_for(runtime: Runtime, watchlist_id: str) -> ExactMatcher:
             return cached
         rows = (
             await session.execute(
-                select(Entry.id, Entry.expires_at, Template.vector)
+                select(Entry.id, Entry.expires_at, Template.vector, Template.id)
                 .join(Template, Template.entry_id == Entry.id)
                 .where(Entry.watchlist_id == watchlist_id, Template.model_id == engine.model_id)
             )
@@ -109,7 +109,12 @@ async def matcher_for(runtime: Runtime, watchlist_id: str) -> ExactMatcher:
         np.stack([np.frombuffer(r[2], dtype=np.float32) for r in rows])
         if rows else np.zeros((0, engine.dim), dtype=np.float32)
     )
-    matcher = ExactMatcher(engine.model_id, ids, vectors, [r[1] for r in rows])
+    matcher = await runtime.in_pool(
+        IndexMatcher.open,
+        index_path(runtime.settings.data_path, watchlist_id, engine.model_id),
+        engine.model_id, engine.dim, version, [int(r[3]) for r in rows], ids, vectors,
+        [float(r[1]) for r in rows],
+    )
     runtime.matchers.put(watchlist_id, version, matcher)
     return matcher
 

@@ -1,21 +1,28 @@
 """Searching a deployment's watchlist, behind one small interface.
 
-The index proper (hnswlib, ``server.recognition.index.WatchlistIndex``) is used when it is
-installed in the tree; otherwise an exact cosine search over the templates does the same job
-(watchlists are small: a size cap of a few thousand entries). Either way templates of another
-model id are never compared, and an expired entry never matches even before the next rebuild.
+:class:`IndexMatcher` wraps the hnswlib index (``server.recognition.index.WatchlistIndex``,
+saved under ``<data_dir>/indexes/<watchlist_id>/`` and rebuilt from the store when missing or
+stale); :class:`ExactMatcher` is an exact cosine search used by unit tests and as a reference.
+Either way templates of another model id are never compared, and an expired entry never
+matches even before the expiry sweep removes it from the index.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import msgspec
 import numpy as np
 
 from server.recognition.engine import Vectors
+from server.recognition.index import WatchlistIndex
+
+INDEX_CANDIDATES = 4
+"""Nearest templates examined per face, so that an expired entry still in the graph does not
+hide the next best one."""
 
 
 class Hit(msgspec.Struct, frozen=True):
@@ -66,19 +73,65 @@ class ExactMatcher:
         return out
 
 
+def index_path(data_dir: Path, watchlist_id: str, model_id: str) -> Path:
+    """Where the index of one watchlist and model is saved."""
+    return data_dir / "indexes" / watchlist_id / f"{model_id}.hnsw"
+
+
+class IndexMatcher:
+    """The watchlist's hnswlib index plus the entry and expiry of each template id."""
+
+    def __init__(self, index: WatchlistIndex, entries: dict[int, tuple[str, float]]) -> None:
+        self.model_id = index.model_id
+        self.index = index
+        self._entries = entries
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @classmethod
+    def open(
+        cls, path: Path, model_id: str, dim: int, version: int,
+        template_ids: Sequence[int], entry_ids: Sequence[str], vectors: Vectors,
+        expires: Sequence[float],
+    ) -> IndexMatcher:
+        """Load the saved index if it matches ``version``, else rebuild and save it (blocking:
+        call from the worker pool)."""
+        index = WatchlistIndex.open(path, model_id, dim, str(version),
+                                    lambda: (list(template_ids), vectors))
+        entries = {int(t): (e, float(x))
+                   for t, e, x in zip(template_ids, entry_ids, expires, strict=True)}
+        return cls(index, entries)
+
+    def search(self, vectors: Vectors, now: float) -> list[Hit | None]:
+        if len(vectors) == 0:
+            return []
+        rows = self.index.search(vectors, k=INDEX_CANDIDATES, model_id=self.model_id)
+        out: list[Hit | None] = []
+        for row in rows:
+            hit: Hit | None = None
+            for template_id, similarity in row:
+                entry = self._entries.get(template_id)
+                if entry is not None and entry[1] > now:
+                    hit = Hit(entry[0], similarity)
+                    break
+            out.append(hit)
+        return out
+
+
 class MatcherCache:
     """One matcher per (watchlist, model id, watchlist version); rebuilt when it changes."""
 
     def __init__(self) -> None:
-        self._cache: dict[tuple[str, str], tuple[int, ExactMatcher]] = {}
+        self._cache: dict[tuple[str, str], tuple[int, Matcher]] = {}
         self._lock = threading.Lock()
 
-    def get(self, watchlist_id: str, model_id: str, version: int) -> ExactMatcher | None:
+    def get(self, watchlist_id: str, model_id: str, version: int) -> Matcher | None:
         with self._lock:
             hit = self._cache.get((watchlist_id, model_id))
         return hit[1] if hit is not None and hit[0] == version else None
 
-    def put(self, watchlist_id: str, version: int, matcher: ExactMatcher) -> None:
+    def put(self, watchlist_id: str, version: int, matcher: Matcher) -> None:
         with self._lock:
             self._cache[(watchlist_id, matcher.model_id)] = (version, matcher)
 

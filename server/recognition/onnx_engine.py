@@ -58,6 +58,10 @@ EDGE_MARGIN = 2.0
 VERIFY_IOU = 0.4
 """The second look agrees when it finds a box overlapping the candidate by more than this."""
 CONTAIN = 0.75
+PART = 0.2
+"""A box overlapping a better box of 1.5 times its area by this much of its own area is a
+part of that face (a tile cut a large face and its chin looked like a small one; seen on the
+development photos) and is dropped."""
 """A box lying this much inside a better box is a part of that face found at a finer level."""
 
 
@@ -169,12 +173,14 @@ class OnnxEngine:
             blob = to_blob(cut_tiles(image, tiles, tw, th), d.norm)
             outputs = self._run_detector(blob)
             boxes, scores, kps = self._decode(outputs, tiles, d)
-            keep = nms(boxes, scores, d.nms_iou, CONTAIN)
+            keep = nms(boxes, scores, d.nms_iou, CONTAIN, PART)
         boxes, scores = boxes[keep], scores[keep]
         kps = kps[keep] if kps is not None else None
-        if d.verify_context > 0 and len(boxes):
+        for context in d.verify_contexts:
+            if not len(boxes):
+                break
             with stage(timer, "verify"):
-                second = self._second_look(image, boxes, d)
+                second = self._second_look(image, boxes, d, context)
             ok = second >= d.score_threshold
             boxes, scores = boxes[ok], np.minimum(scores[ok], second[ok])
             kps = kps[ok] if kps is not None else None
@@ -228,15 +234,17 @@ class OnnxEngine:
         kps_out = np.concatenate(all_kps) if all_kps else None
         return boxes_out, scores_out, kps_out
 
-    def _second_look(self, image: Image, boxes: Floats, d: DetectorSpec) -> Floats:
-        """Score of each candidate seen again centred with ``verify_context`` face sizes of
-        context, all candidates in one batched call (0 where the detector does not agree)."""
+    def _second_look(
+        self, image: Image, boxes: Floats, d: DetectorSpec, context: float
+    ) -> Floats:
+        """Score of each candidate seen again centred with ``context`` face sizes around it,
+        all candidates in one batched call (0 where the detector does not agree)."""
         tw, th = d.input_size
         crops = np.zeros((len(boxes), th, tw, 3), dtype=np.uint8)
         expected = np.zeros((len(boxes), 4), dtype=np.float32)
         for i, (x1, y1, x2, y2) in enumerate(boxes.astype(np.float64)):
             bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
-            s = min(tw / (d.verify_context * bw), th / (d.verify_context * bh))
+            s = min(tw / (context * bw), th / (context * bh))
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             m = np.array([[s, 0, tw / 2 - s * cx], [0, s, th / 2 - s * cy]])
             crops[i] = cv2.warpAffine(image, m, (tw, th), flags=cv2.INTER_LINEAR)
@@ -287,8 +295,8 @@ class OnnxEngine:
             rect = dlib.rectangle(*dlib_box(box))
             shape = pred(grey, rect)
             pts = tuple((float(p.x), float(p.y)) for p in shape.parts())
-            faces.append(Face(tuple(float(v) for v in box), five_from_68(pts),  # type: ignore[arg-type]
-                              float(score), pts))
+            corners = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+            faces.append(Face(corners, five_from_68(pts), float(score), pts))
         return faces
 
     # -- embedding -------------------------------------------------------------------------

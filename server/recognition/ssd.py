@@ -14,8 +14,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from server.recognition.tiling import ceil_div
-
 Floats = npt.NDArray[np.float32]
 
 
@@ -34,7 +32,7 @@ def make_priors(
         raise ValueError("one list of minimum sizes per step is needed")
     rows: list[Floats] = []
     for sizes, step in zip(min_sizes, steps, strict=True):
-        fw, fh = ceil_div(input_w, step), ceil_div(input_h, step)
+        fw, fh = -(-input_w // step), -(-input_h // step)  # ceiling division
         # Cell centres divide by the rounded-up map size (240/32 -> 8 cells, not 7.5), as the
         # FacePlugin graph's own prior constants do (checked by the tests).
         cx = (np.arange(fw, dtype=np.float32) + 0.5) / fw

@@ -147,7 +147,11 @@ def _intersection(a: Boxes, b: Boxes) -> npt.NDArray[np.float32]:
 
 
 def nms(
-    boxes: Boxes, scores: npt.NDArray[np.float32], iou: float, contain: float = 1.0
+    boxes: Boxes,
+    scores: npt.NDArray[np.float32],
+    iou: float,
+    contain: float = 1.0,
+    part: float = 1.0,
 ) -> list[int]:
     """Greedy non-maximum suppression.
 
@@ -157,6 +161,9 @@ def nms(
         iou: a box overlapping a kept, better box by more than this is dropped.
         contain: a box whose area lies inside a kept, better box by more than this fraction
             is dropped too (a part of a face found at a finer level); 1.0 disables it.
+        part: a box overlapping a kept, better box of 1.5 times its area by more than this
+            fraction of its own area is dropped (a chin or brow seen as a small face where a
+            tile cut a large one); 1.0 disables it.
 
     Returns:
         Indices of the kept boxes, best first.
@@ -165,13 +172,12 @@ def nms(
     if not order:
         return []
     over = iou_matrix(boxes, boxes)
-    inside = _intersection(boxes, boxes) / np.maximum(_area(boxes)[:, None], 1e-9)
+    area = _area(boxes)
+    inside = _intersection(boxes, boxes) / np.maximum(area[:, None], 1e-9)
+    larger = area[None, :] >= 1.5 * area[:, None]
     kept: list[int] = []
     for i in order:
-        if all(over[i, k] <= iou and inside[i, k] <= contain for k in kept):
+        if all(over[i, k] <= iou and inside[i, k] <= contain
+               and not (larger[i, k] and inside[i, k] > part) for k in kept):
             kept.append(i)
     return kept
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import time
 from typing import Any
@@ -89,8 +89,7 @@ async def camera_socket(socket: WebSocket[Any, Any, Any]) -> None:
     finally:
         if worker is not None:
             worker.cancel()
-            with contextlib.suppress(BaseException):
-                await worker
+            await asyncio.wait([worker])  # waits without raising, nor swallowing our cancel
         if camera_id is not None:
             runtime.hub.unregister(conn.session, camera_id=camera_id)
         await conn.finish()

@@ -78,9 +78,9 @@ class Connection:
 
     async def receive(self, wait_s: float | None = None) -> bytes | str:
         """The next message's raw data (text or bytes)."""
-        receive = self.socket.receive()
         try:
-            event = await (asyncio.wait_for(receive, wait_s) if wait_s else receive)
+            async with asyncio.timeout(wait_s):
+                event = await self.socket.receive()
         except Exception as exc:  # disconnect raised by the ASGI wrapper, or timeout
             if isinstance(exc, TimeoutError):
                 raise
@@ -187,5 +187,6 @@ class Connection:
         if not self.session.closed.is_set():
             self.session.close(CloseCode.NORMAL, "")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.session.closed.wait(), 3.0)
+                async with asyncio.timeout(3.0):
+                    await self.session.closed.wait()
         await self.session.stop()

@@ -103,7 +103,10 @@ class Session:
                     if isinstance(item, _Close):
                         await self._close_socket(item.code, item.reason)
                         return
-                    await asyncio.wait_for(self._write(item), SEND_TIMEOUT_S)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                    # cancellation that races with completion, and stop() would hang.
+                    async with asyncio.timeout(SEND_TIMEOUT_S):
+                        await self._write(item)
                 self._ready.clear()
                 self._idle.set()
         except TimeoutError:
@@ -122,7 +125,8 @@ class Session:
     async def _close_socket(self, code: int, reason: str) -> None:
         self.close_code = code
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.socket.close(code=code, reason=reason), 2.0)
+            async with asyncio.timeout(2.0):
+                await self.socket.close(code=code, reason=reason)
         self.closed.set()
         self._idle.set()
 
@@ -168,11 +172,11 @@ class Session:
 
     async def stop(self) -> None:
         """Cancel and await this session's tasks (the socket is already closed)."""
-        for task in (self._pump, self._sender):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        tasks = [t for t in (self._pump, self._sender) if t is not None and not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def drained(self) -> None:
         """Wait until everything queued has been written (or the socket closed); callers

@@ -3,6 +3,7 @@ that drops the connection mid-stream and replays (no alert lost, none shown twic
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import itertools
 import json
@@ -12,13 +13,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
+import pytest
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from shared.geo import distance_m
 from shared.protocol.alerts import AlertView
+from shared.protocol.base import CloseCode
 from shared.protocol.codec import officer_in, officer_out
-from shared.protocol.common import Ack, CommandResult, Hello, Limits, Resume, Welcome
+from shared.protocol.common import Ack, CommandResult, Error, Hello, Limits, Resume, Welcome
 from shared.protocol.officer import (
     AcceptAlert,
     AlertAssigned,
@@ -32,6 +35,7 @@ from shared.protocol.officer import (
 )
 from tui.connection import ConnectionStatus
 from tui.officer import OfficerOptions, run_officer
+from tui.officer_cli import options_from_args, parse_point
 from tui.officer_state import OfficerState, patrol
 from tui.officer_view import Accept, Resolve, SetStatus, Simple, parse_command
 
@@ -229,3 +233,36 @@ async def test_cli_json_prints_one_line_per_message(fake_server: Start) -> None:
     assert proc.returncode == 0, err.decode()
     lines = [json.loads(line) for line in out.decode().splitlines()]
     assert [(m["type"], m["seq"]) for m in lines] == [("alert_raised", 1), ("alert_raised", 2)]
+
+
+async def test_refusal_ends_the_client(fake_server: Start) -> None:
+    async def refuse(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send(officer_out.encode(
+            Error(code="unauthorised", message="unknown token", fatal=True)).decode())
+        await ws.close(CloseCode.UNAUTHORISED, "unauthorised")
+
+    server = await fake_server(refuse)
+    out = Recorder()
+    summary = await asyncio.wait_for(
+        run_officer(OfficerOptions(server=server.url, token="bad"), out), 30)
+    assert summary.reason.startswith("unauthorised")
+    assert out.states[-1] == "offline"
+    assert "connected" not in out.states
+
+
+def test_cli_options_are_validated() -> None:
+    def args(**kw: object) -> argparse.Namespace:
+        base: dict[str, object] = dict(server="http://x", token="t", lat=None, lon=None,
+                                       walk=None, status="available", exit_after=0,
+                                       auto_accept=False, auto_resolve=None)
+        base.update(kw)
+        return argparse.Namespace(**base)
+
+    assert options_from_args(args(walk="51.5,-0.14")).walk == (51.5, -0.14)
+    assert options_from_args(args(lat=51.5, lon=-0.1)).lat == 51.5
+    for bad in (dict(lat=51.5), dict(walk="51.5"), dict(walk="95,0"),
+                dict(walk="51,0", lat=1.0, lon=1.0)):
+        with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+            options_from_args(args(**bad))
+    assert parse_point(" 51.5 , -0.14 ") == (51.5, -0.14)

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from server.runtime import Runtime
-from tests.server.conftest import Api, World, open_ws
+from tests.server.conftest import Api, World, make_token, open_ws
 
 AUTH = {"authority_ref": "MAG-2026-0042", "purpose": "locate_serious_crime_suspect"}
 
@@ -46,3 +46,10 @@ async def send_frame(world: World, jpeg: bytes, seq: int = 1) -> dict[str, Any]:
 def runtime_of(world: World) -> Runtime:
     runtime: Runtime = world.server.runtime  # type: ignore[attr-defined]
     return runtime
+
+
+async def add_auditor(world: World) -> None:
+    """``build_world`` makes no auditor: add one."""
+    world.ids["auditor"], world.tokens["auditor"] = await make_token(
+        world.server.settings, "auditor", "aud")
+    world.api["auditor"] = Api(world.server.http, world.tokens["auditor"])

@@ -4,6 +4,7 @@ removed or inserted record and says which; export writes it as JSON lines."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 
@@ -44,7 +45,7 @@ async def test_intact_chain_verifies_and_links(runtime: Runtime) -> None:
     entries = await audit_entries(runtime)
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5, 6]
     assert entries[0].prev_hash == GENESIS
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.hash
     first = entries[0]
     assert first.object_ids == {"alert_id": "alr-0", "officer_id": "off-1"}

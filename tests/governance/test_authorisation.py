@@ -12,7 +12,13 @@ from server.domain.governance import sweep
 from server.domain.watchlist_lifecycle import watchlist_fingerprint
 from server.store.models import Alert, OutboxMessage, Template
 from tests.governance.conftest import FakeClock, audit_entries, count_rows
-from tests.governance.helpers import authorise, new_deployment, runtime_of, send_frame
+from tests.governance.helpers import (
+    add_auditor,
+    authorise,
+    new_deployment,
+    runtime_of,
+    send_frame,
+)
 from tests.server.conftest import LiveServer, Photos, build_world, enrol
 
 
@@ -20,6 +26,7 @@ async def test_start_needs_authorisation_and_freezes_the_watchlist(
     gov_live: LiveServer, photos: Photos
 ) -> None:
     world = await build_world(gov_live, photos, start=False)
+    await add_auditor(world)
     rt = runtime_of(world)
     auth, admin = world.api["authoriser"], world.api["admin"]
     dep = world.deployment_id
@@ -39,7 +46,7 @@ async def test_start_needs_authorisation_and_freezes_the_watchlist(
 
     await auth.call("POST", f"/api/deployments/{dep}/start")
     async with rt.db.sessions() as session:
-        frozen_hash, size = await watchlist_fingerprint(session, world.watchlist_id)
+        frozen_hash, _size = await watchlist_fingerprint(session, world.watchlist_id)
     frozen = await audit_entries(rt, "watchlist_frozen")
     assert [(e.object_ids["deployment_id"], e.details["version_hash"], e.details["size"])
             for e in frozen] == [(dep, frozen_hash, 1)]
@@ -55,6 +62,18 @@ async def test_start_needs_authorisation_and_freezes_the_watchlist(
     assert changed[0].details["version_hash"] != frozen_hash
     record = await auth.call("GET", f"/api/deployments/{dep}/authorisation")
     assert record["watchlist_hash"] == frozen_hash  # what was frozen stays on record
+
+    # The transparency record shows the authority and the list as it was frozen.
+    public = await world.api["auditor"].call("GET", f"/api/deployments/{dep}/transparency")
+    assert (public["authorisation"], public["authorised_by"], public["authority_ref"]) == (
+        "authorised", "supt", "MAG-2026-0042")
+    assert (public["watchlist_size"], public["watchlist_hash"]) == (1, frozen_hash)
+    assert public["deployment"]["place"] == "Oxford Circus"
+    assert public["stats"]["faces_processed"] == 0
+    md = await world.api["auditor"].call(
+        "GET", f"/api/deployments/{dep}/transparency?format=markdown")
+    assert b"| Authority reference | MAG-2026-0042 |" in md
+    assert b"| Watchlist size | 1 |" in md
 
 
 async def test_kill_switch_stops_at_once_and_destroys_the_watchlist(

@@ -94,3 +94,30 @@ async def test_one_day_retention(tmp_path: Path, clock: FakeClock) -> None:
         assert not crop.exists()
     finally:
         await rt.db.close()
+
+
+async def test_match_finishing_after_a_stop_keeps_nothing(runtime: Runtime,
+                                                          clock: FakeClock) -> None:
+    # A frame already in the worker pool when the kill switch (or a revocation) lands must
+    # not leave an alert or a probe crop behind.
+    from sqlalchemy import update
+
+    from server.pipeline.alerting import raise_or_update
+    from server.pipeline.analysis import Match
+    from server.recognition.tracker import CooldownTracker
+    from server.store.models import Deployment
+
+    runtime.tracker = CooldownTracker(60)
+    async with runtime.db.sessions() as session, session.begin():
+        await rows.deployment(session, "dep-1", clock())
+        await session.execute(update(Deployment).values(active=False))
+    alert_id = await raise_or_update(
+        runtime, deployment_id="dep-1", camera_id="cam-dep-1",
+        match=Match("ent-1", 0.97, b"\xff\xd8\xff probe", clock()), captured_at=clock(),
+        ingested_at=clock(), lat=None, lon=None)
+    assert alert_id == ""
+    async with runtime.db.sessions() as session:
+        assert await count_rows(session, "alerts") == 0
+        assert await count_rows(session, "outbox") == 0
+    assert not (runtime.settings.data_path / "probes").exists()
+    assert await audit_entries(runtime, "alert_raised") == []

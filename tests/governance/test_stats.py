@@ -104,7 +104,8 @@ def test_vigil_stats_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     args = ["--data-dir", settings.data_dir]
     assert vigil(["stats", "dep-essex", *args]) == 0
     out = capsys.readouterr().out
-    assert "19.0%" in out and "(8 / 42 adjudicated alerts)" in out
+    assert "19.0%" in out
+    assert "(8 / 42 adjudicated alerts)" in out
     assert "1 in 1,000" in out
     assert vigil(["stats", "dep-essex", "--json", *args]) == 0
     record = json.loads(capsys.readouterr().out)

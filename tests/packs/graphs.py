@@ -34,8 +34,13 @@ def _const(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(array), name)
 
 
-def scrfd(path: Path, size: int = 64, opset: int = 13) -> None:
-    """Write the SCRFD stand-in (see module docstring)."""
+def scrfd(path: Path, size: int = 64, opset: int = 13, batch_axis: bool = True) -> None:
+    """Write the SCRFD stand-in (see module docstring).
+
+    ``batch_axis=False`` writes outputs ``[cells, C]`` like the real ``det_10g.onnx`` (which
+    cannot be rewritten to take batches) and an input with dynamic height and width.
+    """
+    lead = [1, -1] if batch_axis else [-1]
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []
     outputs: dict[str, list[str]] = {"score": [], "bbox": [], "kps": []}
@@ -50,9 +55,9 @@ def scrfd(path: Path, size: int = 64, opset: int = 13) -> None:
             _const(f"dist_b{s}", np.tile(np.array(DIST, np.float32), ANCHORS)),
             _const(f"zero_w{s}_10", np.zeros((ANCHORS * 10, 1, 1, 1), np.float32)),
             _const(f"kps_b{s}", np.tile(np.array(KPS, np.float32).ravel() / stride, ANCHORS)),
-            _const(f"shape1_{s}", np.array([1, -1, 1], np.int64)),
-            _const(f"shape4_{s}", np.array([1, -1, 4], np.int64)),
-            _const(f"shape10_{s}", np.array([1, -1, 10], np.int64)),
+            _const(f"shape1_{s}", np.array([*lead, 1], np.int64)),
+            _const(f"shape4_{s}", np.array([*lead, 4], np.int64)),
+            _const(f"shape10_{s}", np.array([*lead, 10], np.int64)),
         ]
         nodes += [
             helper.make_node("Conv", ["input.1", f"mean_w{s}"], [f"avg{s}"],
@@ -77,11 +82,12 @@ def scrfd(path: Path, size: int = 64, opset: int = 13) -> None:
     for kind, width in (("score", 1), ("bbox", 4), ("kps", 10)):
         for stride, name in zip(STRIDES, outputs[kind], strict=True):
             cells = (size // stride) ** 2 * ANCHORS
-            outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT,
-                                                      [1, cells, width]))
+            shape: list[int | str] = [1, cells, width] if batch_axis else [f"n{stride}", width]
+            outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
+    in_shape: list[int | str] = [1, 3, size, size] if batch_axis else [1, 3, "?", "?"]
     graph = helper.make_graph(
         nodes, "scrfd_standin",
-        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, in_shape)],
         outs, initializer=inits,
     )
     _save(graph, path, opset)
@@ -102,6 +108,31 @@ def arcface(path: Path, dim: int = 512, seed: int = 0, opset: int = 13) -> None:
     ]
     graph = helper.make_graph(
         nodes, "arcface_standin",
+        [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 112, 112])],
+        [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, [1, dim])],
+        initializer=inits,
+    )
+    _save(graph, path, opset)
+
+
+def batch_mixing_embedder(path: Path, dim: int = 512, opset: int = 13) -> None:
+    """An embedder whose output mixes the rows of a batch (mean over axis 0), so the installer's
+    batch check must fail and keep it at batch size 1."""
+    rng = np.random.default_rng(1)
+    inits = [
+        _const("flat_shape", np.array([1, -1], np.int64)),
+        _const("proj", rng.standard_normal((3 * 8 * 8, dim)).astype(np.float32)),
+    ]
+    nodes = [
+        helper.make_node("AveragePool", ["data"], ["pooled"], kernel_shape=[14, 14],
+                         strides=[14, 14]),
+        helper.make_node("ReduceMean", ["pooled"], ["mixed"], axes=[0], keepdims=1),
+        helper.make_node("Add", ["pooled", "mixed"], ["both"]),
+        helper.make_node("Reshape", ["both", "flat_shape"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "proj"], ["fc1"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "mixing_standin",
         [helper.make_tensor_value_info("data", TensorProto.FLOAT, [1, 3, 112, 112])],
         [helper.make_tensor_value_info("fc1", TensorProto.FLOAT, [1, dim])],
         initializer=inits,

@@ -14,9 +14,10 @@ from tests.packs import scenes
 FRAMES = 3
 FACES = 8
 
-# Measured on 6 frames x 8 faces per size from the development photos (t1, Tom Hanks,
-# astronaut and face_recognition_examples): 48/48 found at 20, 24, 32, 40, 64 and 96 px, with
-# 0 to 1 false detections in 6 frames. The bounds leave room for other photo mixes.
+# Measured on 10 frames x 8 faces per size (other seeds than these tests) from the
+# development photos (t1, Tom Hanks, astronaut, face_recognition_examples): 80/80 faces found
+# at each of 20, 24, 32, 40, 64 and 96 px (56/56 at 128 px), and 2 false detections in 70
+# frames. The bounds leave room for other photo mixes.
 RECALL_BOUND = {24: 0.8, 40: 0.9, 64: 0.9, 96: 0.9}
 FALSE_PER_FRAME_BOUND = 0.5
 
@@ -101,10 +102,11 @@ def test_one_detector_call_per_pass_and_one_embed_call_per_frame(
     monkeypatch.setattr(engine, "_emb", _Proxy(engine._emb, counting("emb", engine._emb.run)))
     faces = engine.detect(frame)
     engine.embed(frame, faces)
-    # all 27 tiles in one call, then every candidate's second look in one call
-    assert len(calls["det"]) == 2
+    # all 27 tiles in one call, then one call per second look with every candidate left
+    contexts = engine.manifest.detector.verify_contexts
+    assert len(calls["det"]) == 1 + len(contexts)
     assert calls["det"][0] == 27
-    assert calls["det"][1] >= len(faces)
+    assert all(n >= len(faces) for n in calls["det"][1:])
     assert calls["emb"] == [len(faces)]
     assert len(faces) == len(truth)
 
@@ -121,3 +123,27 @@ class _Proxy:
 @pytest.mark.parametrize("shape", [(0, 0, 3), (1, 640, 3), (100, 100, 4), (100, 100)])
 def test_degenerate_images_find_nothing(engine: OnnxEngine, shape: tuple[int, ...]) -> None:
     assert engine.detect(np.zeros(shape, dtype=np.uint8)) == []
+
+
+def test_concurrent_calls_give_the_serial_results(
+    engine: OnnxEngine,
+    scene_sources: list[scenes.FaceSource],
+    scene_backgrounds: list[scenes.Image],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = [scenes.compose(scene_sources, 48, 3, 200 + i, scene_backgrounds[i])[0][::2, ::2]
+              for i in range(4)]
+    frames = [np.ascontiguousarray(f) for f in frames]
+
+    def work(frame: scenes.Image) -> tuple[list[Any], np.ndarray]:
+        faces = engine.detect(frame)
+        return [f.box for f in faces], engine.embed(frame, faces)
+
+    serial = [work(f) for f in frames]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parallel = list(pool.map(work, frames * 2))
+    for i, (boxes, vectors) in enumerate(parallel):
+        want_boxes, want_vectors = serial[i % len(frames)]
+        assert boxes == want_boxes
+        np.testing.assert_allclose(vectors, want_vectors, atol=1e-5)

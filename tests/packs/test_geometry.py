@@ -82,6 +82,16 @@ def test_nms_keeps_best_and_drops_contained_parts() -> None:
     assert nms(boxes, scores, 0.4, contain=0.75) == [0, 2]  # ...but lies wholly inside it
 
 
+def test_nms_drops_a_small_box_hanging_off_a_large_face() -> None:
+    face = [263, 142, 431, 378]  # measured: a face and its chin found at a finer level
+    chin = [274, 321, 427, 464]  # (1.8 times smaller, 40 % of it inside the face)
+    beside = [425, 150, 525, 270]  # a neighbour overlapping the face a little
+    boxes = np.array([face, chin, beside], dtype=np.float32)
+    scores = np.array([1.0, 0.82, 0.9], dtype=np.float32)
+    assert nms(boxes, scores, 0.3, 0.75) == [0, 2, 1]
+    assert nms(boxes, scores, 0.3, 0.75, part=0.2) == [0, 2]
+
+
 def test_similarity_transform_recovers_a_known_one() -> None:
     angle, scale, shift = np.deg2rad(17), 1.7, np.array([12.0, -5.0])
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])

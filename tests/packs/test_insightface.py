@@ -157,3 +157,26 @@ def test_real_insightface_pack(tmp_path: Path) -> None:
     vectors = engine.embed(image, faces)
     sims = vectors @ vectors.T
     assert (sims[~np.eye(len(faces), dtype=bool)] < 0.5).all()  # six different people
+
+
+def test_unbatchable_models_run_one_item_per_call(tmp_path: Path) -> None:
+    """A detector without a batch axis (like the real det_10g) and an embedder that fails the
+    batch check are installed unchanged, marked ``fixed``, and still work."""
+    src = tmp_path / "buffalo_fixed"
+    src.mkdir()
+    graphs.scrfd(src / "det_fixed.onnx", batch_axis=False)
+    graphs.batch_mixing_embedder(src / "w600k_mixing.onnx")
+    m = install(src, tmp_path / "models")
+    assert m.detector.batch == "fixed"
+    assert m.embedder.batch == "fixed"
+    assert m.detector.input_size == (640, 640)  # dynamic height/width: insightface's default
+    by_path = {f.path: f for f in m.files}
+    assert by_path["det_fixed.onnx"].source_sha256 == ""  # installed byte for byte
+    engine = OnnxEngine(tmp_path / "models" / "buffalo_fixed", threads=1)
+    image = _patch_image(640, 480, 320, 200)
+    image[40:48, 80:88] = 255
+    faces = engine.detect(image)
+    assert sorted(round(f.box[0]) for f in faces) == [76, 316]
+    together = engine.embed(image, faces)
+    for i, f in enumerate(faces):
+        np.testing.assert_allclose(together[i], engine.embed(image, [f])[0], atol=1e-5)

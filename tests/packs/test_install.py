@@ -222,3 +222,36 @@ def test_installed_embedder_keeps_the_published_outputs(
     want = original.run(None, {"input": x})[0]
     got = engine.embed_blob(x)
     np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "", "-x", "ünï"])
+def test_manifest_with_unsafe_name_refused(
+    faceplugin_pack: Path, tmp_path: Path, name: str
+) -> None:
+    pack = tmp_path / "evil"
+    shutil.copytree(faceplugin_pack, pack)
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["name"] = name
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PackError) as exc:
+        install(pack, tmp_path / "models")
+    assert exc.value.code == "pack_invalid"
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_pack_whose_model_does_not_load_refused(faceplugin_pack: Path, tmp_path: Path) -> None:
+    """Checksums can be right for garbage: a pack whose model is not ONNX is refused."""
+    import msgspec
+
+    from server.recognition.packs.manifest import PackFile, read_manifest, write_manifest
+
+    pack = tmp_path / "broken"
+    shutil.copytree(faceplugin_pack, pack)
+    (pack / "fr_feature.onnx").write_bytes(b"not a model")
+    m = read_manifest(pack)
+    files = [PackFile(path=f.path, sha256=sha256_file(pack / f.path)) for f in m.files]
+    write_manifest(pack, msgspec.structs.replace(m, files=files))
+    with pytest.raises(PackError) as exc:
+        install(pack, tmp_path / "models")
+    assert exc.value.code == "pack_unloadable"
+    assert not (tmp_path / "models" / "faceplugin").exists()

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from server.app import create_app, drain
 from server.auth import create_account
@@ -73,9 +74,9 @@ def free_socket() -> socket.socket:
     return sock
 
 
-async def poll(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    """Wait until ``predicate()`` holds, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+async def poll(predicate: Callable[[], bool], wait_s: float = 30.0, what: str = "") -> None:
+    """Wait until ``predicate()`` holds, failing after ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
@@ -254,17 +255,18 @@ class WsClient:
         else:
             await self.ws.send(msgspec.json.encode(message).decode())
 
-    async def recv(self, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
-        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+    async def recv(self, wait_s: float = RECV_TIMEOUT) -> dict[str, Any]:
+        async with asyncio.timeout(wait_s):
+            raw = await self.ws.recv()
         if isinstance(raw, bytes) and self.binary:
             out: dict[str, Any] = msgspec.msgpack.decode(raw)
         else:
             out = msgspec.json.decode(raw)
         return out
 
-    async def recv_type(self, *types: str, timeout: float = RECV_TIMEOUT) -> dict[str, Any]:
+    async def recv_type(self, *types: str, wait_s: float = RECV_TIMEOUT) -> dict[str, Any]:
         """Next message of one of ``types`` (others are skipped: pongs, officer updates)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         while True:
             msg = await self.recv(max(0.1, deadline - time.monotonic()))
             if msg["type"] in types:
@@ -272,6 +274,15 @@ class WsClient:
 
     async def close(self) -> None:
         await self.ws.close()
+
+    async def until_closed(self, wait_s: float = RECV_TIMEOUT) -> list[dict[str, Any]]:
+        """Every message until the server closes the connection (then ``ws.close_code``)."""
+        messages: list[dict[str, Any]] = []
+        try:
+            while True:
+                messages.append(await self.recv(wait_s))
+        except ConnectionClosed:
+            return messages
 
 
 async def open_ws(server: ServerInfo, path: str, token: str, *, camera_id: str | None = None,

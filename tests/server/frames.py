@@ -34,7 +34,9 @@ def face_tiles(engine: DlibEngine, path: Path, size: int = 150) -> list[Image]:
         a, b = int(max(0, cx - half)), int(max(0, cy - half))
         c, d = int(min(w, cx + half)), int(min(h, cy + half))
         crop = image[b:d, a:c]
-        tiles.append(cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA))
+        tile: Image = np.ascontiguousarray(
+            cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        tiles.append(tile)
     return tiles
 
 

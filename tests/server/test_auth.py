@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.server.conftest import Api, LiveServer, WsClient, make_token, open_ws
-from websockets.asyncio.client import connect
 
 
 async def test_rest_refusals(live: LiveServer) -> None:

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import msgspec
-import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -22,9 +21,7 @@ from tests.server.conftest import (
 
 
 async def closed_with(client: WsClient) -> int:
-    with pytest.raises(ConnectionClosed):
-        while True:
-            await client.recv(30)
+    await client.until_closed(30)
     code = client.ws.close_code
     assert code is not None
     return code
@@ -101,12 +98,7 @@ async def test_bad_input(tmp_path: Path, engine: DlibEngine, photos: Photos) -> 
                 await flooder.send({"type": "ping", "ref": i})
             except ConnectionClosed:
                 break
-        codes = []
-        with pytest.raises(ConnectionClosed):
-            while True:
-                msg = await flooder.recv(30)
-                if msg["type"] == "error":
-                    codes.append(msg["code"])
+        codes = [m["code"] for m in await flooder.until_closed(30) if m["type"] == "error"]
         assert codes == ["rate_limited"]
         assert flooder.ws.close_code == 4008
 

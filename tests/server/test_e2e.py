@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from server.app import drain
 from tests.server.conftest import (
     LiveServer,
     Photos,
@@ -118,7 +119,11 @@ async def test_alert_reaches_officer_and_dispatcher_then_closes(
     # The far officer never heard of it.
     await far.send({"type": "ping", "ref": 9})
     assert (await far.recv_type("pong", "alert_raised"))["type"] == "pong"
+    # Graceful shutdown: ingest stops, queues are flushed, every socket is closed with 1001.
+    await drain(live.runtime)
     for client in (officer, far, dispatcher, camera):
-        await client.close()
+        await client.until_closed(30)
+        assert client.ws.close_code == 1001
+    assert not live.runtime.accepting
     for a in world.api.values():
         await a.close()

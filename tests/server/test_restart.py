@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.server.conftest import (
     Photos,
     ServerInfo,
@@ -71,6 +73,7 @@ async def nothing_more(client: WsClient, ref: int) -> None:
     assert msg["type"] == "pong", msg
 
 
+@pytest.mark.slow
 async def test_sigkill_between_alert_and_ack(tmp_path: Path, photos: Photos) -> None:
     server = ProcServer(tmp_path / "data")
     await server.start()

@@ -1,4 +1,4 @@
-"""Fixtures of the dispatcher console tests: photos, a fixed clock, scripted state."""
+"""Fixtures of the dispatcher console tests: a real face photo, and import set-up."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import io
 from pathlib import Path
 
 import pytest
-from tui_fakes import T0
 
 # textual-image probes the terminal on first import; under pytest there is none, and it
 # must happen before any app starts (as ``vigil dispatch`` does).
@@ -35,8 +34,3 @@ def face_png() -> bytes:
     out = io.BytesIO()
     picture.save(out, format="PNG")
     return out.getvalue()
-
-
-@pytest.fixture
-def fixed_clock() -> float:
-    return T0 + 600

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 from textual.widgets import Input, RadioSet
-from tui_fakes import T0, ScriptedConnection, alert, eventually, snapshot
 
 from shared.protocol.common import CommandResult
 from shared.protocol.dispatch import AssignAlert, DismissAlert
 from shared.protocol.officer import AlertRaised, AlertUpdated
+from tests.tui.tui_fakes import T0, ScriptedConnection, alert, eventually, snapshot
 from tui.dispatch.app import DispatchApp
 from tui.dispatch.config import ConsoleSettings
 from tui.dispatch.screens.detail import DetailScreen
@@ -135,6 +135,9 @@ async def test_detail_view_search_and_help() -> None:
         await eventually(lambda: isinstance(app.screen, HelpScreen))
         await pilot.press("escape", "escape")
         await eventually(lambda: not isinstance(app.screen, DetailScreen | HelpScreen))
+        assert app.theme == "textual-dark"
+        await pilot.press("t")
+        assert app.theme == "textual-light"
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
@@ -146,3 +149,45 @@ async def test_layout_fits(size: tuple[int, int]) -> None:
         queue = app.screen.query_one(AlertQueue)
         assert queue.size.height >= 6
         assert queue.region.right <= size[0]
+
+
+async def test_console_over_a_socket_survives_a_drop_without_duplicates() -> None:
+    """The real client under the app, against the fake protocol server: drop and resume."""
+    import random
+
+    from shared.protocol.codec import dispatch_out
+    from tests.tui.tui_fakes import FakeServer, consistent_snapshot
+    from tui.connection import ResumableConnection
+    from tui.dispatch.messages import StatusChanged
+    from tui.dispatch.widgets.status_bar import StatusBar
+
+    posted: list[object] = []
+
+    server = FakeServer(snapshot=consistent_snapshot)
+    await server.start()
+    conn = ResumableConnection(server.url, server.token, "/ws/dispatch", dispatch_out,
+                               backoff_base=0.4, backoff_max=0.8, rng=random.Random(2))
+    app = DispatchApp(ConsoleSettings(server=server.url, token=server.token, images="none"),
+                      connect=lambda: conn, tick_s=None)
+    try:
+        async with app.run_test(size=(100, 30), message_hook=posted.append):
+            await eventually(lambda: app.status.state == "connected")
+            for n in (1, 2):
+                await server.push(AlertRaised(seq=0, alert=alert(n)))
+            await eventually(lambda: queue_ids(app) == ["al-2", "al-1"])
+            server.drop()
+            await eventually(lambda: app.status.state == "reconnecting")
+            # Read at once: the back-off is short and the console may be back any moment.
+            bar = str(app.screen.query_one(StatusBar).render())
+            assert "reconnecting in" in bar
+            await server.push(AlertRaised(seq=0, alert=alert(3)))
+            await server.push(AlertUpdated(seq=0, alert=alert(1, version=2, sightings=4)))
+            await eventually(lambda: app.status.state == "connected")
+            await eventually(lambda: queue_ids(app) == ["al-3", "al-2", "al-1"])
+            assert app.state.alerts["al-1"].sightings == 4
+            assert server.resumes == [0, 2]
+            await eventually(lambda: server.acked == 4)
+        states = [m.status.state for m in posted if isinstance(m, StatusChanged)]
+        assert states == ["connecting", "connected", "reconnecting", "connected"]
+    finally:
+        await server.stop()

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from tui_fakes import FakeServer, alert, eventually, snapshot
 
 from shared.protocol.codec import dispatch_out
 from shared.protocol.common import Ack, CommandResult
 from shared.protocol.dispatch import AssignAlert, DismissAlert, Snapshot
 from shared.protocol.officer import AlertRaised, AlertUpdated
+from tests.tui.tui_fakes import FakeServer, alert, eventually, snapshot
 from tui.connection import (
     ConnectionStatus,
     NotConnected,

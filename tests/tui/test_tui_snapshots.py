@@ -6,12 +6,13 @@ Regenerate after a reviewed change with ``pytest tests/tui --snapshot-update``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual.pilot import Pilot
-from tui_fakes import T0, ScriptedConnection, alert, snapshot
 
 from shared.protocol.alerts import AlertEvent
+from tests.tui.tui_fakes import T0, ScriptedConnection, alert, snapshot
 from tui.dispatch.app import DispatchApp
 from tui.dispatch.config import ConsoleSettings
 
@@ -45,9 +46,17 @@ def app_with(face: bytes, theme: Any = "dark") -> DispatchApp:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
+    """Let the screen finish: photo downloads done, animations over.
+
+    Not ``workers.wait_for_complete()`` with no argument: the connection worker runs for
+    the app's whole life.
+    """
     await pilot.pause()
+    photos = [w for w in pilot.app.workers if w.group == "photos"]
+    if photos:  # an empty list would mean "all workers"
+        async with asyncio.timeout(10):
+            await pilot.app.workers.wait_for_complete(photos)
     await pilot.wait_for_scheduled_animations()
-    await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
 

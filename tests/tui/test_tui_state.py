@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from tui_fakes import T0, alert, officers, snapshot
 
 from shared.protocol.alerts import DeploymentStats, OfficerView
 from shared.protocol.dispatch import OfficerUpdated, StatsUpdated
 from shared.protocol.officer import AlertRaised, AlertUpdated, AlertWithdrawn
+from tests.tui.tui_fakes import T0, alert, officers, snapshot
 from tui.dispatch.state import DispatchState, QueueFilter, queue_rank, with_rates
 
 
@@ -165,3 +165,13 @@ def test_rates_are_none_before_any_data() -> None:
 def test_unknown_messages_change_nothing() -> None:
     state = fresh()
     assert state.apply(object()).kind == "none"
+
+
+def test_officer_map_letters_are_stable_and_distinct() -> None:
+    state = fresh()
+    marks = state.officer_marks()
+    assert marks == {"of-1": "A", "of-2": "B", "of-3": "C", "of-4": "D"}
+    # A position update does not reshuffle the letters.
+    moved = msgspec.structs.replace(officers()[2], lat=51.6)
+    state.apply(OfficerUpdated(officer=moved))
+    assert state.officer_marks() == marks

@@ -333,3 +333,17 @@ class ScriptedConnection:
 
     async def close(self) -> None:
         self._closed.set()
+
+
+def consistent_snapshot(server: FakeServer) -> Snapshot:
+    """What a real server's snapshot holds: every alert at its latest version, and the seq
+    it reflects (so the replay after it carries only newer messages)."""
+    alerts: dict[str, AlertView] = {}
+    for message in server.outbox:
+        if isinstance(message, AlertWithdrawn):
+            alerts.pop(message.alert_id, None)
+        elif message.alert.id not in alerts or alerts[message.alert.id].version < (
+            message.alert.version
+        ):
+            alerts[message.alert.id] = message.alert
+    return snapshot(tuple(alerts.values()), last_seq=len(server.outbox))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.worker import Worker, WorkerState
 
+from shared.protocol.alerts import AlertView
 from shared.protocol.common import CommandResult, Error
 from shared.protocol.dispatch import (
     AddNote,
@@ -62,6 +64,10 @@ class DispatchApp(App[int]):
         fetch_image: ImageFetcher | None = None,
         tick_s: float | None = 1.0,
     ) -> None:
+        if settings.images != "none":
+            # textual-image asks the terminal what it can draw when first imported; that must
+            # happen before Textual takes the terminal over, i.e. here, not in a screen.
+            import textual_image.widget  # noqa: F401
         super().__init__()
         self.settings = settings
         self.state = DispatchState(clock=clock)
@@ -105,8 +111,12 @@ class DispatchApp(App[int]):
         change = self.state.apply(message)
         if change.kind == "none":
             return
-        if change.kind == "alert_raised" and self.bell_on:
-            self.bell()
+        if change.kind == "alert_raised" and change.alert_id in self.state.alerts:
+            alert = self.state.alerts[change.alert_id]
+            self.notify(f"{alert.display_name} at {alert.camera_name} "
+                        f"({alert.similarity:.2f} / {alert.threshold:.2f})", title="New alert")
+            if self.bell_on:
+                self.bell()
         for screen in self.screen_stack:
             screen.post_message(StateChanged(change))
         self._show_status()
@@ -129,6 +139,16 @@ class DispatchApp(App[int]):
             if isinstance(screen, AlertScreen):
                 screen.show_status(text)
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that failed is reported, never silently lost (harlequin does the same)."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "connection":
+            self._on_status(ConnectionStatus(state="offline", reason=f"client error: {error}"))
+        else:
+            self.notify(str(error), title="Error", severity="error")
+
     def _tick(self) -> None:
         self._show_status()
         screen = self.screen
@@ -137,7 +157,7 @@ class DispatchApp(App[int]):
 
     # -- actions (bound by the main and detail screens) ---------------------------------------
 
-    def _current_alert(self) -> Any:
+    def _current_alert(self) -> AlertView | None:
         screen = self.screen
         if not isinstance(screen, AlertScreen):
             return None
@@ -261,5 +281,3 @@ class DispatchApp(App[int]):
             raise RuntimeError(f"HTTP {response.status_code}")
         return response.content
 
-
-FetchImage = Callable[[str], Awaitable[bytes]]

@@ -235,6 +235,13 @@ class DispatchState:
         rows.sort(key=lambda r: (r.distance_m is None, r.distance_m or 0.0, r.officer.call_sign))
         return rows
 
+    def officer_marks(self) -> dict[str, str]:
+        """A stable one-letter map marker per officer (A, B, ... by call sign; call signs
+        such as "PC 1041" share their first letter, so they cannot be the marker)."""
+        ordered = sorted(self.officers.values(), key=lambda o: (o.call_sign, o.id))
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        return {o.id: letters[i] if i < len(letters) else "+" for i, o in enumerate(ordered)}
+
     def suggest_officer(self, alert: AlertView) -> OfficerView | None:
         """The nearest available, connected officer with a known position (else None)."""
         for row in self.officers_near(alert):

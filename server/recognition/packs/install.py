@@ -25,6 +25,7 @@ from server.recognition.packs.archive import extract, is_archive
 from server.recognition.packs.batching import install_model
 from server.recognition.packs.manifest import (
     MANIFEST_NAME,
+    PACK_NAME,
     PackFile,
     PackManifest,
     read_manifest,
@@ -101,8 +102,9 @@ def _install_folder(folder: Path, root: Path, stem: str, source_name: str) -> Pa
 
 
 def _pack_name(stem: str) -> str:
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in stem).strip("._")
-    return name or "pack"
+    name = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in stem)
+    name = name.strip("._-")[:64]
+    return name if PACK_NAME.fullmatch(name) else "pack"
 
 
 def _copy_listed(folder: Path, staging: Path, manifest: PackManifest) -> PackManifest:
@@ -110,14 +112,16 @@ def _copy_listed(folder: Path, staging: Path, manifest: PackManifest) -> PackMan
         rel = safe_relative(entry.path)
         (staging / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / rel, staging / rel)
-    if manifest.licence_file and (folder / manifest.licence_file).is_file():
-        shutil.copyfile(folder / manifest.licence_file, staging / manifest.licence_file)
+    licence = manifest.licence_file and safe_relative(manifest.licence_file)
+    if licence and licence not in {f.path for f in manifest.files} and (folder / licence).is_file():
+        (staging / licence).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / licence, staging / licence)
     return manifest
 
 
 def _place(root: Path, name: str, build: Callable[[Path], PackManifest]) -> PackManifest:
     """Build the pack in a staging folder, verify it, then swap it into place."""
-    if "/" in safe_relative(name):
+    if not PACK_NAME.fullmatch(name):
         raise PackError("pack_invalid", f"pack name {name!r} is not a plain folder name")
     staging = Path(tempfile.mkdtemp(prefix=f".staging-{name}-", dir=root))
     staging.chmod(0o755)  # mkdtemp makes it private; installed packs are readable like code
@@ -127,6 +131,7 @@ def _place(root: Path, name: str, build: Callable[[Path], PackManifest]) -> Pack
             raise PackError("pack_invalid", f"pack name changed while installing: {final.name}")
         write_manifest(staging, final)
         verify_files(staging, read_manifest(staging))
+        _check_loadable(staging, final)
         dest = root / final.name
         old = root / f".old-{final.name}"
         if old.exists():
@@ -140,6 +145,29 @@ def _place(root: Path, name: str, build: Callable[[Path], PackManifest]) -> Pack
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_loadable(folder: Path, manifest: PackManifest) -> None:
+    """Both models open in ONNX Runtime and take the input the manifest names."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.log_severity_level = 3
+    for role, spec_file, input_name in (
+        ("detector", manifest.detector.file, manifest.detector.input_name),
+        ("embedder", manifest.embedder.file, manifest.embedder.input_name),
+    ):
+        try:
+            sess = ort.InferenceSession(str(folder / spec_file), opts,
+                                        providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ORT raises untyped errors for unloadable graphs
+            raise PackError("pack_unloadable", f"the {role} {spec_file} does not load in ONNX "
+                            f"Runtime: {exc}") from exc
+        names = [i.name for i in sess.get_inputs()]
+        if names != [input_name]:
+            raise PackError("pack_invalid", f"the {role} {spec_file} takes {names}, the "
+                            f"manifest says {input_name!r}")
 
 
 def _install_model(src: Path, staging: Path, shape: tuple[int, ...]) -> tuple[PackFile, bool]:

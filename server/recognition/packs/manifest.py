@@ -10,6 +10,7 @@ so it names the weights, not the machine they were installed on.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -18,6 +19,8 @@ import msgspec
 from server.errors import PackError
 
 MANIFEST_NAME = "manifest.json"
+PACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A pack name is a plain folder name under the model root."""
 FORMAT_VERSION = 1
 
 Point = tuple[float, float]
@@ -70,10 +73,11 @@ class DetectorSpec(msgspec.Struct, frozen=True, kw_only=True):
     """Run overlapping full-resolution tiles besides the whole-frame pass."""
     tile_overlap: int = 64
     """Overlap of neighbouring tiles, in level pixels (the largest face a level must see whole)."""
-    verify_context: float = 0.0
-    """Second look: each candidate is cut out again, centred, with this many face sizes of
-    context, scaled to fill the input, and kept only if the detector finds it there too
-    (0 disables). Removes most false detections that tiles of cluttered scenes produce."""
+    verify_contexts: list[float] = msgspec.field(default_factory=list)
+    """Second looks: each candidate is cut out again, centred, with this many face sizes of
+    context, scaled to fill the input, and kept only if the detector finds it there too, at
+    every listed context (empty disables). Removes most false detections that tiles of
+    cluttered scenes produce, since texture rarely looks like a face at two framings."""
     box_encoding: Literal["corners", "offsets"] = "corners"
     """SSD only: ``corners`` when the graph decodes its priors itself (relative x1, y1, x2,
     y2), ``offsets`` when the raw SSD offsets need ``priors``."""
@@ -176,6 +180,11 @@ def read_manifest(folder: Path) -> PackManifest:
     if manifest.format != FORMAT_VERSION:
         raise PackError("pack_invalid", f"{path}: manifest format {manifest.format} is not "
                         f"{FORMAT_VERSION}")
+    if not PACK_NAME.fullmatch(manifest.name):
+        raise PackError("pack_invalid", f"{path}: pack name {manifest.name!r} is not a plain "
+                        "folder name (letters, digits, '.', '_', '-')")
+    if manifest.licence_file:
+        safe_relative(manifest.licence_file)
     listed = {safe_relative(f.path) for f in manifest.files}
     for role, file in (("detector", manifest.detector.file), ("embedder", manifest.embedder.file)):
         if safe_relative(file) not in listed:

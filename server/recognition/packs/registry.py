@@ -7,7 +7,12 @@ from pathlib import Path
 import msgspec
 
 from server.errors import PackError
-from server.recognition.packs.manifest import MANIFEST_NAME, PackManifest, read_manifest
+from server.recognition.packs.manifest import (
+    MANIFEST_NAME,
+    PACK_NAME,
+    PackManifest,
+    read_manifest,
+)
 
 
 class InstalledPack(msgspec.Struct, frozen=True):
@@ -47,7 +52,7 @@ def find_pack(model_root: Path, name: str) -> Path:
         PackError: ``pack_not_found``.
     """
     folder = model_root / name
-    if not name or "/" in name or name.startswith(".") or not (folder / MANIFEST_NAME).is_file():
+    if not PACK_NAME.fullmatch(name) or not (folder / MANIFEST_NAME).is_file():
         known = ", ".join(p.name for p in list_packs(model_root) if p.manifest) or "none"
         raise PackError(
             "pack_not_found",

@@ -179,7 +179,7 @@ class NoteScreen(ModalScreen[str | None]):
 HELP = """\
 [b]Vigil dispatcher console[/b]
 
-An alert is a possible match: a lead for an officer to check, never a verdict.
+An alert is a possible match: a lead for an officer to check, never a verdict. \
 Compare the probe with the reference photo before assigning.
 
 [b]Queue[/b]
@@ -193,10 +193,10 @@ Compare the probe with the reference photo before assigning.
 [b]Detail[/b]  a d n r as above, Esc back.
 [b]Dialogs[/b] Enter confirms, Esc cancels. The mouse works everywhere.
 
-Queue order: flagged ⚑ (assignment not accepted in time), new ●, assigned but not
-accepted, accepted, closed; latest sighting first. Similarity is always shown
-with the deployment's threshold. Statistics show false alerts per face processed
-and alert precision together: neither alone tells how well a deployment works.
+Queue order: flagged ⚑ (assignment not accepted in time), new ●, assigned but not \
+accepted, accepted, closed; latest sighting first. Similarity is always shown with the \
+deployment's threshold. Statistics show false alerts per face processed and alert \
+precision together: neither alone tells how well a deployment works.
 """
 
 

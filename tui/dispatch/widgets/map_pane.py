@@ -65,10 +65,10 @@ class MapPane(Widget):
         for cam in cams:
             if cam.lat is not None and cam.lon is not None:
                 mark(cam.lat, cam.lon, "◆", "cyan")
+        letters = self.state.officer_marks()
         for off in offs:
             if off.lat is not None and off.lon is not None:
-                mark(off.lat, off.lon, off.call_sign[:1].upper() or "?",
-                     STATUS_STYLE.get(off.status, ""))
+                mark(off.lat, off.lon, letters.get(off.id, "?"), STATUS_STYLE.get(off.status, ""))
         if alert is not None and alert.lat is not None and alert.lon is not None:
             mark(alert.lat, alert.lon, "◉", "bold red")
         text = Text()

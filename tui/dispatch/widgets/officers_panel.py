@@ -25,6 +25,7 @@ class OfficersPanel(DataTable[Text | str]):
     def on_mount(self) -> None:
         # Distance before status: at 80 columns the panel is narrow and distance is what
         # the dispatcher scans for.
+        self.add_column("", key="mark")  # the officer's letter on the map
         self.add_column("Officer", key="call_sign")
         self.add_column("Dist", key="distance")
         self.add_column("Status", key="status")
@@ -35,12 +36,14 @@ class OfficersPanel(DataTable[Text | str]):
         self.alert = alert
         self.clear()
         now = self.state.now()
+        letters = self.state.officer_marks()
         for row in self.state.officers_near(alert):
             officer = row.officer
             status = officer.status.replace("_", " ") if officer.connected else "offline"
             style = STATUS_STYLE.get(officer.status, "") if officer.connected else "dim"
             seen = None if officer.last_seen is None else now - officer.last_seen
             self.add_row(
+                Text(letters.get(officer.id, ""), style=style or "bold"),
                 Text(officer.call_sign, style="" if officer.connected else "dim"),
                 fmt.distance(row.distance_m),
                 Text(status, style=style),

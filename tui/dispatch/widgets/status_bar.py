@@ -12,6 +12,12 @@ from tui.dispatch.format import clock
 from tui.dispatch.state import DispatchState
 
 
+def _short(reason: str, limit: int = 40) -> str:
+    """Reasons can be long; the status line keeps room for the clock and deployments (the
+    full reason is also shown as a notification)."""
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+
+
 def status_text(
     status: ConnectionStatus, state: DispatchState, name: str, bell: bool
 ) -> Text:
@@ -25,11 +31,11 @@ def status_text(
         wait = max(0, math.ceil(status.retry_in))
         text.append(f" ◌ reconnecting in {wait}s ", style="bold yellow")
         if status.reason:
-            text.append(f"({status.reason}) ", style="yellow")
+            text.append(f"({_short(status.reason)}) ", style="yellow")
     else:
         text.append(" ✖ offline ", style="bold red")
         if status.reason:
-            text.append(f"({status.reason}) ", style="red")
+            text.append(f"({_short(status.reason)}) ", style="red")
     text.append("│ ")
     text.append(f"{clock(state.now())} UTC", style="bold")
     deployments = ", ".join(d.name for d in state.active_deployments()) or "no active deployment"

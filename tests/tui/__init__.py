@@ -1,0 +1,1 @@
+"""Tests of the dispatcher console and the shared websocket client."""

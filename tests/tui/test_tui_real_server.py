@@ -1,0 +1,198 @@
+"""The console against the real server (uvicorn, real dlib engine, real photos).
+
+An alert raised by streaming a real face appears in the queue; the photos come over REST;
+assigning with the keyboard reaches the officer's socket; dismissing needs a reason; a server
+restart is survived without losing or duplicating alerts.
+
+Reuses the server tests' helpers (tests/server/conftest.py, tests/clients/conftest.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import RadioSet
+
+from tests.tui.tui_fakes import eventually
+
+pytest.importorskip("server.app", reason="the real server is not built yet")
+
+from server.recognition.dlib_engine import DlibEngine
+from shared.protocol.codec import dispatch_out
+from tests.clients.conftest import LiveServer as RestartableServer
+from tests.server.conftest import (
+    LiveServer,
+    Photos,
+    ServerInfo,
+    World,
+    build_world,
+    make_settings,
+    open_ws,
+)
+from tests.server.frames import DATASET, compose, face_tiles, insightface_image, jpeg
+from tui.connection import ResumableConnection
+from tui.dispatch.app import DispatchApp
+from tui.dispatch.config import ConsoleSettings
+from tui.dispatch.screens.detail import DetailScreen
+from tui.dispatch.screens.modals import AssignScreen, DismissScreen
+from tui.dispatch.widgets.photo import PhotoPanel
+
+pytestmark = pytest.mark.slow
+
+FRAME_S = 90.0
+"""Upper bound for a frame to become an alert on a busy 2-core machine."""
+
+
+@pytest.fixture(scope="module")
+def engine() -> DlibEngine:
+    return DlibEngine(upsample=1)
+
+
+@pytest.fixture(scope="module")
+def photos(engine: DlibEngine) -> Photos:
+    """As tests/server/conftest.py builds them (a subject among strangers), frames only."""
+    if not DATASET.is_dir():
+        pytest.skip(f"dataset {DATASET} is not present")
+    crowd = face_tiles(engine, insightface_image("t1.jpg"), size=150)
+    subject_tile = face_tiles(engine, DATASET / "obama" / "obama2.jpg", size=150)[0]
+    second_tile = face_tiles(engine, DATASET / "biden" / "biden2.jpg", size=150)[0]
+    return Photos(
+        subject=(DATASET / "obama" / "obama.jpg").read_bytes(),
+        second_subject=(DATASET / "biden" / "biden.jpg").read_bytes(),
+        frame_subject=jpeg(compose([crowd[0], subject_tile, crowd[1]])),
+        frame_second=jpeg(compose([second_tile, crowd[2]])),
+    )
+
+
+@pytest.fixture
+async def live(tmp_path: Path, engine: DlibEngine) -> AsyncIterator[LiveServer]:
+    async with LiveServer(make_settings(tmp_path), engine) as server:
+        yield server
+
+
+def console(server: ServerInfo, token: str) -> DispatchApp:
+    settings = ConsoleSettings(server=server.http, token=token, images="halfcell", bell=False)
+    return DispatchApp(
+        settings,
+        connect=lambda: ResumableConnection(
+            settings.server, token, "/ws/dispatch", dispatch_out, client="test",
+            backoff_base=0.2, backoff_max=1.0, open_timeout=30, request_timeout=60,
+        ),
+        tick_s=None,
+    )
+
+
+def frame(seq: int, data: bytes) -> dict[str, Any]:
+    return {"type": "frame", "seq": seq, "captured_at": time.time(), "jpeg": data}
+
+
+def photo_loaded(app: DispatchApp, panel: str) -> bool:
+    widget = app.screen.query_one(panel, PhotoPanel)
+    return any(type(child).__name__.endswith("Image") for child in widget.children)
+
+
+async def test_alert_in_queue_assign_by_keys_and_dismiss_needs_a_reason(
+    live: LiveServer, photos: Photos
+) -> None:
+    world: World = await build_world(live, photos, second=True)
+    officer, _ = await open_ws(live, "/ws/officer", world.tokens["pc1"])
+    await officer.send({"type": "position", "lat": 51.5085, "lon": -0.1278})
+    camera, _ = await open_ws(live, "/ws/camera", world.tokens["camera"],
+                              camera_id=world.camera_id)
+    app = console(live, world.tokens["dispatcher"])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await eventually(lambda: app.state.synced and app.status.state == "connected", 30)
+        assert app.account_name == "disp"
+        await eventually(lambda: any(o.id == world.ids["pc1"] and o.lat is not None
+                                     for o in app.state.officers.values()), 30)
+
+        await camera.send(frame(1, photos.frame_subject))
+        await eventually(lambda: len(app.state.alerts) == 1, FRAME_S)
+        alert = next(iter(app.state.alerts.values()))
+        assert alert.display_name == "Subject A"
+        assert alert.state == "new"
+        queue = app.screen.query_one("#queue")
+        assert queue.ids == [alert.id]  # type: ignore[attr-defined]
+
+        # Detail: both photos downloaded over REST with the dispatcher's token.
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, DetailScreen))
+        await eventually(lambda: photo_loaded(app, "#probe") and photo_loaded(app, "#reference"),
+                         30)
+
+        # Assign with the keys: the nearest available officer (pc1) is preselected.
+        await pilot.press("a")
+        await eventually(lambda: isinstance(app.screen, AssignScreen))
+        await pilot.press("enter")
+        assigned = await officer.recv_type("alert_assigned")
+        assert assigned["alert"]["id"] == alert.id
+        await eventually(lambda: app.state.alerts[alert.id].state == "assigned", 30)
+        assert app.state.alerts[alert.id].assigned_officer_id == world.ids["pc1"]
+
+        # A second subject; dismissing it without a reason sends nothing.
+        await camera.send(frame(2, photos.frame_second))
+        await eventually(lambda: len(app.state.alerts) == 2, FRAME_S)
+        second = next(a for a in app.state.alerts.values() if a.id != alert.id)
+        await pilot.press("escape")
+        await eventually(lambda: not isinstance(app.screen, DetailScreen))
+        queue = app.screen.query_one("#queue")
+        await eventually(lambda: queue.ids[:1] == [second.id])  # type: ignore[attr-defined]
+        queue.move_cursor(row=0)  # type: ignore[attr-defined]
+        await pilot.press("d")
+        await eventually(lambda: isinstance(app.screen, DismissScreen))
+        await pilot.click("#dismiss-ok")
+        await pilot.pause()
+        assert isinstance(app.screen, DismissScreen)
+        app.screen.query_one(RadioSet).focus()
+        await pilot.press("down", "enter")  # poor_image
+        await pilot.click("#dismiss-ok")
+        await eventually(lambda: app.state.alerts[second.id].state == "dismissed", 30)
+        assert app.state.alerts[second.id].dismiss_reason == "poor_image"
+        assert app.state.alerts[alert.id].state == "assigned"  # the other one untouched
+    for client in (officer, camera):
+        await client.close()
+    for api in world.api.values():
+        await api.close()
+
+
+async def test_server_restart_loses_and_duplicates_nothing(
+    tmp_path: Path, engine: DlibEngine, photos: Photos
+) -> None:
+    server = RestartableServer(tmp_path / "data", engine)
+    await server.start()
+    info = ServerInfo()
+    info.settings, info.port = server.settings, server.port
+    world = await build_world(info, photos, second=True)
+    app = console(info, world.tokens["dispatcher"])
+    try:
+        async with app.run_test(size=(100, 30)):
+            await eventually(lambda: app.state.synced and app.status.state == "connected", 30)
+            camera, _ = await open_ws(info, "/ws/camera", world.tokens["camera"],
+                                      camera_id=world.camera_id)
+            await camera.send(frame(1, photos.frame_subject))
+            await eventually(lambda: len(app.state.alerts) == 1, FRAME_S)
+            first = next(iter(app.state.alerts))
+            await camera.close()
+
+            await server.stop()  # closes every socket with 1001
+            await eventually(lambda: app.status.state == "reconnecting", 30)
+            await server.start()  # same port, same database
+            # An alert raised right after the restart, whether the console is back yet or
+            # not, must arrive exactly once (by snapshot or by replay).
+            camera, _ = await open_ws(info, "/ws/camera", world.tokens["camera"],
+                                      camera_id=world.camera_id)
+            await camera.send(frame(2, photos.frame_second))
+            await eventually(lambda: app.status.state == "connected", 60)
+            await eventually(lambda: len(app.state.alerts) == 2, FRAME_S)
+            assert first in app.state.alerts
+            assert app.screen.query_one("#queue").ids.count(first) == 1  # type: ignore[attr-defined]
+            assert len(app.screen.query_one("#queue").ids) == 2  # type: ignore[attr-defined]
+            await camera.close()
+    finally:
+        for api in world.api.values():
+            await api.close()
+        await server.stop()

@@ -1,0 +1,83 @@
+"""Pure pieces of the console: formatting, the Braille canvas and projection, text panels."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.protocol.alerts import DeploymentStats
+from tests.tui.tui_fakes import T0, alert, snapshot
+from tui.connection import ConnectionStatus
+from tui.dispatch import format as fmt
+from tui.dispatch.screens.detail import similarity_bar
+from tui.dispatch.state import DispatchState
+from tui.dispatch.widgets.braille import BrailleCanvas, fit, ring_points
+from tui.dispatch.widgets.stats_panel import stats_text
+from tui.dispatch.widgets.status_bar import status_text
+
+
+def test_ages_distances_and_rates() -> None:
+    assert [fmt.age(s) for s in (None, -3, 5, 125, 7300, 200000)] == [
+        "-", "0s", "5s", "2m", "2h", "2d"
+    ]
+    assert [fmt.distance(m) for m in (None, 85.4, 1449)] == ["-", "85 m", "1.4 km"]
+    stats = DeploymentStats(deployment_id="d", faces_processed=12120, confirmed=7,
+                            dismissed=2, not_the_person=1, false_alert_rate=3 / 12120,
+                            precision=0.7)
+    assert fmt.false_alert_rate(stats) == "1 in 4,040 faces (0.025%)"
+    assert fmt.precision(stats) == "70% (7 of 10)"
+    assert fmt.false_alert_rate(DeploymentStats(deployment_id="d")) == "-"
+    assert fmt.similarity(0.714, 0.6) == "0.71 / 0.60"
+
+
+def test_braille_dots_map_to_the_right_bits() -> None:
+    canvas = BrailleCanvas(2, 1)
+    canvas.set(0, 0)  # top-left dot of the first cell
+    canvas.set(3, 3)  # bottom-right dot of the second cell
+    canvas.set(99, 99)  # outside: ignored
+    assert canvas.lines() == ["\u2801\u2880"]
+
+
+def test_projection_keeps_everything_in_view_with_square_dots() -> None:
+    centre = (51.5308, -0.1238)
+    points = [centre, *ring_points(*centre, 500.0)]
+    proj = fit(points, 60, 40)
+    assert proj is not None
+    for lat, lon in points:
+        x, y = proj.to_dots(lat, lon)
+        assert 0 <= x <= 60
+        assert 0 <= y <= 40
+    # 500 m north and 500 m east are the same number of dots from the centre.
+    cx, cy = proj.to_dots(*centre)
+    _, ny = proj.to_dots(*points[1])
+    ex, _ = proj.to_dots(*points[3])
+    assert abs(cy - ny) == pytest.approx(abs(ex - cx), rel=0.02)
+    assert fit([], 10, 10) is None
+
+
+def test_similarity_bar_marks_the_threshold() -> None:
+    bar = similarity_bar(0.75, 0.6, width=20).plain
+    assert bar.index("┃") == 12
+    assert bar.count("█") == 14  # 15 filled cells, one of them under the threshold mark
+
+
+def test_status_line_shows_countdown_and_offline_reason() -> None:
+    state = DispatchState(clock=lambda: T0)
+    state.apply(snapshot())
+    waiting = status_text(ConnectionStatus(state="reconnecting", retry_in=2.2, attempt=2,
+                                           reason="lost: connection dropped"), state, "D", True)
+    assert "reconnecting in 3s" in waiting.plain
+    assert "Op Lantern" in waiting.plain
+    offline = status_text(ConnectionStatus(state="offline", reason="unauthorised"), state,
+                          "D", False)
+    assert "offline (unauthorised)" in offline.plain
+    assert "bell off" in offline.plain
+
+
+@pytest.mark.parametrize("width", [24, 60])
+def test_stats_text_always_shows_both_rates(width: int) -> None:
+    state = DispatchState(clock=lambda: T0)
+    state.apply(snapshot((alert(1),)))
+    text = stats_text(state, "dep-1", width).plain
+    assert "1 in 4,040 faces" in text
+    assert "70% (7 of 10)" in text
+    assert max(len(line) for line in text.splitlines()) <= max(width, 40)
