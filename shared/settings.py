@@ -27,7 +27,11 @@ class QualitySettings(msgspec.Struct, kw_only=True, frozen=True):
     min_score_prob: float = 0.7
     """Smallest detector probability for engines whose score is a probability."""
     min_sharpness: float = 15.0
-    """Smallest variance of the Laplacian of the face, grey levels squared (lower = blurrier)."""
+    """Smallest variance of the Laplacian of the face, grey levels squared (lower = blurrier).
+    Checked against the development sets (``vigil eval``): their faces measure 135 to 2,700
+    (at least 157 when scaled down to 40 px), so none is rejected; Gaussian blur of sigma 4 %
+    of the face height gives a median of 14, where dlib's rank-1 falls to 0.57. The measure
+    also falls with contrast: exposure x0.3 gives 32 and up, x0.1 a median of 18."""
     max_yaw: float = 0.45
     """Largest yaw proxy: nose offset from the eye midpoint over the inter-eye distance."""
     max_pitch: float = 0.9

@@ -9,7 +9,7 @@ from server.api.admin import DEPS, runtime_of
 from server.api.schemas import DeploymentCreate
 from server.auth import Principal, new_id, roles
 from server.domain import governance
-from server.domain.thresholds import check_threshold
+from server.domain.thresholds import check_threshold, watchlist_policy
 from server.errors import NotFound, VigilError
 from server.recognition.calibration import UncalibratedModel
 from server.recognition.calibration import default_threshold as calibrated_default
@@ -58,9 +58,13 @@ class DeploymentController(Controller):
         threshold = data.threshold if data.threshold is not None else default_threshold(rt)
         if not 0.0 < threshold <= 1.0:
             raise VigilError("bad_threshold", "threshold must be in (0, 1]")
-        policy = await check_threshold(rt, principal, threshold=threshold,
-                                       watchlist_id=data.watchlist_id,
-                                       fallback_default=default_threshold(rt))
+        if data.threshold is None:  # the default never undercuts the floor for this list size
+            policy = await watchlist_policy(rt, data.watchlist_id, default_threshold(rt))
+            threshold = max(threshold, policy.floor)
+        else:  # under the floor: authorisers only (the refused attempt is audited)
+            policy = await check_threshold(rt, principal, threshold=threshold,
+                                           watchlist_id=data.watchlist_id,
+                                           fallback_default=default_threshold(rt))
         dep = Deployment(
             id=new_id("dep"), name=data.name, purpose=data.purpose, place=data.place,
             lat=data.lat, lon=data.lon, watchlist_id=data.watchlist_id, threshold=threshold,

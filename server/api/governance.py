@@ -13,19 +13,18 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import Parameter
 from litestar.response import Stream
-from sqlalchemy import func, select
 
 from server.api.admin import DEPS, runtime_of
 from server.api.deployments import default_threshold
 from server.auth import Principal, roles
 from server.domain import governance
-from server.domain.thresholds import ThresholdPolicy, check_threshold, policy_for
+from server.domain.thresholds import ThresholdPolicy, check_threshold, watchlist_policy
 from server.domain.transparency import TransparencyRecord, to_markdown, transparency_record
 from server.errors import NotFound, VigilError
 from server.store.audit import AuditEntry, VerifyReport, export_lines, iter_records, to_entry
 from server.store.audit import verify as verify_chain
 from server.store.authorisation import DeploymentAuthorisation
-from server.store.models import Deployment, Entry, Watchlist
+from server.store.models import Deployment, Watchlist
 from server.store.retention import PurgeCounts
 from server.store.views import deployment_view
 from shared.protocol.alerts import DeploymentView
@@ -210,10 +209,7 @@ class ThresholdController(Controller):
         async with rt.db.sessions() as session:
             if await session.get(Watchlist, watchlist_id) is None:
                 raise NotFound("no such watchlist")
-            size = int((await session.execute(select(func.count()).select_from(Entry).where(
-                Entry.watchlist_id == watchlist_id))).scalar_one())
-        model_id = rt.engine.model_id if rt.engine is not None else ""
-        return policy_for(model_id, size, default_threshold(rt))
+        return await watchlist_policy(rt, watchlist_id, default_threshold(rt))
 
 
 class AuditController(Controller):

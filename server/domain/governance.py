@@ -33,7 +33,13 @@ from server.errors import Forbidden, NotFound, VigilError
 from server.runtime import Runtime
 from server.store.authorisation import LIVE_STATES, DeploymentAuthorisation
 from server.store.models import Alert, Deployment
-from server.store.retention import PurgeCounts, purge_alerts, retention_sweep
+from server.store.retention import (
+    PurgeCounts,
+    purge_alerts,
+    retention_seconds,
+    retention_sweep,
+    stage_withdrawals,
+)
 from server.store.views import deployment_view
 from shared.protocol.base import PURPOSES
 from shared.protocol.dispatch import DeploymentUpdated
@@ -103,11 +109,15 @@ async def authorise(
         if urgent and auth.confirm_by is not None:
             dep.ends_at = min(dep.ends_at, auth.confirm_by)
         session.add(auth)
+        # The list the authoriser saw, so an auditor can compare it with the one frozen at
+        # activation (``watchlist_frozen``).
+        digest, size = await watchlist_fingerprint(session, dep.watchlist_id)
         await rt.audit.record(session, actor=principal.account_id,
                               action="deployment_authorised_urgent" if urgent
                               else "deployment_authorised", at=now, deployment_id=dep.id,
-                              authority_ref=auth.authority_ref, purpose=purpose,
-                              confirm_by=auth.confirm_by)
+                              watchlist_id=dep.watchlist_id, authority_ref=auth.authority_ref,
+                              purpose=purpose, confirm_by=auth.confirm_by,
+                              version_hash=digest, size=size)
     return auth
 
 
@@ -162,6 +172,7 @@ async def withdraw(
         dep.active = False
         auth.state = "refused" if refused else "revoked"
         auth.closed_at, auth.closed_by, auth.close_reason = now, principal.account_id, reason
+        staged = await stage_withdrawals(session, Alert.deployment_id == dep.id, now)
         counts = await purge_alerts(session, rt.settings.data_path,
                                     Alert.deployment_id == dep.id)
         await rt.audit.record(session, actor=principal.account_id,
@@ -171,6 +182,7 @@ async def withdraw(
                               deployment_id=dep.id, cause=auth.state, **counts.as_details())
         await end(session, rt, dep, actor=principal.account_id, now=now)
         view = await deployment_view(session, dep)
+    rt.hub.deliver(staged)
     rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return counts
 
@@ -209,7 +221,9 @@ async def end(
     """
     dep.active = False
     auth = await session.get(DeploymentAuthorisation, dep.id)
-    if auth is not None and auth.ended_at is None:
+    if auth is not None:
+        if auth.ended_at is not None:
+            return  # ended before: its watchlist was dealt with then
         auth.ended_at = now
     await destroy_if_unused(session, rt, dep.watchlist_id, ended_id=dep.id, actor=actor,
                             now=now)
@@ -232,12 +246,15 @@ async def sweep(rt: Runtime) -> SweepReport:
             await end(session, rt, dep, actor="system", now=now)
             ended.append(dep.id)
         expired = await expire_entries(session, rt, now)
+        staged = await stage_withdrawals(
+            session, Alert.created_at < now - retention_seconds(rt.settings), now)
         counts = await retention_sweep(session, rt.settings, now)
         if counts.alerts:
             await rt.audit.record(session, actor="system", action="purge", at=now,
                                   cause="retention", retention_days=rt.settings.retention_days,
                                   **counts.as_details())
         views = [await deployment_view(session, d) for d in rows]
+    rt.hub.deliver(staged)
     for view in views:
         rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return SweepReport(ended=tuple(ended), expired_entries=len(expired), retention=counts)

@@ -2,11 +2,12 @@
 
 The numbers come from the recognition core's calibration (``server.recognition.calibration``:
 ``default_threshold(model_id)`` and ``floor_for(model_id, watchlist_size)``, measured with
-``vigil eval``). The floor rises with the watchlist size because a search against N entries
-gives a passer-by N chances of a false match: the false-positive identification rate is about
-N x the per-comparison false match rate, so keeping it under a target needs a per-comparison
-rate 1/N as large, i.e. a stricter threshold (NPL 2023: the same 0.6 setting gives about 1 in
-6,000 false alerts with 10k entries, 1 in 60,000 with 1k).
+``vigil eval --calibrate``; the rule is documented there). The floor rises with the watchlist
+size because a search against N entries gives a passer-by N chances of a false match: the
+false-positive identification rate is about N x the per-comparison false match rate, so
+keeping it under a target needs a per-comparison rate 1/N as large, i.e. a stricter threshold
+(NPL 2023: the same 0.6 setting gives about 1 in 6,000 false alerts with 10k entries, 1 in
+60,000 with 1k). A deployment created without a threshold gets ``max(default, floor)``.
 
 Where no calibration exists for a model the floor is its default: nobody but an authoriser
 can then go below the one figure we have, which is the cautious reading of "uncalibrated".
@@ -14,7 +15,6 @@ can then go below the one figure we have, which is the cautious reading of "unca
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import msgspec
@@ -22,6 +22,8 @@ from sqlalchemy import func, select
 
 from server.auth import Principal
 from server.errors import VigilError
+from server.recognition.calibration import UncalibratedModel, floor_for
+from server.recognition.calibration import default_threshold as calibrated_default
 from server.runtime import Runtime
 from server.store.models import Entry
 
@@ -48,15 +50,25 @@ def policy_for(model_id: str, watchlist_size: int, fallback_default: float) -> T
         fallback_default: the default to use when the model has no calibration.
     """
     try:
-        calibration = importlib.import_module("server.recognition.calibration")
-        default = float(calibration.default_threshold(model_id))
-        floor = float(calibration.floor_for(model_id, max(1, watchlist_size)))
-    except (ImportError, AttributeError, KeyError, LookupError, ValueError):
+        default = float(calibrated_default(model_id))
+        floor = float(floor_for(model_id, max(1, watchlist_size)))
+    except UncalibratedModel:
         return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size,
                                default=fallback_default, floor=fallback_default,
                                calibrated=False)
     return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size, default=default,
                            floor=floor, calibrated=True)
+
+
+async def watchlist_policy(
+    rt: Runtime, watchlist_id: str, fallback_default: float
+) -> ThresholdPolicy:
+    """The policy for the running engine's model and the watchlist's current size."""
+    model_id = rt.engine.model_id if rt.engine is not None else ""
+    async with rt.db.sessions() as session:
+        size = int((await session.execute(select(func.count()).select_from(Entry).where(
+            Entry.watchlist_id == watchlist_id))).scalar_one())
+    return policy_for(model_id, size, fallback_default)
 
 
 async def check_threshold(
@@ -74,11 +86,8 @@ async def check_threshold(
     Raises:
         VigilError: ``threshold_below_floor`` (403).
     """
-    model_id = rt.engine.model_id if rt.engine is not None else ""
-    async with rt.db.sessions() as session:
-        size = int((await session.execute(select(func.count()).select_from(Entry).where(
-            Entry.watchlist_id == watchlist_id))).scalar_one())
-    policy = policy_for(model_id, size, fallback_default)
+    policy = await watchlist_policy(rt, watchlist_id, fallback_default)
+    model_id, size = policy.model_id, policy.watchlist_size
     if threshold >= policy.floor or principal.role == "authoriser":
         return policy
     now = rt.clock()

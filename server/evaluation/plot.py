@@ -20,7 +20,7 @@ def plot_det(report: EvalReport, curves: Curves, path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ver, ident) = plt.subplots(1, 2, figsize=(12, 5.2), constrained_layout=True)
+    fig, (ver, ident) = plt.subplots(1, 2, figsize=(13.5, 5.2), constrained_layout=True)
     floor_v = 0.5 / max(1, report.impostor_pairs)
     floor_i = 0.5 / max(1, report.nonmated)
     floor_m = 0.5 / max(1, report.genuine_pairs, report.mated)
@@ -49,7 +49,7 @@ def plot_det(report: EvalReport, curves: Curves, path: str | Path) -> None:
     ident.set(xscale="log", yscale="log", xlabel="FPIR", ylabel="FNIR",
               title=f"Open-set 1:N (gallery {report.gallery}, {report.mated} mated, "
               f"{report.nonmated} non-mated)")
-    ident.legend(fontsize=7)
+    ident.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     for ax in (ver, ident):
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle(f"{report.engine} / {report.model_id}: {', '.join(report.datasets)}",

@@ -86,7 +86,7 @@ CALIBRATIONS: dict[str, Calibration] = {
     "faceplugin-fr-feature-512@87aacdfe5751": Calibration(
         model_id="faceplugin-fr-feature-512@87aacdfe5751",
         default=0.4454,
-        fmr_thresholds=((1e-2, 0.3175), (1e-3, 0.3917), (1e-4, 0.4454), (1e-5, 0.48)),
+        fmr_thresholds=((1e-2, 0.3176), (1e-3, 0.3917), (1e-4, 0.4454), (1e-5, 0.48)),
         source=_DEV,
     ),
 }

@@ -2,9 +2,11 @@
 
 Pipeline per frame: the detector runs on the whole frame and on overlapping full-resolution
 tiles (all tiles in one batched call, see :mod:`server.recognition.tiling`), detections are
-merged by NMS; five alignment points come from dlib's 68-point predictor on each box or from
-the detector itself (SCRFD); ``embed`` warps every face onto the embedder's template and runs
-them all in one batched call. Providers: CUDA when ONNX Runtime has it, else CPU.
+merged by NMS; where the pack asks for it (``verify_contexts``), every candidate is looked at
+again, centred and rescaled, and kept only if the detector agrees (one batched call per look);
+five alignment points come from dlib's 68-point predictor on each box or from the detector
+itself (SCRFD); ``embed`` warps every face onto the embedder's template and runs them all in
+one batched call. Providers: CUDA when ONNX Runtime has it, else CPU.
 
 Thread safety: ONNX Runtime sessions allow concurrent ``run`` calls; the dlib predictor is
 kept per thread.
@@ -53,16 +55,20 @@ log = logging.getLogger(__name__)
 
 Floats = npt.NDArray[np.float32]
 
+MAX_BATCH = 96
+"""Most detector inputs per call: a 1280x720 frame is 27 tiles and a 1920x1080 one 65, each
+one call; a 16-megapixel enrolment photo (~500 tiles) goes in several, so that its input
+never needs more than ~90 MB."""
 EDGE_MARGIN = 2.0
 """A box within this many tile pixels of an inner tile edge is a cut face (dropped)."""
 VERIFY_IOU = 0.4
 """The second look agrees when it finds a box overlapping the candidate by more than this."""
 CONTAIN = 0.75
+"""A box lying this much inside a better box is a part of that face found at a finer level."""
 PART = 0.2
 """A box overlapping a better box of 1.5 times its area by this much of its own area is a
 part of that face (a tile cut a large face and its chin looked like a small one; seen on the
 development photos) and is dropped."""
-"""A box lying this much inside a better box is a part of that face found at a finer level."""
 
 
 def default_threads() -> int:
@@ -170,9 +176,15 @@ class OnnxEngine:
         tw, th = d.input_size
         with stage(timer, "detect"):
             tiles = plan_tiles(w, h, tw, th, d.tile_overlap, d.tiled)
-            blob = to_blob(cut_tiles(image, tiles, tw, th), d.norm)
-            outputs = self._run_detector(blob)
-            boxes, scores, kps = self._decode(outputs, tiles, d)
+            found = []
+            for start in range(0, len(tiles), MAX_BATCH):
+                chunk = tiles[start : start + MAX_BATCH]
+                blob = to_blob(cut_tiles(image, chunk, tw, th), d.norm)
+                found.append(self._decode(self._run_detector(blob), chunk, d))
+            boxes = np.concatenate([f[0] for f in found])
+            scores = np.concatenate([f[1] for f in found])
+            kps_parts = [f[2] for f in found if f[2] is not None]
+            kps = np.concatenate(kps_parts) if kps_parts else None
             keep = nms(boxes, scores, d.nms_iou, CONTAIN, PART)
         boxes, scores = boxes[keep], scores[keep]
         kps = kps[keep] if kps is not None else None
@@ -250,10 +262,11 @@ class OnnxEngine:
             crops[i] = cv2.warpAffine(image, m, (tw, th), flags=cv2.INTER_LINEAR)
             expected[i] = (tw / 2 - s * bw / 2, th / 2 - s * bh / 2,
                            tw / 2 + s * bw / 2, th / 2 + s * bh / 2)
-        outputs = self._run_detector(to_blob(crops, d.norm))
         second = np.zeros(len(boxes), dtype=np.float32)
         for i in range(len(boxes)):
-            found, scores, _ = self._decode_one(outputs, i, d)
+            if i % MAX_BATCH == 0:
+                outputs = self._run_detector(to_blob(crops[i : i + MAX_BATCH], d.norm))
+            found, scores, _ = self._decode_one(outputs, i % MAX_BATCH, d)
             if len(found):
                 agree = iou_matrix(expected[i : i + 1], found)[0] > VERIFY_IOU
                 if agree.any():

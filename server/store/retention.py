@@ -18,7 +18,10 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import VigilError
-from server.store.models import Alert, AlertEventRow, AlertRecipient, OutboxMessage
+from server.store.models import Account, Alert, AlertEventRow, AlertRecipient, OutboxMessage
+from server.store.outbox import Staged, stage
+from shared.protocol.base import WireMessage
+from shared.protocol.officer import AlertWithdrawn
 from shared.settings import Settings
 
 log = logging.getLogger("vigil.governance")
@@ -91,6 +94,37 @@ async def purge_alerts(
                 path.unlink()
                 crops += 1
     return PurgeCounts(alerts=len(ids), probe_crops=crops, **counts)
+
+
+async def stage_withdrawals(
+    session: AsyncSession, where: ColumnElement[bool], now: float
+) -> list[Staged]:
+    """Tell every dispatcher, and each officer an alert was routed to, that the alerts
+    matching ``where`` are gone (``alert_withdrawn``, reason ``purged``).
+
+    Call before :func:`purge_alerts` in the same transaction. The messages carry the alert id
+    only and are staged without an alert reference, so the purge leaves no outbox row that
+    points at a purged alert.
+    """
+    alert_ids = list((await session.execute(select(Alert.id).where(where))).scalars().all())
+    if not alert_ids:
+        return []
+    dispatchers = list((await session.execute(select(Account.id).where(
+        Account.role == "dispatcher", Account.revoked.is_(False)))).scalars().all())
+    routes: dict[str, list[str]] = {}
+    for alert_id, account_id in (await session.execute(
+            select(AlertRecipient.alert_id, AlertRecipient.account_id)
+            .where(AlertRecipient.alert_id.in_(alert_ids)))).all():
+        routes.setdefault(alert_id, []).append(account_id)
+    staged: list[Staged] = []
+    for alert_id in alert_ids:
+
+        def build(_account: str, seq: int, alert_id: str = alert_id) -> WireMessage:
+            return AlertWithdrawn(seq=seq, alert_id=alert_id, reason="purged")
+
+        staged += await stage(session, [*dispatchers, *sorted(routes.get(alert_id, []))],
+                              build, alert_id=None, now=now)
+    return staged
 
 
 async def retention_sweep(session: AsyncSession, settings: Settings, now: float) -> PurgeCounts:

@@ -11,6 +11,7 @@ from server.store.models import (
     AlertEventRow,
     AlertRecipient,
     Camera,
+    Cursor,
     Deployment,
     DeploymentCamera,
     OutboxMessage,
@@ -58,4 +59,9 @@ async def alert(session: AsyncSession, data_dir: Path, alert_id: str, dep_id: st
     session.add(AlertRecipient(alert_id=alert_id, account_id="off-1", route="nearby"))
     session.add(OutboxMessage(account_id="off-1", seq=seq, alert_id=alert_id,
                               payload=b'{"type":"alert_raised"}', created_at=created))
+    cursor = await session.get(Cursor, "off-1")  # keep the recipient's sequence consistent
+    if cursor is None:
+        session.add(Cursor(account_id="off-1", last_seq=seq, acked_seq=0))
+    else:
+        cursor.last_seq = max(cursor.last_seq, seq)
     return data_dir / rel

@@ -19,7 +19,14 @@ from tests.governance.helpers import (
     runtime_of,
     send_frame,
 )
-from tests.server.conftest import LiveServer, Photos, build_world, enrol
+from tests.server.conftest import (
+    LiveServer,
+    Photos,
+    build_world,
+    enrol,
+    make_token,
+    open_ws,
+)
 
 
 async def test_start_needs_authorisation_and_freezes_the_watchlist(
@@ -52,6 +59,9 @@ async def test_start_needs_authorisation_and_freezes_the_watchlist(
             for e in frozen] == [(dep, frozen_hash, 1)]
     record = await auth.call("GET", f"/api/deployments/{dep}/authorisation")
     assert (record["watchlist_hash"], record["watchlist_size"]) == (frozen_hash, 1)
+    [granted_record] = await audit_entries(rt, "deployment_authorised")
+    assert granted_record.details["version_hash"] == frozen_hash  # the list it was shown
+    assert granted_record.details["authority_ref"] == "MAG-2026-0042"
 
     # A change while the deployment runs makes a new version, audited with its hash.
     await enrol(world.api["watchlist_manager"], world.watchlist_id, photos.second_subject,
@@ -131,6 +141,10 @@ async def test_revocation_purges_every_alert_crop_and_message(
         outbox = await count_rows(session, "outbox", alert_id=alerts[0]["id"])
     assert outbox >= 1  # the dispatcher has not acknowledged it
 
+    # A second dispatcher watches live (the first one's copy stays unacknowledged).
+    _, token = await make_token(world.server.settings, "dispatcher", "disp2")
+    dispatcher, _ = await open_ws(world.server, "/ws/dispatch", token)
+    await dispatcher.recv_type("snapshot")
     revoked = await world.api["authoriser"].call(
         "POST", f"/api/deployments/{world.deployment_id}/authorisation/revoke",
         json={"reason": "authority withdrew the order"})
@@ -146,6 +160,10 @@ async def test_revocation_purges_every_alert_crop_and_message(
         for table in ("alert_events", "alert_recipients"):
             assert await count_rows(session, table) == 0
     assert list(probes.iterdir()) == []
+    # Consoles drop the purged alert at once (a durable notice naming only its id).
+    withdrawn = await dispatcher.recv_type("alert_withdrawn")
+    assert (withdrawn["alert_id"], withdrawn["reason"]) == (alerts[0]["id"], "purged")
+    await dispatcher.close()
     assert await dispatcher_api.call("GET", "/api/alerts") == []
     purge = (await audit_entries(rt, "purge"))[-1]
     assert purge.object_ids == {"deployment_id": world.deployment_id}

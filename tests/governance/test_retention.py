@@ -3,14 +3,17 @@ counts only), with an injected clock; the audit itself outlives alert retention.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import msgspec
 import pytest
+from sqlalchemy import select
 
 from server.domain.governance import sweep
 from server.errors import VigilError
 from server.runtime import Runtime
+from server.store.models import OutboxMessage
 from server.store.retention import DAY_S, retention_seconds
 from tests.governance import rows
 from tests.governance.conftest import FakeClock, audit_entries, count_rows
@@ -46,6 +49,11 @@ async def test_alerts_past_retention_are_purged_with_their_crops(
             assert await count_rows(session, table, **{key: "alr-young"}) == 1, table
     assert not old.exists()
     assert young.is_file()
+    async with runtime.db.sessions() as session:  # the officer it was routed to is told
+        notices = (await session.execute(select(OutboxMessage.payload).where(
+            OutboxMessage.account_id == "off-1", OutboxMessage.alert_id.is_(None)))).all()
+    assert [json.loads(p) for (p,) in notices] == [
+        {"type": "alert_withdrawn", "seq": 3, "alert_id": "alr-old", "reason": "purged"}]
     purges = await audit_entries(runtime, "purge")
     assert len(purges) == 1
     assert purges[0].details == {

@@ -3,12 +3,9 @@ the refused attempt and the accepted one are both audited."""
 
 from __future__ import annotations
 
-import math
-import sys
-import types
-
 import pytest
 
+from server.domain import thresholds
 from server.domain.thresholds import policy_for
 from tests.governance.conftest import audit_entries, count_rows
 from tests.governance.helpers import new_deployment, runtime_of
@@ -62,24 +59,29 @@ async def test_below_floor_needs_an_authoriser(gov_live: LiveServer, photos: Pho
     assert bad["code"] == "bad_threshold"
 
 
-def test_floor_follows_the_calibration_and_the_watchlist_size(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    fake = types.ModuleType("server.recognition.calibration")
+def test_floor_follows_the_calibration_and_the_watchlist_size() -> None:
+    from server.recognition import calibration
 
-    def default_threshold(model_id: str) -> float:
-        return {"m": 0.6}[model_id]
-
-    def floor_for(model_id: str, size: int) -> float:
-        return {"m": 0.5}[model_id] + 0.02 * math.log10(size)
-
-    fake.default_threshold = default_threshold  # type: ignore[attr-defined]
-    fake.floor_for = floor_for  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "server.recognition.calibration", fake)
-    small, large = policy_for("m", 10, 0.9), policy_for("m", 10_000, 0.9)
+    model = "dlib-resnet-v1"
+    small, large = policy_for(model, 10, 0.5), policy_for(model, 10_000, 0.5)
     assert small.calibrated
-    assert small.default == 0.6
-    assert small.floor == pytest.approx(0.52)
-    assert large.floor == pytest.approx(0.58)
-    unknown = policy_for("other-model", 10, 0.9)  # no calibration for it: floor = default
+    assert small.default == calibration.default_threshold(model)
+    assert small.floor == calibration.floor_for(model, 10)
+    assert large.floor == calibration.floor_for(model, 10_000)
+    assert small.floor < large.floor  # more entries, more chances of a false match
+    unknown = policy_for("no-such-model", 10, 0.9)  # uncalibrated: floor = default
     assert (unknown.calibrated, unknown.default, unknown.floor) == (False, 0.9, 0.9)
+
+
+async def test_default_never_undercuts_the_floor(gov_live: LiveServer, photos: Photos,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # As with a very large watchlist: the floor sits above the model's default. A deployment
+    # created without a threshold gets the floor, neither a refusal nor the lower default.
+    monkeypatch.setattr(thresholds, "floor_for", lambda model_id, size: 0.97)
+    world = await build_world(gov_live, photos, start=False)
+    policy = await world.api["admin"].call(
+        "GET", f"/api/thresholds?watchlist_id={world.watchlist_id}")
+    assert policy["floor"] == 0.97
+    assert policy["default"] < 0.97
+    created = await new_deployment(world, api="admin")
+    assert created["threshold"] == 0.97

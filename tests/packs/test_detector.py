@@ -147,3 +147,37 @@ def test_concurrent_calls_give_the_serial_results(
         want_boxes, want_vectors = serial[i % len(frames)]
         assert boxes == want_boxes
         np.testing.assert_allclose(vectors, want_vectors, atol=1e-5)
+
+
+def test_large_photo_is_run_in_bounded_batches(
+    engine: OnnxEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 6-megapixel photo (~200 tiles) goes through in calls of at most MAX_BATCH inputs
+    and still finds the six people of insightface's t1.jpg."""
+    import os
+
+    import cv2
+    import insightface
+
+    from server.recognition.onnx_engine import MAX_BATCH
+
+    path = os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg")
+    t1 = np.asarray(cv2.imread(path), dtype=np.uint8)
+    native = [f.box for f in engine.detect(t1) if f.width > 60]
+    assert len(native) == 6
+    scale = 3000 / t1.shape[1]
+    photo = np.asarray(cv2.resize(t1, (3000, round(t1.shape[0] * scale))), dtype=np.uint8)
+    sizes: list[int] = []
+    real = engine._det.run
+
+    def run(outputs: Any, feeds: dict[str, np.ndarray], *a: Any) -> Any:
+        sizes.append(len(next(iter(feeds.values()))))
+        return real(outputs, feeds, *a)
+
+    monkeypatch.setattr(engine, "_det", _Proxy(engine._det, run))
+    faces = engine.detect(photo)
+    assert max(sizes) <= MAX_BATCH
+    assert len(sizes) >= 4
+    truth = [(x1 * scale, y1 * scale, x2 * scale, y2 * scale) for x1, y1, x2, y2 in native]
+    found, _ = scenes.match(truth, [f.box for f in faces])
+    assert found == 6

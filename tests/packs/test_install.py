@@ -255,3 +255,22 @@ def test_pack_whose_model_does_not_load_refused(faceplugin_pack: Path, tmp_path:
         install(pack, tmp_path / "models")
     assert exc.value.code == "pack_unloadable"
     assert not (tmp_path / "models" / "faceplugin").exists()
+
+
+def test_list_shows_broken_packs_and_empty_roots(
+    faceplugin_pack: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "models"
+    assert vigil(["models", "list", "--model-root", str(root)]) == 0
+    assert "no model packs" in capsys.readouterr().out
+    shutil.copytree(faceplugin_pack, root / "faceplugin")
+    (root / "junk").mkdir()
+    (root / "junk" / "manifest.json").write_text("{not json")
+    packs = list_packs(root)
+    assert [p.name for p in packs] == ["faceplugin", "junk"]
+    assert packs[1].manifest is None
+    assert packs[1].error.startswith("pack_invalid")
+    assert vigil(["models", "list", "--model-root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "faceplugin 0.0.1 (default for engine auto)" in out
+    assert "junk: UNUSABLE: pack_invalid" in out

@@ -15,8 +15,12 @@ from server.recognition.dlib_engine import DlibEngine
 from server.recognition.engine import Face, Image
 from shared.settings import Settings
 
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-"""``../shared/datasets`` beside the checkout (development datasets, not in the repo)."""
+DATASETS = Path(
+    os.environ.get("VIGIL_DATASETS")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+)
+"""Development datasets, not in the repo: ``$VIGIL_DATASETS``, else ``../shared/datasets``
+beside the checkout."""
 
 
 class Person(msgspec.Struct, frozen=True):

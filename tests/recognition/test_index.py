@@ -17,6 +17,7 @@ from server.recognition.index import (
     StaleIndex,
     WatchlistIndex,
 )
+from server.recognition.rwlock import ReadWriteLock
 
 DIM = 32
 MODEL = "test-model"
@@ -209,3 +210,34 @@ def test_concurrent_searches_while_adding_and_removing() -> None:
     assert errors == []
     assert wrong == []  # the stable templates were always found
     assert len(index) == 100 + 10 * 10
+
+
+def test_readers_share_the_lock_and_a_writer_excludes_them() -> None:
+    lock = ReadWriteLock()
+    first_in, release_first, second_in = threading.Event(), threading.Event(), threading.Event()
+
+    def reader(entered: threading.Event, hold: threading.Event | None) -> None:
+        with lock.read():
+            entered.set()
+            if hold is not None:
+                hold.wait(30)
+
+    r1 = threading.Thread(target=reader, args=(first_in, release_first))
+    r1.start()
+    assert first_in.wait(30)
+    r2 = threading.Thread(target=reader, args=(second_in, None))
+    r2.start()
+    assert second_in.wait(30)  # a second reader enters while the first still holds it
+    writer_in = threading.Event()
+
+    def writer() -> None:
+        with lock.write():
+            writer_in.set()
+
+    w = threading.Thread(target=writer)
+    w.start()
+    assert not writer_in.wait(0.2)  # blocked by the first reader
+    release_first.set()
+    assert writer_in.wait(30)
+    for t in (r1, r2, w):
+        t.join(30)

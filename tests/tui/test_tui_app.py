@@ -191,3 +191,22 @@ async def test_console_over_a_socket_survives_a_drop_without_duplicates() -> Non
         assert states == ["connecting", "connected", "reconnecting", "connected"]
     finally:
         await server.stop()
+
+
+async def test_clicking_a_header_sorts_and_a_third_click_restores_priority() -> None:
+    conn = ScriptedConnection([snapshot((alert(1, similarity=0.9), alert(2, similarity=0.62),
+                                         alert(3, similarity=0.75)), last_seq=3)])
+    app = make_app(conn)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-3", "al-2", "al-1"])
+        queue = app.screen.query_one(AlertQueue)
+        x = 1  # the left border
+        for column in queue.ordered_columns:
+            if column.key.value == "similarity":
+                break
+            x += column.get_render_width(queue)
+        for expected in (["al-2", "al-3", "al-1"], ["al-1", "al-3", "al-2"],
+                         ["al-3", "al-2", "al-1"]):
+            await pilot.click(AlertQueue, offset=(x + 2, 1))
+            await pilot.pause()
+            assert queue_ids(app) == expected

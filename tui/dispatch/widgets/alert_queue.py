@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from rich.text import Text
 from textual.widgets import DataTable
 
 from shared.protocol.alerts import AlertView
 from tui.dispatch import format as fmt
-from tui.dispatch.state import DispatchState, QueueFilter
+from tui.dispatch.state import DispatchState, QueueFilter, queue_rank
 
 STATE_STYLE = {
     "new": "bold yellow",
@@ -32,6 +35,21 @@ COLUMNS = (
 """Most important first, so an 80-column terminal shows what triage needs without scrolling."""
 
 
+SORT_KEYS: dict[str, Callable[[AlertView], Any]] = {
+    "time": lambda a: a.first_seen,
+    "age": lambda a: -a.last_seen,
+    "subject": lambda a: (a.display_name or a.subject_ref).casefold(),
+    "category": lambda a: a.category,
+    "similarity": lambda a: a.similarity - a.threshold,
+    "state": queue_rank,
+    "officer": lambda a: (a.assigned_call_sign or "~").casefold(),
+    "sightings": lambda a: a.sightings,
+    "camera": lambda a: (a.camera_name, a.place),
+}
+"""Clicking a column header sorts by it (again: reversed; a third time: back to the queue's
+own priority order). Similarity sorts by the margin over the threshold."""
+
+
 class AlertQueue(DataTable[Text | str]):
     """Rows keyed by alert id; :meth:`show` rebuilds them and keeps the cursor on its alert."""
 
@@ -44,6 +62,8 @@ class AlertQueue(DataTable[Text | str]):
         self.state = state
         self.filter = QueueFilter()
         self.ids: list[str] = []
+        self.sort_by: str | None = None
+        self.sort_reverse = False
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
@@ -60,6 +80,8 @@ class AlertQueue(DataTable[Text | str]):
         """Rebuild the rows from the state."""
         keep = self.selected_id
         alerts = self.state.queue(self.filter)
+        if self.sort_by in SORT_KEYS:
+            alerts.sort(key=SORT_KEYS[self.sort_by], reverse=self.sort_reverse)
         self.clear()
         self.ids = [a.id for a in alerts]
         now = self.state.now()
@@ -69,6 +91,18 @@ class AlertQueue(DataTable[Text | str]):
             self.move_cursor(row=self.ids.index(keep), animate=False)
         elif self.ids:
             self.move_cursor(row=0, animate=False)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key not in SORT_KEYS:
+            return
+        if self.sort_by != key:
+            self.sort_by, self.sort_reverse = key, False
+        elif not self.sort_reverse:
+            self.sort_reverse = True
+        else:
+            self.sort_by, self.sort_reverse = None, False
+        self.show()
 
     def tick(self) -> None:
         """Refresh the age column only (called every few seconds)."""

@@ -35,6 +35,9 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    # The head exists from the start, so concurrent first appends lock it (FOR UPDATE)
+    # instead of racing to insert it.
+    op.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "')")
     op.create_table(
         "deployment_authorisations",
         sa.Column("deployment_id", sa.String(length=40), nullable=False),
