@@ -35,7 +35,7 @@ class FigureModule(Protocol):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    size.add_argument("--quick", action="store_true", help="small sizes (a few minutes)")
     size.add_argument("--full", action="store_true", help="adds the 1M-template index (long)")
     parser.add_argument("--only", default="", help=f"comma list of figures: {','.join(FIGURES)}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")

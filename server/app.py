@@ -28,6 +28,7 @@ from server.api.watchlists import WatchlistController
 from server.domain.governance import governance_loop
 from server.errors import VigilError
 from server.recognition.engine import FaceEngine
+from server.recognition.process_engine import ProcessEngine, releases_gil
 from server.recognition.tracker import CooldownTracker
 from server.runtime import AuditHook, Clock, Runtime
 from server.store.audit import ChainAudit
@@ -97,7 +98,9 @@ def create_app(
     Args:
         settings: server settings.
         engine: a face engine to use instead of loading the configured one (tests share a
-            loaded engine this way).
+            loaded engine this way). It is used as given; an engine the app loads itself
+            runs in worker processes when it holds the GIL (``ProcessEngine``): pass a
+            ``ProcessEngine`` to get that with an engine of your own.
         clock: epoch-seconds clock (injected by tests and the governance layer).
         audit: audit hook; default: the hash-chained log (``server.store.audit``).
         debug: Litestar debug mode.
@@ -115,6 +118,13 @@ def create_app(
         loaded: FaceEngine = (
             engine if engine is not None else await runtime.in_pool(load_engine, settings)
         )
+        owned: ProcessEngine | None = None
+        if engine is None and not releases_gil(loaded):
+            # A GIL-holding engine (dlib) in threads would stall this event loop for the
+            # length of every call: run it in worker processes instead.
+            owned = await runtime.in_pool(ProcessEngine.wrap, loaded, settings.workers)
+            log.info("engine %s runs in %d worker processes", loaded.name, owned.workers)
+            loaded = owned
         runtime.engine = loaded
         runtime.tracker = CooldownTracker(settings.cooldown_s)
         runtime.spawn(ack_timeout_loop(runtime, max(1.0, min(10.0, settings.ack_timeout_s / 4))),
@@ -129,6 +139,8 @@ def create_app(
             await drain(runtime)
             await runtime.cancel_tasks()
             runtime.pool.shutdown(wait=True, cancel_futures=True)
+            if owned is not None:
+                owned.close()
             await runtime.db.close()
             log.info("vigil stopped")
 

@@ -21,6 +21,7 @@ from server.pipeline.matching import MatcherCache
 from server.recognition.engine import FaceEngine
 from server.recognition.tracker import CooldownTracker
 from server.store.db import Database
+from server.ws.acks import AckBatcher
 from server.ws.hub import Hub
 from shared.settings import Settings
 
@@ -73,6 +74,11 @@ class Runtime:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
     """Process-wide counters (frames dropped, refused, ...), never anything about a face."""
+    acks: AckBatcher = field(init=False)
+    """Acknowledgements, written in shared transactions (group commit)."""
+
+    def __post_init__(self) -> None:
+        self.acks = AckBatcher(self.db, self.write_lock, self.spawn)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n

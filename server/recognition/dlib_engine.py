@@ -11,8 +11,9 @@ One upsampling pass (the default, ``Settings.upsample``) finds faces from ~40 px
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
@@ -48,11 +49,18 @@ class DlibEngine:
     model_id = MODEL_ID
     dim = 128
     score_is_probability = False
+    releases_gil = False
+    """dlib's descriptor holds the GIL (~200 ms a face): the server runs this engine in worker
+    processes (:mod:`server.recognition.process_engine`), not threads."""
 
     def __init__(self, upsample: int = 1) -> None:
         self.upsample = int(upsample)
         self._local = threading.local()
         self._models()  # load once now so a missing model fails at start-up, not mid-stream
+
+    def factory(self) -> Callable[[], DlibEngine]:
+        """A picklable builder of an equivalent engine (for worker processes)."""
+        return functools.partial(DlibEngine, upsample=self.upsample)
 
     def _models(self) -> _Models:
         models: _Models | None = getattr(self._local, "models", None)

@@ -9,10 +9,10 @@ exactly the messages above ``last_seq``, byte for byte as first sent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import msgspec
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.store.models import Alert, Cursor, OutboxMessage
@@ -28,6 +28,13 @@ class Staged(msgspec.Struct, frozen=True):
 
 
 _encoder = msgspec.json.Encoder()
+
+
+def _table(model: type[Alert] | type[OutboxMessage]) -> Table:
+    """The Core table of a model, for executemany statements (one round trip for N rows)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 async def _cursor(session: AsyncSession, account_id: str) -> Cursor:
@@ -63,20 +70,45 @@ async def stage(
     Returns:
         What to push to connected recipients after the commit.
     """
+    accounts = list(dict.fromkeys(recipients))
+    if not accounts:
+        return []
+    # One locking read of every recipient's cursor and one multi-row insert, not a round
+    # trip per recipient: a fan-out to 1,000 officers was ~17 s of store round trips.
+    cursors = await _cursors(session, accounts)
     staged: list[Staged] = []
-    for account_id in dict.fromkeys(recipients):
-        cursor = await _cursor(session, account_id)
+    rows: list[dict[str, object]] = []
+    for account_id in accounts:
+        cursor = cursors[account_id]
         seq = (cursor.last_seq or 0) + 1
         cursor.last_seq = seq
         payload = _encoder.encode(build(account_id, seq))
-        session.add(
-            OutboxMessage(
-                account_id=account_id, seq=seq, alert_id=alert_id, payload=payload,
-                created_at=now,
-            )
-        )
+        rows.append({"account_id": account_id, "seq": seq, "alert_id": alert_id,
+                     "payload": payload, "created_at": now})
         staged.append(Staged(account_id, seq, payload))
+    await session.execute(insert(_table(OutboxMessage)), rows)
     return staged
+
+
+_IN_CHUNK = 500
+"""Ids per ``IN (...)`` list: far under SQLite's and PostgreSQL's bound-parameter limits."""
+
+
+async def _cursors(session: AsyncSession, accounts: Sequence[str]) -> dict[str, Cursor]:
+    """The cursors of ``accounts`` (locked for update; created at 0 when missing)."""
+    found: dict[str, Cursor] = {}
+    for i in range(0, len(accounts), _IN_CHUNK):
+        chunk = accounts[i : i + _IN_CHUNK]
+        result = await session.execute(
+            select(Cursor).where(Cursor.account_id.in_(chunk)).with_for_update()
+        )
+        found.update((c.account_id, c) for c in result.scalars())
+    for account_id in accounts:
+        if account_id not in found:
+            cursor = Cursor(account_id=account_id, last_seq=0, acked_seq=0)
+            session.add(cursor)
+            found[account_id] = cursor
+    return found
 
 
 async def positions(session: AsyncSession, account_id: str) -> tuple[int, int]:
@@ -123,6 +155,81 @@ async def acknowledge(
         )
     )
     return cursor.acked_seq
+
+
+async def acknowledge_many(
+    session: AsyncSession, acks: Mapping[str, Sequence[tuple[int, float]]],
+    officers: frozenset[str] | set[str],
+) -> dict[str, int]:
+    """Several recipients' acknowledgements in one transaction (see :func:`acknowledge`).
+
+    Args:
+        session: an open transaction.
+        acks: per account, its ``(seq, received_at)`` acknowledgements in arrival order.
+        officers: the accounts among them that are officers (their acknowledgements stamp
+            the alerts' officer-acknowledgement time, with the time the covering ack arrived).
+
+    Returns:
+        The acknowledged seq now on record, per account.
+    """
+    accounts = list(acks)
+    if not accounts:
+        return {}
+    cursors = await _cursors(session, accounts)
+    done: dict[str, int] = {}
+    bounds: dict[str, tuple[int, int]] = {}
+    for account_id in accounts:
+        cursor = cursors[account_id]
+        upto = max(0, min(max(int(s) for s, _ in acks[account_id]), cursor.last_seq))
+        if upto > cursor.acked_seq:
+            bounds[account_id] = (cursor.acked_seq, upto)
+            cursor.acked_seq = upto
+        done[account_id] = cursor.acked_seq
+    stamps = await _alert_ack_times(
+        session, {a: b for a, b in bounds.items() if a in officers}, acks
+    )
+    if stamps:
+        alerts = _table(Alert)
+        await session.execute(
+            update(alerts)
+            .where(alerts.c.id == bindparam("b_id"), alerts.c.acked_at.is_(None))
+            .values(acked_at=bindparam("b_at")),
+            [{"b_id": alert_id, "b_at": at} for alert_id, at in stamps.items()],
+        )
+    outbox = _table(OutboxMessage)
+    await session.execute(
+        delete(outbox).where(outbox.c.account_id == bindparam("b_account"),
+                             outbox.c.seq <= bindparam("b_upto")),
+        [{"b_account": a, "b_upto": done[a]} for a in accounts],
+    )
+    return done
+
+
+async def _alert_ack_times(
+    session: AsyncSession, bounds: Mapping[str, tuple[int, int]],
+    acks: Mapping[str, Sequence[tuple[int, float]]],
+) -> dict[str, float]:
+    """First acknowledgement time of each alert carried by the newly acknowledged messages
+    (``bounds``: per officer, the ``(acked before, acked now)`` seq range)."""
+    stamps: dict[str, float] = {}
+    accounts = list(bounds)
+    for i in range(0, len(accounts), _IN_CHUNK):
+        chunk = accounts[i : i + _IN_CHUNK]
+        rows = await session.execute(
+            select(OutboxMessage.account_id, OutboxMessage.seq, OutboxMessage.alert_id).where(
+                OutboxMessage.account_id.in_(chunk),
+                OutboxMessage.alert_id.is_not(None),
+                OutboxMessage.seq <= max(bounds[a][1] for a in chunk),
+            )
+        )
+        for account_id, seq, alert_id in rows.all():
+            if alert_id is None or seq > bounds[account_id][1]:
+                continue
+            # The first ack (in arrival order) that covers this message.
+            at = next((t for s, t in acks[account_id] if s >= seq), acks[account_id][-1][1])
+            if alert_id not in stamps or at < stamps[alert_id]:
+                stamps[alert_id] = at
+    return stamps
 
 
 async def pending(

@@ -11,7 +11,7 @@ from litestar import WebSocket, websocket
 from server.errors import VigilError
 from server.runtime import Runtime
 from server.store.models import Officer
-from server.store.outbox import acknowledge, pending
+from server.store.outbox import pending
 from server.store.views import officer_view
 from server.ws.alert_commands import apply_command
 from server.ws.connection import Closed, Connection
@@ -47,8 +47,8 @@ def fetcher(runtime: Runtime, account_id: str):  # type: ignore[no-untyped-def]
 
 
 async def handle_ack(runtime: Runtime, account_id: str, seq: int, *, officer: bool) -> None:
-    async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
-        await acknowledge(session, account_id, seq, runtime.clock(), officer=officer)
+    """Record an acknowledgement; returns once committed (shared with concurrent acks)."""
+    await runtime.acks.ack(account_id, seq, runtime.clock(), officer=officer)
 
 
 async def officer_changed(runtime: Runtime, officer_id: str) -> None:

@@ -146,3 +146,25 @@ def test_every_mode_has_the_same_config_fields() -> None:
     fields = {name: set(vars(cfg)) for name, cfg in CONFIGS.items()}
     assert fields["quick"] == fields["default"] == fields["full"]
     assert CONFIGS["full"].index_max == 1_000_000
+
+
+def test_collapsed_stack_summary(tmp_path: Path) -> None:
+    from bench.profiling import summarise_collapsed
+
+    path = tmp_path / "stacks.txt"
+    path.write_text(
+        "main (server/app.py:1);stage (server/store/outbox.py:68);"
+        "_execute (aiosqlite/core.py:158) 30\n"
+        "main (server/app.py:1);embed (server/recognition/dlib_engine.py:91) 10\n"
+        "select (selectors.py:468) 60\n"
+        "not a stack line\n"
+    )
+    summary = summarise_collapsed(path)
+    assert summary["samples"] == 100
+    assert summary["top_self"][0] == {"function": "select (selectors.py:468)", "samples": 60,
+                                      "share": 0.6}
+    inclusive = {row["function"]: row["samples"] for row in summary["top_project_inclusive"]}
+    # only the project's own frames, counted once per stack
+    assert inclusive == {"main (app.py:1)": 40, "stage (outbox.py:68)": 30,
+                         "embed (dlib_engine.py:91)": 10}
+    assert summarise_collapsed(tmp_path / "missing.txt")["samples"] == 0

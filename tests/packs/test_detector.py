@@ -133,7 +133,7 @@ def test_concurrent_calls_give_the_serial_results(
     from concurrent.futures import ThreadPoolExecutor
 
     frames = [scenes.compose(scene_sources, 48, 3, 200 + i, scene_backgrounds[i])[0][::2, ::2]
-              for i in range(4)]
+              for i in range(2)]
     frames = [np.ascontiguousarray(f) for f in frames]
 
     def work(frame: scenes.Image) -> tuple[list[Any], np.ndarray]:
@@ -152,7 +152,7 @@ def test_concurrent_calls_give_the_serial_results(
 def test_large_photo_is_run_in_bounded_batches(
     engine: OnnxEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 6-megapixel photo (~200 tiles) goes through in calls of at most MAX_BATCH inputs
+    """A 4-megapixel photo (~130 tiles) goes through in calls of at most MAX_BATCH inputs
     and still finds the six people of insightface's t1.jpg."""
     import os
 
@@ -165,8 +165,8 @@ def test_large_photo_is_run_in_bounded_batches(
     t1 = np.asarray(cv2.imread(path), dtype=np.uint8)
     native = [f.box for f in engine.detect(t1) if f.width > 60]
     assert len(native) == 6
-    scale = 3000 / t1.shape[1]
-    photo = np.asarray(cv2.resize(t1, (3000, round(t1.shape[0] * scale))), dtype=np.uint8)
+    scale = 2400 / t1.shape[1]
+    photo = np.asarray(cv2.resize(t1, (2400, round(t1.shape[0] * scale))), dtype=np.uint8)
     sizes: list[int] = []
     real = engine._det.run
 
@@ -177,7 +177,7 @@ def test_large_photo_is_run_in_bounded_batches(
     monkeypatch.setattr(engine, "_det", _Proxy(engine._det, run))
     faces = engine.detect(photo)
     assert max(sizes) <= MAX_BATCH
-    assert len(sizes) >= 4
+    assert len(sizes) >= 3
     truth = [(x1 * scale, y1 * scale, x2 * scale, y2 * scale) for x1, y1, x2, y2 in native]
     found, _ = scenes.match(truth, [f.box for f in faces])
     assert found == 6

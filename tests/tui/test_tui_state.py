@@ -143,15 +143,15 @@ def test_stats_are_replaced_and_summed_with_both_rates() -> None:
     state = fresh()
     state.apply(StatsUpdated(stats=DeploymentStats(
         deployment_id="dep-2", faces_processed=30000, alerts=31, confirmed=1, dismissed=16,
-        not_the_person=10,
+        not_the_person=10, adjudicated=27, false_alerts=26,
     )))
     one = state.stats_for("dep-1")
     assert one.faces_processed == 12120
     total = state.stats_for(None)
     assert total.faces_processed == 42120
     assert total.confirmed == 8
-    # 42 alerts, 8 confirmed of 8 + 11 + 18 adjudicated; false alerts 29 of 42,120 faces.
-    assert total.precision == pytest.approx(8 / 37)
+    # 42 alerts, 8 confirmed of 11 + 27 adjudicated; false alerts 3 + 26 of 42,120 faces.
+    assert total.precision == pytest.approx(8 / 38)
     assert total.false_alert_rate == pytest.approx(29 / 42120)
     assert state.stats_for("dep-x").faces_processed == 0
 

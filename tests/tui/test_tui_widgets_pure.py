@@ -21,8 +21,8 @@ def test_ages_distances_and_rates() -> None:
     ]
     assert [fmt.distance(m) for m in (None, 85.4, 1449)] == ["-", "85 m", "1.4 km"]
     stats = DeploymentStats(deployment_id="d", faces_processed=12120, confirmed=7,
-                            dismissed=2, not_the_person=1, false_alert_rate=3 / 12120,
-                            precision=0.7)
+                            dismissed=2, not_the_person=1, adjudicated=10,
+                            false_alerts=3, false_alert_rate=3 / 12120, precision=0.7)
     assert fmt.false_alert_rate(stats) == "1 in 4,040 faces (0.025%)"
     assert fmt.precision(stats) == "70% (7 of 10)"
     assert fmt.false_alert_rate(DeploymentStats(deployment_id="d")) == "-"
@@ -79,5 +79,5 @@ def test_stats_text_always_shows_both_rates(width: int) -> None:
     state.apply(snapshot((alert(1),)))
     text = stats_text(state, "dep-1", width).plain
     assert "1 in 4,040 faces" in text
-    assert "70% (7 of 10)" in text
+    assert "64% (7 of 11)" in text
     assert max(len(line) for line in text.splitlines()) <= max(width, 40)

@@ -274,8 +274,8 @@ def stats() -> tuple[DeploymentStats, ...]:
     return (
         DeploymentStats(
             deployment_id="dep-1", faces_processed=12120, frames_processed=3000, alerts=11,
-            dismissed=2, confirmed=7, not_the_person=1, not_located=1,
-            false_alert_rate=3 / 12120, precision=7 / 10,
+            dismissed=2, confirmed=7, not_the_person=1, not_located=1, adjudicated=11,
+            false_alerts=3, false_alert_rate=3 / 12120, precision=7 / 11,
         ),
     )
 

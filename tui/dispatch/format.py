@@ -74,5 +74,4 @@ def precision(stats: DeploymentStats) -> str:
     """``70% (7 of 10)``; ``-`` before any adjudication."""
     if stats.precision is None:
         return "-"
-    adjudicated = stats.confirmed + stats.not_the_person + stats.dismissed
-    return f"{stats.precision:.0%} ({stats.confirmed} of {adjudicated})"
+    return f"{stats.precision:.0%} ({stats.confirmed} of {stats.adjudicated})"

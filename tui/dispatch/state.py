@@ -265,7 +265,8 @@ class DispatchState:
 
 _COUNTS = (
     "faces_processed", "frames_processed", "frames_refused", "alerts", "dismissed",
-    "not_located", "confirmed", "not_the_person", "outdated_entry",
+    "not_located", "confirmed", "not_the_person", "outdated_entry", "adjudicated",
+    "false_alerts", "open",
 )
 
 
@@ -277,17 +278,15 @@ def add_counts(total: DeploymentStats, add: DeploymentStats) -> DeploymentStats:
 
 
 def with_rates(stats: DeploymentStats) -> DeploymentStats:
-    """Both rates from the counts, as DESIGN.md defines them.
-
-    False alert rate = (dismissed + not the person) / faces processed; precision = confirmed /
-    (confirmed + not the person + dismissed).
-    """
-    false_alerts = stats.dismissed + stats.not_the_person
-    adjudicated = stats.confirmed + stats.not_the_person + stats.dismissed
+    """Both rates recomputed from summed counts, with the server's definitions
+    (``DeploymentStats.false_alerts`` and ``adjudicated``): false alert rate = false alerts /
+    faces processed; precision = confirmed / adjudicated."""
     return msgspec.structs.replace(
         stats,
-        false_alert_rate=false_alerts / stats.faces_processed if stats.faces_processed else None,
-        precision=stats.confirmed / adjudicated if adjudicated else None,
+        false_alert_rate=(
+            stats.false_alerts / stats.faces_processed if stats.faces_processed else None
+        ),
+        precision=stats.confirmed / stats.adjudicated if stats.adjudicated else None,
     )
 
 

@@ -1,0 +1,165 @@
+"""Running a GIL-holding face engine in worker processes.
+
+dlib's ResNet descriptor (``compute_face_descriptor``) holds the GIL for the whole call
+(~200 ms per face on the development machine), so in a worker *thread* it still stalls the
+server's event loop: ``make bench`` measured loop stalls of 1-2 s under camera load. ONNX
+Runtime and dlib's HOG detector release the GIL and are fine in threads.
+
+:class:`ProcessEngine` implements :class:`~server.recognition.engine.FaceEngine` by forwarding
+``detect`` and ``embed`` to a :class:`~concurrent.futures.ProcessPoolExecutor` whose
+initializer builds the real engine once per process, at start-up (every worker is started and
+its models loaded before the constructor returns, so a broken model fails the start, not the
+first frame). The pool uses the ``forkserver`` start method: the server has threads, and
+forking a threaded process is unsafe.
+
+Privacy invariant 2 holds: images cross to the workers pickled through the pool's pipes, in
+memory only; nothing is written to disk, and a worker keeps nothing after a call returns.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
+
+from server.recognition.engine import Face, FaceEngine, Image, Vectors
+from server.recognition.timing import StageTimer
+
+T = TypeVar("T")
+
+EngineFactory = Callable[[], FaceEngine]
+"""Builds the real engine in a worker; must be picklable (a class or a ``functools.partial``
+of one, not a lambda)."""
+
+START_TIMEOUT_S = 300.0
+"""Upper bound for starting the workers and loading their models (seconds on a busy machine)."""
+
+_engine: FaceEngine | None = None
+"""The real engine of this worker process (set by :func:`_init`)."""
+
+
+def _init(factory: EngineFactory) -> None:
+    global _engine
+    _engine = factory()
+
+
+def _worker_engine() -> FaceEngine:
+    assert _engine is not None, "worker initializer did not run"
+    return _engine
+
+
+def _ready() -> int:
+    _worker_engine()
+    return os.getpid()
+
+
+def _detect(image: Image) -> tuple[list[Face], dict[str, float]]:
+    timer = StageTimer()
+    faces = _worker_engine().detect(image, timer)
+    return faces, timer.ms
+
+
+def _embed(image: Image, faces: Sequence[Face]) -> tuple[Vectors, dict[str, float]]:
+    timer = StageTimer()
+    vectors = _worker_engine().embed(image, faces, timer)
+    return vectors, timer.ms
+
+
+def releases_gil(engine: object) -> bool:
+    """Whether an engine may run in worker threads without stalling the event loop
+    (engines say so in a ``releases_gil`` class attribute; absent means yes)."""
+    return bool(getattr(engine, "releases_gil", True))
+
+
+class ProcessEngine:
+    """A face engine whose work runs in worker processes (see module docstring).
+
+    Safe to call from several threads at once: each call waits for one worker.
+    """
+
+    releases_gil = True
+    """The calling thread only waits on a pipe, which releases the GIL."""
+
+    def __init__(
+        self,
+        factory: EngineFactory,
+        workers: int,
+        *,
+        name: str,
+        model_id: str,
+        dim: int,
+        score_is_probability: bool = False,
+    ) -> None:
+        """Start ``workers`` processes, each building its engine with ``factory``.
+
+        Raises:
+            concurrent.futures.process.BrokenProcessPool: a worker failed to start or to
+                build its engine (the error it raised is logged by the worker).
+            TimeoutError: the workers did not start within :data:`START_TIMEOUT_S`.
+        """
+        self.name = name
+        self.model_id = model_id
+        self.dim = dim
+        self.score_is_probability = score_is_probability
+        self.workers = max(1, int(workers))
+        context = multiprocessing.get_context("forkserver")
+        # Import the engine's module once in the fork server, so that each worker forks
+        # with it loaded (its models are still loaded per worker, by the initializer).
+        module = getattr(getattr(factory, "func", factory), "__module__", None)
+        if module:
+            context.set_forkserver_preload([module])
+        self._pool = ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_init, initargs=(factory,)
+        )
+        try:
+            self._start()
+        except BaseException:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+    def _start(self) -> None:
+        # The pool starts a process per submitted task while none is idle: submitting one
+        # task per worker at once starts them all now, and each loads its models.
+        futures = [self._pool.submit(_ready) for _ in range(self.workers)]
+        done, not_done = wait(futures, timeout=START_TIMEOUT_S)
+        if not_done:
+            raise TimeoutError(f"engine workers not ready after {START_TIMEOUT_S:.0f} s")
+        for future in done:
+            future.result()
+
+    @classmethod
+    def wrap(cls, engine: FaceEngine, workers: int) -> ProcessEngine:
+        """Run ``engine``'s kind in worker processes; the engine must offer a picklable
+        ``factory()`` that builds an equivalent engine."""
+        factory = getattr(engine, "factory", None)
+        if factory is None:
+            raise TypeError(f"engine {engine.name} holds the GIL but offers no factory()")
+        return cls(
+            factory(), workers, name=engine.name, model_id=engine.model_id, dim=engine.dim,
+            score_is_probability=bool(getattr(engine, "score_is_probability", False)),
+        )
+
+    def _call(self, fn: Callable[..., tuple[T, dict[str, float]]], timer: StageTimer | None,
+              *args: Any) -> T:
+        future: Future[tuple[T, dict[str, float]]] = self._pool.submit(fn, *args)
+        result, stage_ms = future.result()
+        if timer is not None:
+            for stage, ms in stage_ms.items():
+                timer.add(stage, ms)
+        return result
+
+    def detect(self, image: Image, timer: StageTimer | None = None) -> list[Face]:
+        """Find faces (in a worker process), best first."""
+        return self._call(_detect, timer, image)
+
+    def embed(
+        self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None
+    ) -> Vectors:
+        """One unit-length template per face (in a worker process)."""
+        return self._call(_embed, timer, image, list(faces))
+
+    def close(self) -> None:
+        """Stop the workers (waits for calls in progress; queued ones are cancelled)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
