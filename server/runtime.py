@@ -21,7 +21,7 @@ from server.pipeline.matching import MatcherCache
 from server.recognition.engine import FaceEngine
 from server.recognition.tracker import CooldownTracker
 from server.store.db import Database
-from server.ws.acks import AckBatcher
+from server.ws.group_commit import AckBatcher, OfficerUpdates
 from server.ws.hub import Hub
 from shared.settings import Settings
 
@@ -76,9 +76,12 @@ class Runtime:
     """Process-wide counters (frames dropped, refused, ...), never anything about a face."""
     acks: AckBatcher = field(init=False)
     """Acknowledgements, written in shared transactions (group commit)."""
+    officer_updates: OfficerUpdates = field(init=False)
+    """Officers' positions and statuses, written in shared transactions (group commit)."""
 
     def __post_init__(self) -> None:
         self.acks = AckBatcher(self.db, self.write_lock, self.spawn)
+        self.officer_updates = OfficerUpdates(self.db, self.write_lock, self.spawn)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + n

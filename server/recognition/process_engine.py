@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from typing import Any, TypeVar
@@ -40,9 +42,31 @@ _engine: FaceEngine | None = None
 """The real engine of this worker process (set by :func:`_init`)."""
 
 
+ORPHAN_POLL_S = 0.5
+"""How often a worker checks that the server is still there."""
+
+
 def _init(factory: EngineFactory) -> None:
     global _engine
+    _exit_with_parent()
     _engine = factory()
+
+
+def _exit_with_parent() -> None:
+    """End this worker soon after the server dies, even by SIGKILL.
+
+    The pool's workers are children of the fork server, which exits when the server's end of
+    its pipe closes; the pool itself never tells a worker that the server has gone, so without
+    this an orphaned worker would wait forever (holding its memory and any inherited pipes).
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="vigil-orphan-watch", daemon=True).start()
 
 
 def _worker_engine() -> FaceEngine:

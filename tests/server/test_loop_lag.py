@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from server.recognition.dlib_engine import DlibEngine
@@ -73,3 +74,14 @@ async def test_loop_ticks_while_dlib_frames_are_analysed(
     # Three frames of about a second each: the ticker ran throughout.
     assert len(gaps) >= 20, len(gaps)
     assert max(gaps) < MAX_GAP_MS, f"loop stalled {max(gaps):.0f} ms (ticks: {len(gaps)})"
+
+
+async def test_app_runs_a_gil_holding_engine_it_loads_in_processes(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, engine="dlib", workers=1)
+    async with LiveServer(settings, None) as live:  # type: ignore[arg-type]
+        engine = live.runtime.engine
+        assert isinstance(engine, ProcessEngine)
+        assert (engine.name, engine.model_id, engine.dim) == ("dlib", "dlib-resnet-v1", 128)
+    # The lifespan shut the workers down with the server.
+    with pytest.raises(RuntimeError):
+        engine.detect(np.zeros((8, 8, 3), dtype=np.uint8))

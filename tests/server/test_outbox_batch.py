@@ -1,0 +1,99 @@
+"""Bulk staging and group-committed acknowledgements keep the outbox's delivery rules:
+per-recipient seq, monotonic, nothing acknowledged twice, replay of what is not acknowledged,
+and an officer's first ack stamps the alert."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from server.store.db import Database
+from server.store.models import Alert, Deployment, OutboxMessage, Watchlist
+from server.store.outbox import pending, positions, stage
+from server.ws.group_commit import AckBatcher
+from shared.protocol.base import WireMessage
+from shared.protocol.common import Pong
+from tests.server.conftest import make_settings
+
+ACCOUNTS = [f"acc-{i:04d}" for i in range(1_200)]
+"""More than one ``IN (...)`` chunk (500) of recipients."""
+
+
+def _build(_account: str, seq: int) -> WireMessage:
+    # Any wire message will do: the outbox stores the encoded bytes.
+    return Pong(ref=seq, server_time=1.0)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(make_settings(tmp_path).database_url)
+    await database.migrate()
+    async with database.sessions() as session, session.begin():
+        session.add(Watchlist(id="wl-1", name="w", created_at=0.0, created_by="t"))
+        await session.flush()
+        session.add(Deployment(id="dep-1", name="d", purpose="p", place="x", lat=0.0, lon=0.0,
+                               watchlist_id="wl-1", threshold=0.5, notify_radius_m=100.0,
+                               starts_at=0.0, ends_at=1e12, created_by="t", created_at=0.0))
+        await session.flush()  # no ORM relationships: insert the parents first
+        for alert_id in ("alr-1", "alr-2"):
+            session.add(Alert(id=alert_id, deployment_id="dep-1", camera_id="c", entry_id="e",
+                              similarity=0.9, threshold=0.5, first_seen=0.0, last_seen=0.0,
+                              state="new", created_at=0.0))
+    yield database
+    await database.close()
+
+
+async def test_stage_allocates_consecutive_seqs_per_recipient(db: Database) -> None:
+    async with db.sessions() as session, session.begin():
+        first = await stage(session, [*ACCOUNTS, ACCOUNTS[0]], _build, alert_id="alr-1",
+                            now=1.0)
+    async with db.sessions() as session, session.begin():
+        second = await stage(session, ACCOUNTS[:3], _build, alert_id="alr-2", now=2.0)
+    assert [s.account_id for s in first] == ACCOUNTS  # each recipient once, in order
+    assert {s.seq for s in first} == {1}
+    assert [s.seq for s in second] == [2, 2, 2]
+    async with db.sessions() as session:
+        rows = (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar()
+        assert rows == len(ACCOUNTS) + 3
+        assert await positions(session, ACCOUNTS[0]) == (2, 0)
+        replay = await pending(session, ACCOUNTS[0], 0, 10)
+    assert [seq for seq, _ in replay] == [1, 2]
+    assert replay[0][1] == first[0].payload  # byte for byte as first sent
+
+
+async def test_concurrent_acks_share_transactions(db: Database) -> None:
+    officers = ACCOUNTS[:300]
+    async with db.sessions() as session, session.begin():
+        await stage(session, officers, _build, alert_id="alr-1", now=1.0)
+        await stage(session, officers, _build, alert_id="alr-2", now=1.0)
+    tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        tasks.add(task)
+        return task
+
+    batcher = AckBatcher(db, asyncio.Lock(), spawn)
+    # Every officer acknowledges seq 1 (alr-1), the first one also seq 2 (alr-2) later, and
+    # one tries to acknowledge the future (clamped to what was issued).
+    await asyncio.gather(*(batcher.ack(a, 1, 100.0 + i, officer=True)
+                           for i, a in enumerate(officers)))
+    assert 1 <= batcher.flushes < len(officers)
+    await batcher.ack(officers[0], 2, 500.0, officer=True)
+    await batcher.ack(officers[1], 99, 600.0, officer=True)
+    await batcher.ack(officers[0], 1, 700.0, officer=True)  # older ack: nothing moves back
+    async with db.sessions() as session:
+        assert await positions(session, officers[0]) == (2, 2)
+        assert await positions(session, officers[1]) == (2, 2)
+        assert await positions(session, officers[2]) == (2, 1)
+        assert [s for s, _ in await pending(session, officers[2], 0, 10)] == [2]
+        assert await pending(session, officers[0], 0, 10) == []
+        stamps = dict((await session.execute(select(Alert.id, Alert.acked_at))).all())
+    # The first ack to arrive that covered each alert's message.
+    assert stamps == {"alr-1": 100.0, "alr-2": 500.0}
+    await asyncio.gather(*tasks)
