@@ -38,6 +38,7 @@ from server.ws.alert_commands import ack_timeout_loop
 from server.ws.camera import camera_socket
 from server.ws.dispatch import dispatch_socket
 from server.ws.officer import officer_socket
+from server.ws.stats_push import stats_loop
 from shared.protocol.base import CloseCode
 from shared.settings import Settings
 
@@ -130,6 +131,7 @@ def create_app(
         runtime.spawn(ack_timeout_loop(runtime, max(1.0, min(10.0, settings.ack_timeout_s / 4))),
                       "ack-timeout")
         runtime.spawn(governance_loop(runtime, GOVERNANCE_PERIOD_S), "governance")
+        runtime.spawn(stats_loop(runtime), "stats-push")
         app.state.runtime = runtime
         log.info("vigil ready engine=%s model=%s db=%s", loaded.name, loaded.model_id,
                  runtime.db.engine.dialect.name)

@@ -17,6 +17,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default=None, choices=["auto", "dlib", "onnx"],
                         help="face engine (auto)")
     parser.add_argument("--model-root", default=None, help="installed model packs folder")
+    parser.add_argument("--model-pack", default=None,
+                        help="installed pack for --engine onnx (default: the best one)")
     parser.add_argument("--workers", type=int, default=None, help="inference threads (2)")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (INFO)")
 
@@ -34,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings(
         host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db_url,
-        engine=args.engine, model_root=args.model_root, workers=args.workers,
-        log_level=args.log_level,
+        engine=args.engine, model_root=args.model_root, model_pack=args.model_pack,
+        workers=args.workers, log_level=args.log_level,
     )
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")

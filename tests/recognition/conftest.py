@@ -14,13 +14,7 @@ import pytest
 from server.recognition.dlib_engine import DlibEngine
 from server.recognition.engine import Face, Image
 from shared.settings import Settings
-
-DATASETS = Path(
-    os.environ.get("VIGIL_DATASETS")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-)
-"""Development datasets, not in the repo: ``$VIGIL_DATASETS``, else ``../shared/datasets``
-beside the checkout."""
+from tests.paths import DATASETS
 
 
 class Person(msgspec.Struct, frozen=True):

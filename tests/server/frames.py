@@ -11,8 +11,9 @@ import numpy as np
 from server.recognition.dlib_engine import DlibEngine
 from server.recognition.engine import Image
 from server.recognition.image_io import encode_jpeg, read_image_file
+from tests.paths import DATASETS
 
-DATASET = Path("/work/shared/datasets/face_recognition_examples")
+DATASET = DATASETS / "face_recognition_examples"
 
 
 def insightface_image(name: str) -> Path:

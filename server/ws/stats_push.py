@@ -1,0 +1,53 @@
+"""Live statistics for dispatcher consoles.
+
+Counters (faces processed, frames refused) change with every frame, far too often to send as
+durable messages; instead, every few seconds, each active deployment whose figures changed is
+sent to the connected dispatchers as a non-durable ``stats_updated``. A dispatcher that
+reconnects gets the current figures in its snapshot, so nothing needs replaying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import select
+
+from server.runtime import Runtime
+from server.store.models import Deployment
+from server.store.views import deployment_stats
+from shared.protocol.alerts import DeploymentStats
+from shared.protocol.dispatch import StatsUpdated
+
+log = logging.getLogger(__name__)
+
+STATS_PERIOD_S = 5.0
+
+
+async def push_changed_stats(runtime: Runtime, last: dict[str, DeploymentStats]) -> int:
+    """Send the stats of every active deployment that changed since ``last``; returns how many."""
+    if not any(s.role == "dispatcher" for s in runtime.hub.sessions.values()):
+        return 0
+    async with runtime.db.sessions() as session:
+        deployments = (
+            await session.execute(select(Deployment).where(Deployment.active.is_(True)))
+        ).scalars().all()
+        current = [await deployment_stats(session, d) for d in deployments]
+    sent = 0
+    for stats in current:
+        if last.get(stats.deployment_id) != stats:
+            last[stats.deployment_id] = stats
+            runtime.hub.broadcast("dispatcher", StatsUpdated(stats=stats))
+            sent += 1
+    return sent
+
+
+async def stats_loop(runtime: Runtime, period_s: float = STATS_PERIOD_S) -> None:
+    """Background task owned by the lifespan."""
+    last: dict[str, DeploymentStats] = {}
+    while True:
+        try:
+            await push_changed_stats(runtime, last)
+        except Exception:
+            log.exception("stats push failed")
+        await asyncio.sleep(period_s)
