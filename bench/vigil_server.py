@@ -11,6 +11,7 @@ is removed at the end, the process included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 import time
@@ -183,9 +184,16 @@ class BenchServer:
         self.port, self.pid = int(info["port"]), int(info["pid"])
 
     def rss_mb(self) -> float:
+        """RSS of the server and its inference worker processes (a GIL-holding engine runs
+        in a process pool, whose memory belongs to the server's footprint)."""
         import psutil
 
-        return float(psutil.Process(self.pid).memory_info().rss) / 2**20
+        server = psutil.Process(self.pid)
+        total = server.memory_info().rss
+        for child in server.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return float(total) / 2**20
 
     def lag(self) -> dict[str, Any]:
         assert self.child is not None

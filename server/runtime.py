@@ -70,6 +70,8 @@ class Runtime:
     accepting: bool = True
     """False once shutdown began: cameras are refused, frames no longer taken."""
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    matcher_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Serialises watchlist index builds (they save to the same file)."""
     """Serialises alert/outbox writes in this process (sequence allocation, SQLite writer)."""
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)

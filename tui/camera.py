@@ -32,7 +32,13 @@ from shared.protocol.common import Error, Hello, Welcome
 from tui.camera_stats import CameraStats, CameraSummary
 from tui.connection import websocket_url
 from tui.drop_queue import DropOldestQueue, QueueClosed
-from tui.frame_source import Image, SourceError, open_source, prepare_jpeg
+from tui.frame_source import (
+    Image,
+    SourceError,
+    describe_source,
+    open_source,
+    prepare_jpeg,
+)
 
 __all__ = ["CameraOptions", "CameraRefused", "CameraStats", "CameraSummary", "stream_camera"]
 
@@ -64,11 +70,10 @@ class CameraOptions(msgspec.Struct, kw_only=True, frozen=True):
     jpeg_quality: int = 85
     loop: bool = False
     """Start the source again at its end (folders and video files)."""
-    queue_size: int = 1
-    """Frames waiting to be sent; the oldest is dropped (and counted) when full. One: a live
-    camera wants its newest frame, and every queued frame adds a frame interval of backlog
-    (8 frames at 5 fps were 1.6 s of latency, measured by ``make bench``). In no-drop mode
-    the producer waits for space instead, so nothing is lost there."""
+    queue_size: int = 0
+    """Frames waiting to be sent; the oldest is dropped (and counted) when full. 0 (default):
+    automatic, see :func:`queue_size_for`. In no-drop mode the producer waits for space
+    instead, so nothing is lost whatever the size."""
     drop_when_behind: bool = True
     """False: a file source waits for the server instead of dropping frames (a live source
     cannot wait, so keep True for webcams and streams)."""
@@ -98,6 +103,21 @@ class CameraRefused(Exception):
     def __init__(self, code: str, message: str = "") -> None:
         super().__init__(f"{code}: {message}" if message else code)
         self.code = code
+
+
+UNPACED_QUEUE = 8
+"""Queue for a file replayed as fast as possible (``fps`` 0): keeps the link busy."""
+
+
+def queue_size_for(options: CameraOptions) -> int:
+    """The send queue's size: ``queue_size`` when set; else 1 for a live source (webcam,
+    stream URL) or a paced one (``fps`` > 0), which wants its newest frame: each queued frame
+    is a frame interval of backlog (a queue of 8 at 5 fps added 1.6 s of latency, measured by
+    ``make bench``); else :data:`UNPACED_QUEUE`."""
+    if options.queue_size > 0:
+        return options.queue_size
+    live = describe_source(options.source) in ("webcam", "url")
+    return 1 if live or options.fps > 0 else UNPACED_QUEUE
 
 
 @dataclass
@@ -314,7 +334,7 @@ async def stream_camera(
     """
     stop = stop or asyncio.Event()
     stats = stats or CameraStats()
-    run = _Run(options=options, stats=stats, queue=DropOldestQueue(options.queue_size),
+    run = _Run(options=options, stats=stats, queue=DropOldestQueue(queue_size_for(options)),
                stop=stop)
     url = websocket_url(options.server, "/ws/camera")
     try:

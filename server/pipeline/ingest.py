@@ -94,9 +94,22 @@ async def matcher_for(runtime: Runtime, watchlist_id: str) -> Matcher:
         version = (
             await session.execute(select(Watchlist.version).where(Watchlist.id == watchlist_id))
         ).scalar_one()
+    cached = runtime.matchers.get(watchlist_id, engine.model_id, version)
+    if cached is not None:
+        return cached
+    # One build at a time: two cameras' first frames would otherwise build and save the same
+    # index file at once (both writing its ".tmp", one moving it from under the other).
+    async with runtime.matcher_lock:
         cached = runtime.matchers.get(watchlist_id, engine.model_id, version)
         if cached is not None:
             return cached
+        return await _build_matcher(runtime, watchlist_id, version)
+
+
+async def _build_matcher(runtime: Runtime, watchlist_id: str, version: int) -> Matcher:
+    engine = runtime.engine
+    assert engine is not None
+    async with runtime.db.sessions() as session:
         rows = (
             await session.execute(
                 select(Entry.id, Entry.expires_at, Template.vector, Template.id)

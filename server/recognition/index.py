@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,7 @@ class WatchlistIndex:
         if self.path is None:
             raise IndexInputError("this index has no file path")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = _temp_beside(self.path)
         with self._lock.write():
             self._graph.save_index(str(tmp))
             meta = {
@@ -405,7 +406,14 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
+def _temp_beside(path: Path) -> Path:
+    """A temporary name next to ``path``, unique per writer, so that two processes or
+    threads saving the same index never write into one file (the last rename wins whole;
+    a graph/side-file pair from different writers fails its checksum and is rebuilt)."""
+    return path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _temp_beside(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)

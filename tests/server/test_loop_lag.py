@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from server.recognition.dlib_engine import DlibEngine
+from server.recognition.image_io import decode_image
 from server.recognition.process_engine import ProcessEngine, releases_gil
 from tests.server.conftest import LiveServer, Photos, build_world, make_settings, open_ws
 
@@ -85,3 +86,14 @@ async def test_app_runs_a_gil_holding_engine_it_loads_in_processes(tmp_path: Pat
     # The lifespan shut the workers down with the server.
     with pytest.raises(RuntimeError):
         engine.detect(np.zeros((8, 8, 3), dtype=np.uint8))
+
+
+def test_process_engine_gives_the_same_faces_and_templates(
+    engine: DlibEngine, process_engine: ProcessEngine, photos: Photos
+) -> None:
+    image = decode_image(photos.frame_subject, max_bytes=10**7, max_pixels=10**8)
+    faces = engine.detect(image)
+    assert len(faces) == 3
+    assert process_engine.detect(image) == faces
+    # Three faces shared out between the two workers come back in the caller's order.
+    assert np.array_equal(process_engine.embed(image, faces), engine.embed(image, faces))
