@@ -94,9 +94,11 @@ async def dispatch_socket(socket: WebSocket[Any, Any, Any]) -> None:
                 case Resume():
                     # The snapshot supersedes every earlier delta: acknowledge up to it and
                     # go live from there.
+                    conn.session.hold_updates()
                     snap = await snapshot(runtime, me)
                     await handle_ack(runtime, me, snap.last_seq, officer=False)
                     conn.send(snap)
+                    conn.session.release_updates()
                     conn.session.go_live(snap.last_seq, fetcher(runtime, me))
                 case Ack():
                     await handle_ack(runtime, me, message.seq, officer=False)

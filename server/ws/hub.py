@@ -52,8 +52,8 @@ class Hub:
         """Send a non-durable message to every connected session of a role."""
         payload = _encoder.encode(message)
         for session in list(self.sessions.values()):
-            if session.role == role and session.live:
-                session.send(payload)
+            if session.role == role:
+                session.send_update(payload)
 
     def all_sessions(self) -> list[Session]:
         return [*self.sessions.values(), *self.cameras.values()]

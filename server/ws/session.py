@@ -65,6 +65,10 @@ class Session:
         self.live = False
         self._dirty = False
         self._fetch: FetchPending | None = None
+        # Non-durable state updates (officer positions, statistics): open once the client has
+        # resumed; held while its snapshot is built so none falls between snapshot and live.
+        self.updates_open = False
+        self._held: list[bytes] | None = None
         self._pump: asyncio.Task[None] | None = None
         self._sender: asyncio.Task[None] | None = None
 
@@ -85,6 +89,28 @@ class Session:
         self._idle.clear()
         self._ready.set()
         return True
+
+    def hold_updates(self) -> None:
+        """Start taking non-durable updates, holding them until :meth:`release_updates`
+        (call before reading the snapshot the client will get)."""
+        self.updates_open = True
+        self._held = []
+
+    def release_updates(self) -> None:
+        """Send the updates held since :meth:`hold_updates` (call after the snapshot)."""
+        held, self._held = self._held or [], None
+        for payload in held:
+            self.send(payload)
+
+    def send_update(self, payload: bytes) -> None:
+        """Queue a non-durable update (dropped before the client has resumed)."""
+        if not self.updates_open:
+            return
+        if self._held is not None:
+            if len(self._held) < self.queue_limit:
+                self._held.append(payload)
+            return
+        self.send(payload)
 
     def close(self, code: int, reason: str = "") -> None:
         """Close after what is already queued has been sent."""

@@ -175,6 +175,24 @@ async def test_durable_replay_then_live_in_order_without_duplicates() -> None:
     await session.stop()
 
 
+async def test_updates_during_the_snapshot_are_held_then_sent_after_it() -> None:
+    sock = ListSocket()
+    session = Session(sock, mode="text", queue_limit=100)  # type: ignore[arg-type]
+    session.start()
+    session.send_update(b'"before resume"')  # not subscribed yet: dropped
+    session.hold_updates()
+    session.send_update(b'"during snapshot"')
+    session.send(b'"snapshot"')
+    session.release_updates()
+    session.send_update(b'"after"')
+    for _ in range(100):
+        if len(sock.sent) == 3:
+            break
+        await asyncio.sleep(0)
+    assert sock.sent == ['"snapshot"', '"during snapshot"', '"after"']
+    await session.stop()
+
+
 def test_rate_limiter_bucket() -> None:
     limiter = RateLimiter(10)
     allowed = sum(limiter.allow() for _ in range(100))
