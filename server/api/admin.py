@@ -69,10 +69,18 @@ class AccountController(Controller):
             if a is None:
                 raise NotFound("no such account")
             a.revoked = True
+            officer = await session.get(Officer, account_id)
+            if officer is not None:
+                # Off duty as well, so no list of "available" officers offers it meanwhile.
+                officer.status = "off_duty"
             await rt.audit.record(session, actor=principal.account_id, action="token_revoked",
                                   at=now, account_id=a.id)
-            return AccountOut(id=a.id, role=a.role, name=a.name,  # type: ignore[arg-type]
-                              created_at=a.created_at, expires_at=a.expires_at, revoked=True)
+            out = AccountOut(id=a.id, role=a.role, name=a.name,  # type: ignore[arg-type]
+                             created_at=a.created_at, expires_at=a.expires_at, revoked=True)
+        # After the commit: a revoked token must not keep an open socket (officer, dispatcher
+        # or camera) that still receives alerts or sends frames.
+        rt.hub.close_account(account_id, "this account was revoked")
+        return out
 
 
 class CameraController(Controller):

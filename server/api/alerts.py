@@ -24,6 +24,9 @@ from server.ws.alert_commands import suggest
 from shared.protocol.alerts import AlertView
 
 VIEWERS = roles("dispatcher", "officer", "auditor")
+IMAGE_VIEWERS = roles("dispatcher", "officer")
+"""Faces (probe crops, reference photos) are for the people acting on an alert; auditors get
+statistics and the audit trail only (DESIGN: read-only oversight, no biometric data)."""
 
 
 async def _visible(rt: Runtime, principal: Principal, alert_id: str) -> Alert:
@@ -77,7 +80,8 @@ class AlertController(Controller):
         async with rt.db.sessions() as session:
             return await alert_view(session, alert)
 
-    @get("/{alert_id:str}/probe", operation_id="getProbe", media_type="image/jpeg")
+    @get("/{alert_id:str}/probe", operation_id="getProbe", media_type="image/jpeg",
+         guards=[IMAGE_VIEWERS])
     async def probe(self, request: Request, alert_id: str,  # type: ignore[type-arg]
                     principal: Principal) -> File:
         """The probe crop (other faces blurred)."""
@@ -85,7 +89,7 @@ class AlertController(Controller):
         alert = await _visible(rt, principal, alert_id)
         return _file(rt.settings.data_path, alert.probe_path, "image/jpeg")
 
-    @get("/{alert_id:str}/reference", operation_id="getReference")
+    @get("/{alert_id:str}/reference", operation_id="getReference", guards=[IMAGE_VIEWERS])
     async def reference(self, request: Request, alert_id: str,  # type: ignore[type-arg]
                         principal: Principal) -> File:
         """The watchlist entry's reference photo."""

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from server.api.admin import DEPS, runtime_of
 from server.api.schemas import EntryForm, EntryOut, WatchlistCreate, WatchlistOut
 from server.auth import Principal, new_id, roles
-from server.domain.watchlist_lifecycle import note_watchlist_change
+from server.domain.watchlist_lifecycle import delete_index_files, note_watchlist_change
 from server.errors import NotFound, VigilError
 from server.recognition.enrol import Enrolment, enrol
 from server.store.models import Entry, Template, Watchlist
@@ -176,3 +176,4 @@ class WatchlistController(Controller):
                                         actor=principal.account_id, now=now)
         photo.unlink(missing_ok=True)
         rt.matchers.drop(watchlist_id)
+        await delete_index_files(rt, watchlist_id)

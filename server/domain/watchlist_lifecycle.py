@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import shutil
@@ -99,7 +100,15 @@ async def expire_entries(session: AsyncSession, rt: Runtime, now: float) -> list
                               .values(version=Watchlist.version + 1))
         await note_watchlist_change(session, rt, watchlist_id, actor="system", now=now)
         rt.matchers.drop(watchlist_id)
+        await delete_index_files(rt, watchlist_id)
     return [e.id for e in rows]
+
+
+async def delete_index_files(rt: Runtime, watchlist_id: str) -> None:
+    """Delete a watchlist's saved index files after an entry left it: they hold the removed
+    templates until the next rebuild otherwise. The next search rebuilds them from the store."""
+    await asyncio.to_thread(shutil.rmtree, rt.settings.data_path / INDEX_DIR / watchlist_id,
+                            ignore_errors=True)
 
 
 async def still_needed(

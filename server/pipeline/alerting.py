@@ -3,20 +3,27 @@
 New alert: officers within the deployment's notify radius of the camera (great-circle) and
 every dispatcher. A later sighting within the cooldown updates the alert and is sent as
 ``alert_updated`` to those who have it.
+
+A sighting never joins a closed (dismissed or resolved) alert: once a human closed it, the
+next sighting of that person at that camera raises a NEW alert, even within the cooldown, so
+that a fresh lead is seen in the queue instead of being appended, unseen, to a closed one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import new_id
+from server.domain.alerts import CLOSED_STATES
 from server.domain.assignment import Candidate, within_radius
 from server.pipeline.analysis import Match
 from server.runtime import Runtime
+from server.store.active_officers import active_officers
 from server.store.models import (
     Account,
     Alert,
@@ -24,10 +31,11 @@ from server.store.models import (
     AlertRecipient,
     Camera,
     Deployment,
-    Officer,
+    Entry,
 )
 from server.store.outbox import Staged, stage
 from server.store.views import alert_view
+from shared.geo import valid_position
 from shared.protocol.alerts import AlertView
 from shared.protocol.base import WireMessage
 from shared.protocol.officer import AlertAssigned, AlertRaised, AlertUpdated, AlertWithdrawn
@@ -70,7 +78,12 @@ async def publish_change(
 ) -> list[Staged]:
     """Stage ``alert_updated`` for dispatchers and officers who have the alert, an
     ``alert_assigned`` for a newly assigned officer and ``alert_withdrawn`` for those it no
-    longer concerns."""
+    longer concerns.
+
+    A withdrawn officer also loses their ``AlertRecipient`` row: no later ``alert_updated``
+    reaches them, and they can no longer read the alert, its probe crop or reference photo
+    over REST.
+    """
     now = runtime.clock()
     view = await alert_view(session, alert)
     staged: list[Staged] = []
@@ -92,6 +105,8 @@ async def publish_change(
             return AlertWithdrawn(seq=seq, alert_id=alert.id, reason=withdraw_reason)
 
         staged += await stage(session, withdraw, build_withdrawn, alert_id=alert.id, now=now)
+        await session.execute(delete(AlertRecipient).where(
+            AlertRecipient.alert_id == alert.id, AlertRecipient.account_id.in_(withdraw)))
     others = (await dispatcher_ids(session)) + sorted(
         officers - set(withdraw) - ({assigned_to} if assigned_to else set())
     )
@@ -116,60 +131,99 @@ async def raise_or_update(
 ) -> str:
     """Store a match as a new alert or as a sighting of the current one; push the news.
 
+    ``lat``/``lon`` are what the frame reported; they are used only for a camera registered
+    as mobile and only when they are a valid position, else the registered position is.
+
     Returns:
-        The alert id ("" when the deployment stopped while the frame was analysed).
+        The alert id ("" when the deployment stopped, or the matched entry was removed or
+        expired, while the frame was analysed).
     """
     tracker = runtime.tracker
     assert tracker is not None
     now = runtime.clock()
-    async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
-        dep = await session.get(Deployment, deployment_id)
-        camera = await session.get(Camera, camera_id)
-        assert dep is not None
-        assert camera is not None
-        if not dep.active:
-            # Stopped, revoked or refused while this frame was analysed: keep nothing of it.
-            return ""
-        lat = lat if lat is not None else camera.lat
-        lon = lon if lon is not None else camera.lon
-        current = tracker.current(camera_id, match.entry_id, now)
-        alert = await session.get(Alert, current) if current else None
-        staged: list[Staged]
-        if alert is not None:
-            alert.sightings += 1
-            alert.last_seen = now
-            alert.similarity = max(alert.similarity, match.similarity)
-            await add_event(session, alert, at=now, actor="system", action="sighted",
-                            detail=f"similarity={match.similarity:.3f}")
-            staged = await publish_change(session, runtime, alert)
-        else:
-            alert = await _new_alert(session, runtime, dep, camera_id, match, captured_at,
-                                     ingested_at, lat, lon, now)
-            staged = await _route_new(session, runtime, alert, dep)
-            await runtime.audit.record(
-                session, actor="system", action="alert_raised", at=now, alert_id=alert.id,
-                deployment_id=dep.id, camera_id=camera_id, entry_id=match.entry_id,
-            )
-        alert_id = alert.id
-        tracker.seen(camera_id, match.entry_id, alert_id, now)
-        pushed = runtime.clock()
-        if alert.pushed_at == 0.0:
-            alert.pushed_at = pushed
+    probe: list[Path] = []  # the crop written in this transaction, if any
+    try:
+        async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
+            dep = await session.get(Deployment, deployment_id)
+            camera = await session.get(Camera, camera_id)
+            assert dep is not None
+            assert camera is not None
+            if not dep.active:
+                # Stopped, revoked or refused while this frame was analysed: keep nothing.
+                return ""
+            entry = await session.get(Entry, match.entry_id)
+            if entry is None or entry.expires_at <= now:
+                # Removed or expired while this frame was analysed (the matcher's index
+                # may lag): nobody is wanted any more, so keep nothing of this face.
+                return ""
+            if not (camera.mobile and valid_position(lat, lon)):
+                # A fixed camera's place is the registered one, whatever the frame says.
+                lat, lon = camera.lat, camera.lon
+            alert_id, staged = await _store_match(
+                session, runtime, dep, camera_id, match, captured_at, ingested_at, lat, lon,
+                now, probe)
+    except BaseException:
+        # The transaction did not commit: the crop of a passer-by nobody will purge must
+        # not outlive it. Synchronous on purpose: a tiny unlink, and it must run even while
+        # this task is being cancelled.
+        for path in probe:
+            path.unlink(missing_ok=True)
+        raise
     runtime.hub.deliver(staged)
     log.info("alert %s camera=%s deployment=%s", alert_id, camera_id, deployment_id)
     return alert_id
 
 
+async def _store_match(
+    session: AsyncSession, runtime: Runtime, dep: Deployment, camera_id: str, match: Match,
+    captured_at: float, ingested_at: float, lat: float | None, lon: float | None, now: float,
+    probe: list[Path],
+) -> tuple[str, list[Staged]]:
+    """A sighting of the open alert of this (camera, entry) window, or a new alert."""
+    tracker = runtime.tracker
+    assert tracker is not None
+    current = tracker.current(camera_id, match.entry_id, now)
+    alert = await session.get(Alert, current) if current else None
+    if alert is not None and alert.state in CLOSED_STATES:
+        # Closed by a human (see the module docstring): this sighting is a new lead.
+        tracker.forget_alert(alert.id)
+        alert = None
+    staged: list[Staged]
+    if alert is not None:
+        alert.sightings += 1
+        alert.last_seen = now
+        alert.similarity = max(alert.similarity, match.similarity)
+        await add_event(session, alert, at=now, actor="system", action="sighted",
+                        detail=f"similarity={match.similarity:.3f}")
+        staged = await publish_change(session, runtime, alert)
+    else:
+        alert = await _new_alert(session, runtime, dep, camera_id, match, captured_at,
+                                 ingested_at, lat, lon, now, probe)
+        staged = await _route_new(session, runtime, alert, dep)
+        await runtime.audit.record(
+            session, actor="system", action="alert_raised", at=now, alert_id=alert.id,
+            deployment_id=dep.id, camera_id=camera_id, entry_id=match.entry_id,
+        )
+    alert_id = alert.id
+    tracker.seen(camera_id, match.entry_id, alert_id, now)
+    pushed = runtime.clock()
+    if alert.pushed_at == 0.0:
+        alert.pushed_at = pushed
+    return alert_id, staged
+
+
 async def _new_alert(
     session: AsyncSession, runtime: Runtime, dep: Deployment, camera_id: str, match: Match,
     captured_at: float, ingested_at: float, lat: float | None, lon: float | None, now: float,
+    probe: list[Path],
 ) -> Alert:
     alert_id = new_id("alr")
     probe_rel = Path("probes") / dep.id / f"{alert_id}.jpg"
     probe_abs = runtime.settings.data_path / probe_rel
-    probe_abs.parent.mkdir(parents=True, exist_ok=True)
-    # The one image of a passer-by the system keeps, and only because it matched.
-    probe_abs.write_bytes(match.probe_jpeg)
+    # The one image of a passer-by the system keeps, and only because it matched. Recorded
+    # before writing, so a failed (even partial) write or transaction removes it again.
+    probe.append(probe_abs)
+    await asyncio.to_thread(_write_probe, probe_abs, match.probe_jpeg)
     alert = Alert(
         id=alert_id, version=0, deployment_id=dep.id, camera_id=camera_id,
         entry_id=match.entry_id, lat=lat, lon=lon, similarity=match.similarity,
@@ -184,10 +238,15 @@ async def _new_alert(
     return alert
 
 
+def _write_probe(path: Path, jpeg: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(jpeg)
+
+
 async def _route_new(
     session: AsyncSession, runtime: Runtime, alert: Alert, dep: Deployment
 ) -> list[Staged]:
-    officers = (await session.execute(select(Officer))).scalars().all()
+    officers = await active_officers(session)  # never a revoked account
     nearby = within_radius(
         (Candidate(o.id, o.status, o.lat, o.lon) for o in officers),
         alert.lat, alert.lon, dep.notify_radius_m,

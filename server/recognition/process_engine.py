@@ -40,6 +40,10 @@ of one, not a lambda)."""
 START_TIMEOUT_S = 300.0
 """Upper bound for starting the workers and loading their models (seconds on a busy machine)."""
 
+CALL_TIMEOUT_S = 120.0
+"""Upper bound for one detect or embed in a worker (normally well under a second): a hung
+worker must fail that frame, not block its camera forever."""
+
 _engine: FaceEngine | None = None
 """The real engine of this worker process (set by :func:`_init`)."""
 
@@ -185,7 +189,7 @@ class ProcessEngine:
     def _call(self, fn: Callable[..., tuple[T, dict[str, float]]], timer: StageTimer | None,
               *args: Any) -> T:
         future: Future[tuple[T, dict[str, float]]] = self._pool.submit(fn, *args)
-        result, stage_ms = future.result()
+        result, stage_ms = _result(future)
         if timer is not None:
             for stage, ms in stage_ms.items():
                 timer.add(stage, ms)
@@ -211,7 +215,7 @@ class ProcessEngine:
         start = time.perf_counter()
         chunks = [faces[i::parts] for i in range(parts)]
         futures = [self._pool.submit(_embed, image, chunk) for chunk in chunks]
-        results = [future.result()[0] for future in futures]
+        results = [_result(future)[0] for future in futures]
         if timer is not None:  # wall time: the workers' own times overlap
             timer.add("embed", (time.perf_counter() - start) * 1000.0)
         vectors = np.empty((len(faces), self.dim), dtype=np.float32)
@@ -222,3 +226,19 @@ class ProcessEngine:
     def close(self) -> None:
         """Stop the workers (waits for calls in progress; queued ones are cancelled)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future[T]) -> T:
+    """A worker's result, waiting at most :data:`CALL_TIMEOUT_S`.
+
+    Raises:
+        TimeoutError: the worker did not answer in time (hung or the machine is starved).
+    """
+    try:
+        return future.result(timeout=CALL_TIMEOUT_S)
+    except TimeoutError:
+        if future.done():
+            raise  # the worker's own error, not a wait that ran out
+        future.cancel()
+        raise TimeoutError(
+            f"engine worker gave no result within {CALL_TIMEOUT_S:.0f} s") from None

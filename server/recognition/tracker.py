@@ -39,7 +39,11 @@ class CooldownTracker:
                 self._prune(now)
 
     def forget_alert(self, alert_id: str) -> None:
-        """Drop an alert (purged or reopened elsewhere) so the next sighting raises anew."""
+        """Drop an alert so the next sighting raises anew.
+
+        Called by the alerting path when the alert of a window was closed (dismissed or
+        resolved) by a human: a closed alert absorbs no new sightings.
+        """
         with self._lock:
             for key in [k for k, (a, _) in self._open.items() if a == alert_id]:
                 del self._open[key]

@@ -18,7 +18,8 @@ from server.domain.assignment import Candidate, Suggestion, nearest_available
 from server.errors import Forbidden, NotFound, VigilError
 from server.pipeline.alerting import add_event, officer_recipients, publish_change
 from server.runtime import Runtime
-from server.store.models import Alert, Officer
+from server.store.active_officers import active_officer, active_officers
+from server.store.models import Alert
 from server.store.outbox import Staged
 
 log = logging.getLogger("vigil.alerts")
@@ -32,7 +33,7 @@ async def suggest(runtime: Runtime, alert_id: str) -> Suggestion | None:
         alert = await session.get(Alert, alert_id)
         if alert is None:
             raise NotFound("no such alert")
-        officers = (await session.execute(select(Officer))).scalars().all()
+        officers = await active_officers(session)
         return nearest_available(
             (Candidate(o.id, o.status, o.lat, o.lon) for o in officers), alert.lat, alert.lon
         )
@@ -97,9 +98,9 @@ async def apply_command(
         assigned_to: str | None = None
         detail = text
         if command == "assign":
-            officer = await session.get(Officer, officer_id)
+            officer = await active_officer(session, officer_id)
             if officer is None:
-                raise NotFound("no such officer")
+                raise NotFound("no such officer (or its account is revoked)")
             previous = alert.assigned_officer_id
             if previous and previous != officer_id:
                 withdraw = (previous,)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import msgspec
@@ -27,6 +28,8 @@ from server.ws.session import Session
 from shared.protocol.base import PROTOCOL_VERSION, CloseCode, ErrorCode, Role
 from shared.protocol.codec import ProtocolError
 from shared.protocol.common import Error, Hello, Limits, Welcome
+
+log = logging.getLogger("vigil.ws")
 
 HELLO_TIMEOUT_S = 10.0
 
@@ -181,6 +184,28 @@ class Connection:
             self.error(ErrorCode.BAD_MESSAGE, "hello was already received")
             return None
         return message
+
+    async def handle(self, message: Any, handler: Callable[[Any], Awaitable[None]]) -> None:
+        """Run one message's handler; a failure costs that message only, never the connection.
+
+        A :class:`VigilError` is answered with its code; anything else (a database error, a
+        bug) is logged and answered ``internal_error``, with the message's ``ref`` if it has
+        one. Disconnects still end the connection.
+
+        Raises:
+            Closed: the peer went away or the connection is being closed.
+        """
+        ref = getattr(message, "ref", None)
+        try:
+            await handler(message)
+        except Closed:
+            raise
+        except VigilError as exc:
+            self.error(exc.code, exc.message, ref=ref)
+        except Exception:
+            # Officer and dispatcher messages carry no face data; the traceback is what we need.
+            log.exception("%s message %s failed", self.role, type(message).__name__)
+            self.error(ErrorCode.INTERNAL_ERROR, "internal error", ref=ref)
 
     async def finish(self) -> None:
         """Close (if still open) and stop this connection's tasks."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -90,32 +91,36 @@ async def dispatch_socket(socket: WebSocket[Any, Any, Any]) -> None:
         await conn.welcome()
         while True:
             message = await conn.next_message(decode)
-            match message:
-                case Resume():
-                    # The snapshot supersedes every earlier delta: acknowledge up to it and
-                    # go live from there.
-                    conn.session.hold_updates()
-                    snap = await snapshot(runtime, me)
-                    await handle_ack(runtime, me, snap.last_seq, officer=False)
-                    conn.send(snap)
-                    conn.session.release_updates()
-                    conn.session.go_live(snap.last_seq, fetcher(runtime, me))
-                case Ack():
-                    await handle_ack(runtime, me, message.seq, officer=False)
-                case Ping():
-                    conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
-                case AssignAlert() | DismissAlert() | AddNote() | ReopenAlert():
-                    await _command(runtime, conn, me, message)
-                case None:
-                    continue
-                case _:
-                    conn.error(ErrorCode.BAD_MESSAGE, "not a dispatcher message")
+            if message is not None:
+                await conn.handle(message, functools.partial(_handle, runtime, conn, me))
     except Closed:
         pass
     finally:
         if registered:
             runtime.hub.unregister(conn.session)
         await conn.finish()
+
+
+async def _handle(runtime: Runtime, conn: Connection, me: str, message: Any) -> None:
+    """One dispatcher message (the connection turns a failure into a typed error)."""
+    match message:
+        case Resume():
+            # The snapshot supersedes every earlier delta: acknowledge up to it and go live
+            # from there.
+            conn.session.hold_updates()
+            snap = await snapshot(runtime, me)
+            await handle_ack(runtime, me, snap.last_seq, officer=False)
+            conn.send(snap)
+            conn.session.release_updates()
+            conn.session.go_live(snap.last_seq, fetcher(runtime, me))
+        case Ack():
+            await handle_ack(runtime, me, message.seq, officer=False)
+        case Ping():
+            conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
+        case AssignAlert() | DismissAlert() | AddNote() | ReopenAlert():
+            await _command(runtime, conn, me, message)
+        case _:
+            conn.error(ErrorCode.BAD_MESSAGE, "not a dispatcher message")
 
 
 async def _command(

@@ -9,7 +9,8 @@ import msgspec
 
 from server.store.outbox import Staged
 from server.ws.session import Session
-from shared.protocol.base import CloseCode, WireMessage
+from shared.protocol.base import CloseCode, ErrorCode, WireMessage
+from shared.protocol.common import Error
 
 log = logging.getLogger("vigil.ws")
 
@@ -37,6 +38,21 @@ class Hub:
                                                                    session.account_id)
         if table.get(key) is session:
             del table[key]
+
+    def close_account(self, account_id: str, message: str) -> int:
+        """Close every live session of an account (revoked): a fatal ``unauthorised`` error,
+        then close 4001. Returns how many sessions were closed."""
+        closed = 0
+        for session in self.all_sessions():
+            if session.account_id != account_id:
+                continue
+            error = Error(code=ErrorCode.UNAUTHORISED, message=message, fatal=True)
+            payload = (msgspec.msgpack.encode(error) if session.mode == "binary"
+                       else _encoder.encode(error))
+            session.send(payload)
+            session.close(CloseCode.UNAUTHORISED, ErrorCode.UNAUTHORISED)
+            closed += 1
+        return closed
 
     def connected(self, account_id: str) -> bool:
         return account_id in self.sessions

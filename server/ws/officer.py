@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -81,27 +82,8 @@ async def officer_socket(socket: WebSocket[Any, Any, Any]) -> None:
         await officer_changed(runtime, me)
         while True:
             message = await conn.next_message(decode)
-            match message:
-                case Resume():
-                    await handle_ack(runtime, me, message.last_seq, officer=True)
-                    conn.session.go_live(message.last_seq, fetcher(runtime, me))
-                case Ack():
-                    await handle_ack(runtime, me, message.seq, officer=True)
-                case Ping():
-                    conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
-                case UpdatePosition():
-                    if not (-90 <= message.lat <= 90 and -180 <= message.lon <= 180):
-                        conn.error(ErrorCode.BAD_MESSAGE, "position out of range")
-                        continue
-                    await _update(runtime, me, lat=message.lat, lon=message.lon)
-                case UpdateStatus():
-                    await _update(runtime, me, status=message.status)
-                case AcceptAlert() | ResolveAlert():
-                    await _command(runtime, conn, me, message)
-                case None:
-                    continue
-                case _:
-                    conn.error(ErrorCode.BAD_MESSAGE, "not an officer message")
+            if message is not None:
+                await conn.handle(message, functools.partial(_handle, runtime, conn, me))
     except Closed:
         pass
     finally:
@@ -110,6 +92,29 @@ async def officer_socket(socket: WebSocket[Any, Any, Any]) -> None:
             if conn.principal is not None:
                 await officer_changed(runtime, conn.principal.account_id)
         await conn.finish()
+
+
+async def _handle(runtime: Runtime, conn: Connection, me: str, message: Any) -> None:
+    """One officer message (the connection turns a failure into a typed error)."""
+    match message:
+        case Resume():
+            await handle_ack(runtime, me, message.last_seq, officer=True)
+            conn.session.go_live(message.last_seq, fetcher(runtime, me))
+        case Ack():
+            await handle_ack(runtime, me, message.seq, officer=True)
+        case Ping():
+            conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
+        case UpdatePosition():
+            if not (-90 <= message.lat <= 90 and -180 <= message.lon <= 180):
+                conn.error(ErrorCode.BAD_MESSAGE, "position out of range")
+                return
+            await _update(runtime, me, lat=message.lat, lon=message.lon)
+        case UpdateStatus():
+            await _update(runtime, me, status=message.status)
+        case AcceptAlert() | ResolveAlert():
+            await _command(runtime, conn, me, message)
+        case _:
+            conn.error(ErrorCode.BAD_MESSAGE, "not an officer message")
 
 
 async def _update(

@@ -102,3 +102,5 @@ class ErrorCode:
     CONFLICT = "conflict"
     INVALID_STATE = "invalid_state"
     SLOW_CONSUMER = "slow_consumer"
+    INTERNAL_ERROR = "internal_error"
+    """The server failed on this message (logged); the connection goes on."""

@@ -40,6 +40,7 @@ IDENTITIES = (*ROLES, "no_token", "expired")
 READ_DEPLOYMENTS = {"admin", "authoriser", "dispatcher", "auditor"}
 READ_WATCHLISTS = {"watchlist_manager", "authoriser", "admin", "auditor"}
 ALERT_VIEWERS = {"dispatcher", "officer", "auditor"}
+IMAGE_VIEWERS = {"dispatcher", "officer"}  # faces: not for auditors
 
 MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/accounts"): {"admin"},
@@ -69,8 +70,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/thresholds"): {"admin", "authoriser", "watchlist_manager", "auditor"},
     ("GET", "/api/alerts"): ALERT_VIEWERS,
     ("GET", "/api/alerts/{alert_id:str}"): ALERT_VIEWERS,
-    ("GET", "/api/alerts/{alert_id:str}/probe"): ALERT_VIEWERS,
-    ("GET", "/api/alerts/{alert_id:str}/reference"): ALERT_VIEWERS,
+    ("GET", "/api/alerts/{alert_id:str}/probe"): IMAGE_VIEWERS,
+    ("GET", "/api/alerts/{alert_id:str}/reference"): IMAGE_VIEWERS,
     ("GET", "/api/alerts/{alert_id:str}/suggestion"): {"dispatcher"},
     ("GET", "/api/audit"): {"auditor"},
     ("GET", "/api/audit/verify"): {"auditor"},

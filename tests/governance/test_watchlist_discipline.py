@@ -64,6 +64,8 @@ async def test_expired_entry_no_longer_matches(gov_live: LiveServer, photos: Pho
     assert before["status"] == "processed"
     alerts = await world.api["dispatcher"].call("GET", "/api/alerts")
     assert [a["entry_id"] for a in alerts] == [second["id"]]
+    index_dir = rt.settings.data_path / "indexes" / world.watchlist_id
+    assert any(index_dir.iterdir())  # the saved index holds the entry's template
 
     clock.advance(900)  # past the entry's expiry (and past the alert cooldown)
     result = await send_frame(world, photos.frame_second, seq=2)
@@ -81,6 +83,20 @@ async def test_expired_entry_no_longer_matches(gov_live: LiveServer, photos: Pho
     async with rt.db.sessions() as session:
         assert await count_rows(session, "entries", id=second["id"]) == 0
         assert await count_rows(session, "templates", entry_id=second["id"]) == 0
+    assert not index_dir.exists()  # saved index files went with the template
     after = await send_frame(world, photos.frame_second, seq=3)
     assert after["status"] == "processed"
     assert len(await world.api["dispatcher"].call("GET", "/api/alerts")) == 1
+
+
+async def test_removed_entry_leaves_no_saved_index(gov_live: LiveServer, photos: Photos) -> None:
+    world = await build_world(gov_live, photos)
+    rt = runtime_of(world)
+    second = await enrol(world.api["watchlist_manager"], world.watchlist_id,
+                         photos.second_subject, "Subject B")
+    assert (await send_frame(world, photos.frame_second))["status"] == "processed"
+    index_dir = rt.settings.data_path / "indexes" / world.watchlist_id
+    assert any(index_dir.iterdir())  # the saved index holds the entry's template
+    await world.api["watchlist_manager"].call(
+        "DELETE", f"/api/watchlists/{world.watchlist_id}/entries/{second['id']}", 204)
+    assert not index_dir.exists()
