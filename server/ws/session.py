@@ -183,11 +183,17 @@ class Session:
 
     async def _replay(self) -> None:
         assert self._fetch is not None
-        while not self._closing:
+        while not self._closing and not self.closed.is_set():
+            # Flow control: a long backlog is replayed as fast as the client reads it, never
+            # faster (queueing it all at once would trip the slow-consumer limit on a client
+            # that is only catching up).
+            if self._queue:
+                await self._idle.wait()
+                continue
             self._dirty = False
             rows = await self._fetch(self.sent_seq)
             if rows:
-                for seq, payload in rows:
+                for seq, payload in rows[: self.queue_limit]:
                     if not self.send(payload):
                         return
                     self.sent_seq = seq

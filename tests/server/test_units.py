@@ -175,6 +175,26 @@ async def test_durable_replay_then_live_in_order_without_duplicates() -> None:
     await session.stop()
 
 
+async def test_a_backlog_longer_than_the_send_queue_is_replayed_not_refused() -> None:
+    store = {i: f'"{i}"'.encode() for i in range(1, 31)}
+    sock = ListSocket()
+    session = Session(sock, mode="text", queue_limit=4)  # type: ignore[arg-type]
+    session.start()
+
+    async def fetch(after: int) -> list[tuple[int, bytes]]:
+        await asyncio.sleep(0)
+        return [(s, p) for s, p in sorted(store.items()) if s > after][:10]
+
+    session.go_live(0, fetch)
+    for _ in range(1000):
+        if session.live:
+            break
+        await asyncio.sleep(0)
+    assert session.close_code is None  # not taken for a slow consumer
+    assert sock.sent == [f'"{i}"' for i in range(1, 31)]
+    await session.stop()
+
+
 async def test_updates_during_the_snapshot_are_held_then_sent_after_it() -> None:
     sock = ListSocket()
     session = Session(sock, mode="text", queue_limit=100)  # type: ignore[arg-type]
