@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -110,8 +111,7 @@ class WatchlistController(Controller):
         result: Enrolment = await rt.in_pool(enrol, rt.engine, photo, rt.settings)
         entry_id = new_id("ent")
         rel = Path("watchlists") / watchlist_id / f"{entry_id}.img"
-        (rt.settings.data_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (rt.settings.data_path / rel).write_bytes(photo)
+        await asyncio.to_thread(_write_photo, rt.settings.data_path / rel, photo)
         entry = Entry(
             id=entry_id, watchlist_id=watchlist_id, subject_ref=data.subject_ref,
             display_name=data.display_name, category=data.category,
@@ -177,3 +177,9 @@ class WatchlistController(Controller):
         photo.unlink(missing_ok=True)
         rt.matchers.drop(watchlist_id)
         await delete_index_files(rt, watchlist_id)
+
+
+def _write_photo(path: Path, photo: bytes) -> None:
+    """Store a reference photo (a few MB: written off the event loop)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(photo)
