@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -215,3 +216,51 @@ class Connection:
                 async with asyncio.timeout(3.0):
                     await self.session.closed.wait()
         await self.session.stop()
+
+
+Handler = Callable[[Runtime, Connection, str, Any], Awaitable[None]]
+"""Handles one decoded message of a signed-in account: ``(runtime, conn, account_id, message)``."""
+
+
+async def serve_json_role(
+    socket: WebSocket[Any, Any, Any],
+    role: Role,
+    decode: Callable[[bytes | str], Any],
+    handle: Handler,
+    on_presence: Callable[[Runtime, str], Awaitable[None]] | None = None,
+) -> None:
+    """The life of an officer or dispatcher socket: handshake, register with the hub,
+    ``welcome``, one message at a time through ``handle``, then unregister and close.
+
+    Args:
+        on_presence: called after the account joins and after it leaves (officers tell
+            dispatchers they are connected or gone).
+    """
+    runtime: Runtime = socket.app.state.runtime
+    await socket.accept()
+    conn = Connection(socket, runtime, role=role, mode="text",
+                      max_bytes=runtime.settings.max_message_bytes)
+    conn.session.start()
+    registered = False
+    try:
+        if await conn.handshake(decode) is None:
+            return
+        assert conn.principal is not None
+        me = conn.principal.account_id
+        runtime.hub.register(conn.session)
+        registered = True
+        await conn.welcome()
+        if on_presence is not None:
+            await on_presence(runtime, me)
+        while True:
+            message = await conn.next_message(decode)
+            if message is not None:
+                await conn.handle(message, functools.partial(handle, runtime, conn, me))
+    except Closed:
+        pass
+    finally:
+        if registered:
+            runtime.hub.unregister(conn.session)
+            if on_presence is not None and conn.principal is not None:
+                await on_presence(runtime, conn.principal.account_id)
+        await conn.finish()

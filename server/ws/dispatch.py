@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Any
 
@@ -21,7 +20,7 @@ from server.store.views import (
     officer_view,
 )
 from server.ws.alert_commands import apply_command
-from server.ws.connection import Closed, Connection
+from server.ws.connection import Connection, serve_json_role
 from server.ws.officer import fetcher, handle_ack
 from shared.protocol.base import ErrorCode
 from shared.protocol.codec import dispatch_in
@@ -75,30 +74,7 @@ async def snapshot(runtime: Runtime, account_id: str) -> Snapshot:
 @websocket("/ws/dispatch")
 async def dispatch_socket(socket: WebSocket[Any, Any, Any]) -> None:
     """A dispatcher console."""
-    runtime: Runtime = socket.app.state.runtime
-    await socket.accept()
-    conn = Connection(socket, runtime, role="dispatcher", mode="text",
-                      max_bytes=runtime.settings.max_message_bytes)
-    conn.session.start()
-    registered = False
-    try:
-        if await conn.handshake(decode) is None:
-            return
-        assert conn.principal is not None
-        me = conn.principal.account_id
-        runtime.hub.register(conn.session)
-        registered = True
-        await conn.welcome()
-        while True:
-            message = await conn.next_message(decode)
-            if message is not None:
-                await conn.handle(message, functools.partial(_handle, runtime, conn, me))
-    except Closed:
-        pass
-    finally:
-        if registered:
-            runtime.hub.unregister(conn.session)
-        await conn.finish()
+    await serve_json_role(socket, "dispatcher", decode, _handle)
 
 
 async def _handle(runtime: Runtime, conn: Connection, me: str, message: Any) -> None:

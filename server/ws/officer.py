@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from server.store.models import Officer
 from server.store.outbox import pending
 from server.store.views import officer_view
 from server.ws.alert_commands import apply_command
-from server.ws.connection import Closed, Connection
+from server.ws.connection import Connection, serve_json_role
 from server.ws.group_commit import OfficerUpdate
 from shared.protocol.base import ErrorCode
 from shared.protocol.codec import officer_in
@@ -65,33 +64,7 @@ async def officer_changed(runtime: Runtime, officer_id: str) -> None:
 @websocket("/ws/officer")
 async def officer_socket(socket: WebSocket[Any, Any, Any]) -> None:
     """A field officer's phone (or the terminal officer client)."""
-    runtime: Runtime = socket.app.state.runtime
-    await socket.accept()
-    conn = Connection(socket, runtime, role="officer", mode="text",
-                      max_bytes=runtime.settings.max_message_bytes)
-    conn.session.start()
-    registered = False
-    try:
-        if await conn.handshake(decode) is None:
-            return
-        assert conn.principal is not None
-        me = conn.principal.account_id
-        runtime.hub.register(conn.session)
-        registered = True
-        await conn.welcome()
-        await officer_changed(runtime, me)
-        while True:
-            message = await conn.next_message(decode)
-            if message is not None:
-                await conn.handle(message, functools.partial(_handle, runtime, conn, me))
-    except Closed:
-        pass
-    finally:
-        if registered:
-            runtime.hub.unregister(conn.session)
-            if conn.principal is not None:
-                await officer_changed(runtime, conn.principal.account_id)
-        await conn.finish()
+    await serve_json_role(socket, "officer", decode, _handle, officer_changed)
 
 
 async def _handle(runtime: Runtime, conn: Connection, me: str, message: Any) -> None:
