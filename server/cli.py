@@ -33,13 +33,8 @@ class CommandModule(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-def _load(module: str) -> CommandModule | None:
-    try:
-        return cast(CommandModule, importlib.import_module(module))
-    except ModuleNotFoundError as exc:
-        if exc.name == module:  # a command not built yet is left out of the CLI
-            return None
-        raise
+def _load(module: str) -> CommandModule:
+    return cast(CommandModule, importlib.import_module(module))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     subs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         mod = _load(module)
-        if mod is None:
-            continue
         sub = subs.add_parser(name, help=help_text, description=help_text)
         mod.configure(sub)
         sub.set_defaults(_module=mod)
