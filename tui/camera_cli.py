@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 
 import msgspec
@@ -16,6 +14,7 @@ from rich.table import Table
 from tui.camera import CameraOptions, CameraStats, CameraSummary, stream_camera
 from tui.camera_stats import percentile
 from tui.frame_source import parse_size
+from tui.signals import stop_on_signals
 
 
 def options_from_args(args: argparse.Namespace) -> CameraOptions:
@@ -89,11 +88,7 @@ async def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         err.print(f"vigil camera: {exc}")
         return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     stats = CameraStats()
     show_live = not args.quiet and err.is_terminal
     task = asyncio.create_task(stream_camera(options, stop=stop, stats=stats))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import sys
 
 from rich.console import Console
@@ -21,6 +20,7 @@ from tui.officer_view import (
     Simple,
     parse_command,
 )
+from tui.signals import stop_on_signals
 
 
 def parse_point(text: str) -> tuple[float, float]:
@@ -108,11 +108,7 @@ async def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         err.print(f"vigil officer: {exc}")
         return 2
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     console = Console()
     card: CardOutput | None = None
     if args.json:
