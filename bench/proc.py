@@ -7,6 +7,7 @@ SIGTERM, then SIGKILL, so a run never leaves processes behind.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -135,6 +136,23 @@ def serve_commands(handle: Callable[[dict[str, Any]], dict[str, Any] | None]) ->
         if answer is None:
             return
         reply(answer)
+
+
+async def serve_commands_until_quit(
+    handle: Callable[[dict[str, Any]], dict[str, Any] | None],
+) -> None:
+    """Asyncio child side: :func:`serve_commands` on a thread; returns at ``quit`` or EOF."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def commands() -> None:
+        try:
+            serve_commands(handle)
+        finally:
+            loop.call_soon_threadsafe(done.set)
+
+    threading.Thread(target=commands, daemon=True).start()
+    await done.wait()
 
 
 def emit(value: dict[str, Any]) -> None:

@@ -18,11 +18,10 @@ Commands (JSON lines on stdin):
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
-from bench.proc import serve_commands
+from bench.proc import serve_commands_until_quit
 from shared.protocol.codec import dispatch_out, officer_out
 from shared.protocol.officer import AlertRaised, UpdatePosition
 from tui.connection import ConnectionStatus, ResumableConnection
@@ -94,7 +93,6 @@ class Swarm:
 async def main() -> None:
     swarm = Swarm()
     loop = asyncio.get_running_loop()
-    done = asyncio.Event()
 
     def handle(command: dict[str, Any]) -> dict[str, Any] | None:
         cmd = command.get("cmd")
@@ -107,14 +105,7 @@ async def main() -> None:
             return asyncio.run_coroutine_threadsafe(swarm.results(), loop).result(timeout=30)
         return {"error": f"unknown command {cmd!r}"}
 
-    def commands() -> None:
-        try:
-            serve_commands(handle)
-        finally:
-            loop.call_soon_threadsafe(done.set)
-
-    threading.Thread(target=commands, daemon=True).start()
-    await done.wait()
+    await serve_commands_until_quit(handle)
     await swarm.close()
 
 

@@ -13,14 +13,13 @@ Commands (JSON lines on stdin): ``count``, ``broadcast``, ``quit``. First line p
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from typing import Any
 
 import msgspec
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-from bench.proc import emit, serve_commands
+from bench.proc import emit, serve_commands_until_quit
 from shared.protocol.alerts import AlertView, StageTimes
 from shared.protocol.base import PROTOCOL_VERSION, Role
 from shared.protocol.common import Hello, Limits, Welcome
@@ -89,7 +88,6 @@ class BroadcastServer:
 async def main() -> None:
     state = BroadcastServer()
     loop = asyncio.get_running_loop()
-    done = asyncio.Event()
 
     def handle(command: dict[str, Any]) -> dict[str, Any] | None:
         cmd = command.get("cmd")
@@ -103,18 +101,11 @@ async def main() -> None:
             return answer
         return {"error": f"unknown command {cmd!r}"}
 
-    def commands() -> None:
-        try:
-            serve_commands(handle)
-        finally:
-            loop.call_soon_threadsafe(done.set)
-
     async with serve(state.handler, "127.0.0.1", 0, max_size=1 << 20,
                      ping_interval=None) as server:
         port = next(iter(server.sockets)).getsockname()[1]
         emit({"port": port})
-        threading.Thread(target=commands, daemon=True).start()
-        await done.wait()
+        await serve_commands_until_quit(handle)
 
 
 async def _call(fn: Any) -> Any:
