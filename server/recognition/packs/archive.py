@@ -44,13 +44,18 @@ def extract(archive: Path, dest: Path) -> None:
         raise PackError("pack_invalid", f"cannot unpack {archive.name}: {exc}") from exc
 
 
+def _check_totals(archive: Path, members: int, unpacked_bytes: int) -> None:
+    """Refuse archive bombs before anything is written."""
+    if members > MAX_MEMBERS:
+        raise PackError("pack_invalid", f"{archive.name}: too many members")
+    if unpacked_bytes > MAX_UNPACKED_BYTES:
+        raise PackError("pack_invalid", f"{archive.name}: unpacks to more than 4 GiB")
+
+
 def _extract_zip(archive: Path, dest: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
-        if len(infos) > MAX_MEMBERS:
-            raise PackError("pack_invalid", f"{archive.name}: too many members")
-        if sum(i.file_size for i in infos) > MAX_UNPACKED_BYTES:
-            raise PackError("pack_invalid", f"{archive.name}: unpacks to more than 4 GiB")
+        _check_totals(archive, len(infos), sum(i.file_size for i in infos))
         for info in infos:
             _check_name(info.filename)
             mode = (info.external_attr >> 16) & 0o170000
@@ -62,10 +67,7 @@ def _extract_zip(archive: Path, dest: Path) -> None:
 def _extract_tar(archive: Path, dest: Path) -> None:
     with tarfile.open(archive) as tf:
         members = tf.getmembers()
-        if len(members) > MAX_MEMBERS:
-            raise PackError("pack_invalid", f"{archive.name}: too many members")
-        if sum(m.size for m in members) > MAX_UNPACKED_BYTES:
-            raise PackError("pack_invalid", f"{archive.name}: unpacks to more than 4 GiB")
+        _check_totals(archive, len(members), sum(m.size for m in members))
         for m in members:
             _check_name(m.name)
             if not (m.isfile() or m.isdir()):
