@@ -4,7 +4,8 @@ Enrolment takes the one face of a photo that passes the quality gate. A portrait
 faces in the background (a passer-by behind the subject: 11 % of single-person news portraits
 of the development set) enrols its dominant face, the one at least :data:`DOMINANCE` times as
 wide as every other acceptable face, and says so (``background_faces``); faces of similar size
-are refused as ``multiple_faces``, since nobody can tell which person is meant. Refusal codes: ``undecodable_image``, ``image_too_large``, ``no_face``, ``multiple_faces`` and
+are refused as ``multiple_faces``, since nobody can tell which person is meant. Refusal codes:
+``undecodable_image``, ``image_too_large``, ``no_face``, ``multiple_faces`` and
 ``low_quality:<reason>`` (reasons from :mod:`server.recognition.quality`).
 """
 
@@ -17,7 +18,6 @@ from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import decode_image
 from server.recognition.quality import QualityReport, assess
 from shared.settings import Settings
-
 
 DOMINANCE = 1.6
 """How much wider than every other acceptable face the enrolled face must be, when a photo
