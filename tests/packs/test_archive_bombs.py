@@ -3,6 +3,7 @@ archive declares (total, count, compression ratio), and while streaming when it 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import tarfile
@@ -71,10 +72,8 @@ def test_member_streaming_past_its_declared_size_is_cut_there(tmp_path: Path) ->
     zipped = lying_zip(tmp_path / "lie.zip", real, declared=1000)
     dest = tmp_path / "out"
     dest.mkdir()
-    try:
+    with contextlib.suppress(PackError):
         archive.extract(zipped, dest)
-    except PackError:
-        pass
     # Whether refused or cut, never more than the declared size reaches the disk.
     assert written(dest) <= 1000
 
