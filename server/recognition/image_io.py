@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Any
 
 import cv2
 import numpy as np
@@ -73,7 +74,7 @@ _PROBE = b"\xff\x00" * 32
 """Stuffed 1-bits (``FF 00``): no marker, and never valid Huffman data a scan could end on."""
 
 
-def _scan_cut_short(data: bytes, image: Image) -> bool:
+def _scan_cut_short(data: bytes, image: np.ndarray[Any, Any]) -> bool:
     """Whether a baseline JPEG's scan data stopped before its last block.
 
     libjpeg decodes the missing blocks of a cut scan as zero coefficients, so the last block

@@ -13,7 +13,7 @@ from __future__ import annotations
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from server.errors import PackError
 
@@ -85,7 +85,7 @@ def _extract_zip(archive: Path, dest: Path) -> None:
                 _copy_counted(src, out, info.file_size, f"{archive.name}: {info.filename}")
 
 
-def _copy_counted(src: BinaryIO, out: BinaryIO, declared: int, what: str) -> None:
+def _copy_counted(src: IO[bytes], out: IO[bytes], declared: int, what: str) -> None:
     """Copy one member, refusing it the moment it streams more than it declared."""
     written = 0
     while chunk := src.read(min(CHUNK, declared - written + 1)):
