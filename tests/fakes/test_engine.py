@@ -69,7 +69,8 @@ def test_one_identity_one_direction_others_near_orthogonal() -> None:
     va = engine.embed(a, sorted(engine.detect(a), key=lambda f: f.box[0]))
     vb = engine.embed(b, sorted(engine.detect(b), key=lambda f: f.box[0]))[::-1]
     same = np.sum(va * vb, axis=1)
-    assert same.min() > 0.98 and same.max() < 1.0  # two photos of one identity
+    assert same.min() > 0.98  # two photos of one identity: close...
+    assert same.max() < 1.0  # ...but not the same template
     assert np.allclose(np.linalg.norm(va, axis=1), 1.0, atol=1e-5)
     for i, j in itertools.combinations(range(len(ids)), 2):
         assert abs(float(va[i] @ va[j])) < FAKE_CALIBRATION.default
@@ -82,7 +83,7 @@ def test_calibration_is_ordered() -> None:
 
 
 def test_identity_out_of_range_is_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="identity must be in"):
         draw_face(np.zeros((64, 64, 3), np.uint8), MAX_IDENTITY + 1, 0, 0, 64)
 
 
