@@ -24,6 +24,7 @@ from server.domain.assignment import Candidate, within_radius
 from server.pipeline.analysis import Match
 from server.runtime import Runtime
 from server.store.active_officers import active_officers
+from server.store.incidents import incident_for
 from server.store.models import (
     Account,
     Alert,
@@ -218,6 +219,7 @@ async def _new_alert(
     probe: list[Path],
 ) -> Alert:
     alert_id = new_id("alr")
+    incident_id = await incident_for(session, dep.id, match.entry_id) or alert_id
     probe_rel = Path("probes") / dep.id / f"{alert_id}.jpg"
     probe_abs = runtime.settings.data_path / probe_rel
     # The one image of a passer-by the system keeps, and only because it matched. Recorded
@@ -230,6 +232,7 @@ async def _new_alert(
         threshold=dep.threshold, first_seen=now, last_seen=now, sightings=1, state="new",
         flagged=False, probe_path=str(probe_rel), captured_at=captured_at,
         ingested_at=ingested_at, matched_at=match.matched_at, pushed_at=0.0, created_at=now,
+        incident_id=incident_id,
     )
     session.add(alert)
     await session.flush()

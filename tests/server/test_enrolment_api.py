@@ -39,6 +39,7 @@ async def test_enrolment_refusals_and_listing(live: LiveServer, photos: Photos) 
     entry = await enrol(wm, wl["id"], photos.subject, "Subject A")
     assert entry["category"] == "wanted_serious_crime"
     assert entry["models"] == ["dlib-resnet-v1"]
+    assert entry["background_faces"] == 0  # one face in the photo: nothing left out
     listed = await wm.call("GET", f"/api/watchlists/{wl['id']}/entries")
     assert [e["id"] for e in listed] == [entry["id"]]
     await wm.call("DELETE", f"/api/watchlists/{wl['id']}/entries/{entry['id']}", 204)
