@@ -20,6 +20,7 @@ from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
+from server import officer_app
 from server.api.admin import AccountController, CameraController, OfficerController
 from server.api.alerts import AlertController
 from server.api.deployments import DeploymentController
@@ -151,9 +152,9 @@ def create_app(
             health, AccountController, CameraController, OfficerController,
             WatchlistController, DeploymentController, AlertController,
             AuthorisationController, ThresholdController, AuditController,
-            camera_socket, officer_socket, dispatch_socket,
+            camera_socket, officer_socket, dispatch_socket, *officer_app.ROUTES,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, officer_app.lifespan],
         exception_handlers={VigilError: vigil_error, HTTPException: http_error,
                             Exception: internal_error},
         openapi_config=OpenAPIConfig(title="Vigil", version="0.1.0", path="/schema"),
