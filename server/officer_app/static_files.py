@@ -9,8 +9,9 @@ memory), websockets back to this server.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.response import Redirect
 
 from server.errors import NotFound
@@ -68,15 +69,24 @@ def read_file(name: str) -> bytes:
 
 
 @get("/officer", include_in_schema=False)
-async def officer_root() -> Redirect:
-    """``/officer`` -> ``/officer/`` (the service worker's scope ends with the slash)."""
-    return Redirect("/officer/")
+async def officer_root(request: Request[Any, Any, Any]) -> Response[bytes] | Redirect:
+    """The app at ``/officer/``; ``/officer`` redirects there (the router matches both here,
+    and the service worker's scope and the page's relative links need the slash)."""
+    # The router strips the trailing slash from ``path``; ``raw_path`` keeps what was asked.
+    raw = request.scope.get("raw_path") or b""
+    if not raw.split(b"?", 1)[0].endswith(b"/"):
+        return Redirect("/officer/")
+    return file_response("index.html")
 
 
 @get("/officer/{name:path}", include_in_schema=False)
 async def officer_file(name: str) -> Response[bytes]:
-    """A file of the app shell; ``/officer/`` is the app itself."""
-    key = name.lstrip("/") or "index.html"
+    """A file of the app shell."""
+    return file_response(name.lstrip("/") or "index.html")
+
+
+def file_response(key: str) -> Response[bytes]:
+    """One listed file with the security headers."""
     body = read_file(key)
     headers = dict(SECURITY_HEADERS)
     # The shell revalidates on every load (the service worker serves it when offline); the

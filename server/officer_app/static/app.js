@@ -59,6 +59,7 @@ async function pair(code) {
   store.save();
   msg.textContent = "";
   start();
+  setStatus("available"); // a newly paired phone starts on duty
 }
 
 function ended(why) {
@@ -113,7 +114,8 @@ function start() {
 }
 
 function onOnline() {
-  sendStatus();
+  // Queued actions go in the order they were taken (a queued status included); the server
+  // sets busy/available itself on accept/resolve, so the status is not re-sent blindly.
   if (position && onDuty()) link.send({ type: "position", ...position });
   flush();
 }
@@ -246,9 +248,21 @@ function sendStatus() {
   enqueue({ type: "status", status: store.state.status });
 }
 
+function stopSharing() {
+  store.state.sharing = false;
+  store.save();
+  if (stopWatch) stopWatch();
+  stopWatch = null;
+  position = null;
+  $("share-msg").textContent = "Not sharing your location.";
+  $("share-go").textContent = "Share my location on duty";
+  render();
+}
+
 function startSharing() {
   store.state.sharing = true;
   store.save();
+  $("share-go").textContent = "Stop sharing my location";
   if (stopWatch || !onDuty()) return;
   $("share-msg").textContent = "Finding your location…";
   stopWatch = watch((p) => {
@@ -369,7 +383,10 @@ function boot() {
   $("pair-go").addEventListener("click", () => pair($("code").value));
   $("code").addEventListener("keydown", (e) => { if (e.key === "Enter") pair($("code").value); });
   $("pair-again").addEventListener("click", () => show("pair"));
-  $("share-go").addEventListener("click", () => startSharing());
+  $("share-go").addEventListener("click", () => {
+    if (store.state.sharing) stopSharing();
+    else startSharing();
+  });
   $("push-go").addEventListener("click", () => enablePush());
   $("unpair").addEventListener("click", async () => {
     const cred = store.state.credential;
