@@ -16,7 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "postgresql+asyncpg://... for PostgreSQL)")
     parser.add_argument("--engine", default=None, choices=["auto", "dlib", "onnx"],
                         help="face engine (auto)")
-    parser.add_argument("--model-root", default=None, help="installed model packs folder")
+    parser.add_argument("--model-root", default=None,
+                        help="installed model packs folder (default: ~/.local/share/vigil/"
+                        "models, then <data-dir>/models)")
     parser.add_argument("--model-pack", default=None,
                         help="installed pack for --engine onnx (default: the best one)")
     parser.add_argument("--workers", type=int, default=None, help="inference threads (2)")
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app, drain
+    from server.recognition.engines import describe
     from shared.settings import load_settings
 
     settings = load_settings(
@@ -39,15 +42,25 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine, model_root=args.model_root, model_pack=args.model_pack,
         workers=args.workers, log_level=args.log_level,
     )
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    level = settings.log_level.upper()
+    if not isinstance(logging.getLevelName(level), int):
+        print(f"vigil serve: unknown log level {settings.log_level!r} "
+              "(DEBUG, INFO, WARNING, ERROR)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings)
+    # Litestar's default logging config sets the root logger to INFO when the app is built:
+    # apply the chosen level after it (our loggers and alembic's propagate to the root).
+    logging.getLogger().setLevel(level)
 
     class GracefulServer(uvicorn.Server):
         """Closes our sockets with 1001 (after flushing) before uvicorn's own shutdown."""
 
         async def startup(self, sockets: list[socketlib.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
+            runtime = getattr(app.state, "runtime", None)
+            if runtime is not None and runtime.engine is not None:
+                print(f"vigil {describe(runtime.engine, settings)}", flush=True)
             for server in self.servers:
                 for sock in server.sockets:
                     host, port = sock.getsockname()[:2]
