@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -152,6 +153,11 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
     await page.get_by_role("button", name="Resolve").click()
     await expect(card).to_contain_text("sent when back online")
     assert await alert_state(world, alert_id) == "accepted"
+    # Still offline, the app opens again from the service worker's cache, the queued action
+    # kept on the phone.
+    await page.reload()
+    await expect(page.locator("article.card")).to_contain_text("sent when back online",
+                                                               timeout=UI_WAIT_MS)
     await context.set_offline(False)
     await wait_state(world, alert_id, "resolved")
     await expect(page.locator("article.card")).to_have_count(0, timeout=UI_WAIT_MS)
@@ -165,3 +171,38 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
     await context.close()
     # The only console errors allowed: reconnection attempts while the phone was offline.
     assert [e for e in errors if "ERR_INTERNET_DISCONNECTED" not in e] == []
+
+
+async def test_openapi_page_renders_with_no_request_leaving_the_server(
+    app_live: LiveServer, browser: Browser
+) -> None:
+    page = await browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    await page.goto(f"{app_live.http}/schema")
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+        "Vigil", timeout=UI_WAIT_MS)
+    await expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    assert requested
+    assert [u for u in requested if not u.startswith(app_live.http)] == []
+    await page.close()
+
+
+async def test_app_shell_has_a_strict_content_security_policy(app_live: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=app_live.http) as client:
+        page = await client.get("/officer/")
+        assert page.status_code == 200
+        csp = page.headers["content-security-policy"]
+        assert "default-src 'none'" in csp
+        assert "script-src 'self'" in csp
+        assert "unsafe-inline" not in csp
+        assert "http" not in csp  # no third-party host
+        assert (await client.get("/officer")).headers["location"] == "/officer/"
+        assert (await client.get("/officer/../server/app.py")).status_code == 404
+        assert (await client.get("/officer/sw.js")).headers["service-worker-allowed"] == (
+            "/officer/")
+        manifest = (await client.get("/officer/manifest.webmanifest")).json()
+        for icon in manifest["icons"]:
+            got = await client.get(f"/officer/{icon['src']}")
+            assert got.status_code == 200
+            assert got.content.startswith(b"\x89PNG")
