@@ -3,7 +3,10 @@ real server: decline with a reason, busy while accepted, dispatcher notes on the
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import sys
 import time
 from typing import Any
 
@@ -174,3 +177,29 @@ async def test_accept_makes_busy_until_resolved_and_notes_reach_the_officer(
     assert await officer_status(world, world.ids["pc1"]) == "available"
     await officer.close()
     await dispatcher.close()
+
+
+async def test_token_create_qr_prints_a_pairing_link_and_qr_instead_of_the_token(
+    tmp_path: Any,
+) -> None:
+    data_dir = tmp_path / "data"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "token", "create", "--role", "officer",
+        "--name", "PC 7", "--qr", "--url", "https://vigil.test:8443",
+        "--data-dir", str(data_dir), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    out = (await asyncio.wait_for(proc.communicate(), 120))[0].decode()
+    assert proc.returncode == 0, out
+    link = re.search(r"pairing link (\S+)", out)
+    assert link is not None, out
+    code = link.group(1).split("#pair=")[1]
+    assert link.group(1) == f"https://vigil.test:8443/officer/#pair={code}"
+    assert "▄" in out or "▀" in out  # the QR code, in block characters
+    assert "vgl_" not in out  # the phone gets its own token; none is printed
+    db = Database(make_settings(tmp_path).database_url)
+    try:
+        async with db.sessions() as session, session.begin():
+            account, _token = await exchange_code(session, code, time.time())
+        assert account.name == "PC 7"
+    finally:
+        await db.close()
