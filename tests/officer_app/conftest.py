@@ -1,5 +1,5 @@
-"""Fixtures for the officer web app tests: the live server of ``tests/server`` with a world
-(accounts, camera, watchlist, active deployment), and helpers to raise an alert."""
+"""Fixtures for the officer web app tests: the live server (``engine`` and ``photos`` come from
+``tests/conftest.py``: the fake engine, or dlib and real photos in ``real_engine`` modules)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from server.recognition.dlib_engine import DlibEngine
-from tests.server.conftest import (  # noqa: F401  (fixtures re-exported for this package)
-    LiveServer,
-    engine,
-    make_settings,
-    photos,
-)
+from server.recognition.engine import FaceEngine
+from tests.support.live import LiveServer, make_settings
 
 
 @pytest.fixture
-async def app_live(tmp_path: Path, engine: DlibEngine) -> AsyncIterator[LiveServer]:  # noqa: F811
+async def app_live(tmp_path: Path, engine: FaceEngine) -> AsyncIterator[LiveServer]:
+    """The real server; assignments never time out while a browser test runs."""
     async with LiveServer(make_settings(tmp_path, ack_timeout_s=600), engine) as server:
         yield server

@@ -21,6 +21,9 @@ from tests.server.conftest import LiveServer, Photos, World, build_world, open_w
 
 UI_WAIT_MS = 60_000
 
+# The scenario streams a real face and the card shows real photos: the dlib engine.
+pytestmark = pytest.mark.real_engine
+
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
