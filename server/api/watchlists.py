@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import Annotated
 
+import msgspec
 import numpy as np
 from litestar import Controller, Request, delete, get, post
 from litestar.enums import RequestEncodingType
@@ -149,7 +150,8 @@ class WatchlistController(Controller):
                                   category=data.category)
             await note_watchlist_change(session, rt, watchlist_id,
                                         actor=principal.account_id, now=now)
-        return _entry_out(entry, (result.model_id,))
+        out = _entry_out(entry, (result.model_id,))
+        return msgspec.structs.replace(out, background_faces=result.background_faces)
 
     @get("/{watchlist_id:str}/entries", operation_id="listEntries", guards=[ENTRY_READERS])
     async def list_entries(self, request: Request,  # type: ignore[type-arg]
