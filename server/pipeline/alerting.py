@@ -282,3 +282,29 @@ async def count_frame(
         await session.execute(
             update(Deployment).where(Deployment.id == deployment_id).values(**values)
         )
+
+
+async def reopen_windows(runtime: Runtime) -> int:
+    """Seed the cooldown tracker from the store at start-up, so that a restart does not raise
+    a second alert for a person whose alert is still open within its cooldown window.
+
+    Only alerts are read (open ones, of active deployments, seen within ``cooldown_s``): the
+    tracker holds alert ids, never anything about faces that did not match.
+
+    Returns:
+        The number of windows reopened.
+    """
+    tracker = runtime.tracker
+    assert tracker is not None
+    now = runtime.clock()
+    async with runtime.db.sessions() as session:
+        rows = (await session.execute(
+            select(Alert.id, Alert.camera_id, Alert.entry_id, Alert.last_seen)
+            .join(Deployment, Deployment.id == Alert.deployment_id)
+            .where(Deployment.active.is_(True),
+                   Alert.state.not_in(tuple(CLOSED_STATES)),
+                   Alert.last_seen >= now - tracker.cooldown_s)
+            .order_by(Alert.last_seen))).all()
+    for alert_id, camera_id, entry_id, last_seen in rows:
+        tracker.seen(camera_id, entry_id, alert_id, float(last_seen))
+    return len(rows)

@@ -6,10 +6,13 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 from server.recognition.image_io import encode_jpeg
 from tests.server.conftest import Api, LiveServer, Photos, enrol, make_token
 from tests.server.frames import insightface_image
+
+pytestmark = pytest.mark.real_engine  # real faces are the point here
 
 
 async def test_enrolment_refusals_and_listing(live: LiveServer, photos: Photos) -> None:
