@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import msgspec
 from litestar.datastructures import UploadFile
@@ -51,6 +52,9 @@ class CameraCreate(msgspec.Struct, frozen=True, kw_only=True):
     mobile: bool = False
     account_id: str | None = None
     """Camera account allowed to stream for this camera; None lets any camera token."""
+    min_face_px: Annotated[float, msgspec.Meta(ge=8, le=2000)] | None = None
+    """Smallest face side (frame pixels) detection must find in this camera's frames; None
+    uses the server's ``min_face_px`` setting. Larger is cheaper (fewer detector tiles)."""
 
 
 class WatchlistCreate(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,6 +9,7 @@ with the function's locals (privacy invariant 1), and nothing is written anywher
 from __future__ import annotations
 
 import time
+from typing import Protocol, cast
 
 import cv2
 import msgspec
@@ -23,6 +24,24 @@ from shared.settings import Settings
 
 CROP_MARGIN = 0.6
 """Probe crop = face box grown by this fraction of its size on each side."""
+
+
+class SizedDetector(Protocol):
+    """An engine whose detection can skip faces below a size (fewer tiles, see ``tiling``);
+    such an engine sets a true ``sized_detection`` class attribute."""
+
+    def detect(
+        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0
+    ) -> list[Face]: ...
+
+
+def detect_faces(
+    engine: FaceEngine, image: Image, timer: StageTimer, min_face_px: float
+) -> list[Face]:
+    """``engine.detect``, told the smallest face size the camera needs when it can use it."""
+    if min_face_px > 0 and getattr(engine, "sized_detection", False):
+        return cast(SizedDetector, engine).detect(image, timer, min_face_px=min_face_px)
+    return engine.detect(image, timer)
 
 
 class Match(msgspec.Struct, frozen=True):
@@ -48,8 +67,12 @@ def analyse_frame(
     settings: Settings,
     threshold: float,
     now: float,
+    min_face_px: float = 0.0,
 ) -> Analysis:
     """Run one frame through the pipeline (called in a worker thread).
+
+    ``min_face_px`` is the smallest face side the camera must find (0: every face the engine
+    can see); engines that can use it detect faster.
 
     Raises:
         ImageRefused: ``undecodable_image`` or ``image_too_large``.
@@ -57,9 +80,10 @@ def analyse_frame(
     timer = StageTimer()
     with timer.stage("decode"):
         image = decode_image(
-            jpeg, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
+            jpeg, max_bytes=settings.max_image_bytes, max_pixels=frame_pixels(settings),
+            downscale=settings.downscale_frames,
         )
-    faces = engine.detect(image, timer)
+    faces = detect_faces(engine, image, timer, min_face_px)
     prob = bool(getattr(engine, "score_is_probability", False))
     with timer.stage("quality"):
         good = [f for f in faces if assess(image, f, settings.quality,
@@ -76,6 +100,11 @@ def analyse_frame(
                 matches.append(Match(hit.entry_id, hit.similarity, crop, time.time()))
         del vectors, hits  # below-threshold templates go no further than this frame
     return Analysis(len(faces), tuple(matches), timer.ms)
+
+
+def frame_pixels(settings: Settings) -> int:
+    """The pixel limit of a camera frame (never above the limit of any image)."""
+    return min(settings.max_frame_pixels, settings.max_image_pixels)
 
 
 def probe_crop(image: Image, face: Face, faces: list[Face]) -> bytes:

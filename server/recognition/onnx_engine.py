@@ -43,6 +43,7 @@ from server.recognition.ssd import decode_offsets, make_priors
 from server.recognition.tiling import (
     Tile,
     cut_tiles,
+    finest_scale,
     inner_edge_mask,
     iou_matrix,
     nms,
@@ -87,11 +88,28 @@ def providers() -> list[str]:
     return [*chosen, "CPUExecutionProvider"]
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
+def session_options(threads: int) -> ort.SessionOptions:
+    """Options for a session on a small CPU shared with the server's other work.
+
+    ``threads`` intra-op threads (see :func:`default_threads`), one inter-op thread and
+    sequential execution: the graphs are chains, so parallel branches buy nothing and each
+    extra pool is threads that compete with the worker threads. Every graph optimisation
+    (constant folding, operator fusion, memory-layout changes) is on; ORT's spinning
+    intra-op threads are off, because on 2 cores a spinning worker steals the CPU the other
+    frame's worker and the event loop need.
+    """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
+    return opts
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    opts = session_options(threads)
     try:
         return ort.InferenceSession(str(path), opts, providers=providers())
     except Exception as exc:  # ORT raises untyped errors for unloadable graphs
@@ -121,6 +139,8 @@ class OnnxEngine:
 
     name = "onnx"
     score_is_probability = True
+    sized_detection = True
+    """``detect`` takes ``min_face_px`` (see ``server.pipeline.analysis.detect_faces``)."""
 
     def __init__(self, pack_dir: Path, threads: int | None = None, verify: bool = True) -> None:
         """Load a pack.
@@ -167,15 +187,26 @@ class OnnxEngine:
 
     # -- detection -------------------------------------------------------------------------
 
-    def detect(self, image: Image, timer: StageTimer | None = None) -> list[Face]:
-        """Find faces in a BGR frame, best first (scores are probabilities)."""
+    def detect(
+        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0
+    ) -> list[Face]:
+        """Find faces in a BGR frame, best first (scores are probabilities).
+
+        Args:
+            image: BGR frame.
+            timer: stage times, if wanted.
+            min_face_px: the smallest face side (frame pixels) the caller needs; larger than
+                the detector's own smallest, it skips the finest tiles (0: every face the
+                detector can find, e.g. enrolment photos).
+        """
         h, w = image.shape[:2]
         if h < 2 or w < 2 or image.ndim != 3 or image.shape[2] != 3:
             return []  # decode_image never gives these; a caller's empty crop finds nothing
         d = self.manifest.detector
         tw, th = d.input_size
         with stage(timer, "detect"):
-            tiles = plan_tiles(w, h, tw, th, d.tile_overlap, d.tiled)
+            tiles = plan_tiles(w, h, tw, th, d.tile_overlap, d.tiled,
+                               finest_scale(min_face_px, d.min_face_px))
             found = []
             for start in range(0, len(tiles), MAX_BATCH):
                 chunk = tiles[start : start + MAX_BATCH]
