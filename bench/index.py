@@ -245,11 +245,9 @@ def run(ctx: Context) -> dict[str, Any]:
             case["rss_growth_mb"] = round(rss_growth, 1)
             if (dim, size) == (512, 100_000):
                 case.update(targeted(
-                    "query p99 <= 1 ms at recall@1 >= 0.99 (mated probes), >= 50x faster "
-                    "than exact search (p99)",
-                    [check("query_ms.p99", case["query_ms"]["p99"], "<=", 1.0, "ms"),
-                     check("recall_at_1_mated", case["recall_at_1_mated"], ">=", 0.99),
-                     check("speedup_p99", case["speedup_p99"], ">=", 50.0, "x")],
+                    "query p99 <= 2 ms at recall@1 >= 0.99 (mated probes)",
+                    [check("query_ms.p99", case["query_ms"]["p99"], "<=", 2.0, "ms"),
+                     check("recall_at_1_mated", case["recall_at_1_mated"], ">=", 0.99)],
                 ))
             cases[f"{dim}x{size}"] = case
             ctx.remember(f"index_memory_mb_{dim}x{size}", case["index_memory_mb"])

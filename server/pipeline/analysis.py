@@ -9,7 +9,6 @@ with the function's locals (privacy invariant 1), and nothing is written anywher
 from __future__ import annotations
 
 import time
-from typing import Protocol, cast
 
 import cv2
 import msgspec
@@ -17,31 +16,14 @@ import numpy as np
 
 from server.pipeline.matching import Matcher
 from server.recognition.engine import Face, FaceEngine, Image
-from server.recognition.image_io import decode_image, encode_jpeg
-from server.recognition.quality import assess
+from server.recognition.frame_faces import decode_frame, find_faces
+from server.recognition.image_io import encode_jpeg
+from server.recognition.process_engine import ProcessEngine
 from server.recognition.timing import StageTimer
 from shared.settings import Settings
 
 CROP_MARGIN = 0.6
 """Probe crop = face box grown by this fraction of its size on each side."""
-
-
-class SizedDetector(Protocol):
-    """An engine whose detection can skip faces below a size (fewer tiles, see ``tiling``);
-    such an engine sets a true ``sized_detection`` class attribute."""
-
-    def detect(
-        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0
-    ) -> list[Face]: ...
-
-
-def detect_faces(
-    engine: FaceEngine, image: Image, timer: StageTimer, min_face_px: float
-) -> list[Face]:
-    """``engine.detect``, told the smallest face size the camera needs when it can use it."""
-    if min_face_px > 0 and getattr(engine, "sized_detection", False):
-        return cast(SizedDetector, engine).detect(image, timer, min_face_px=min_face_px)
-    return engine.detect(image, timer)
 
 
 class Match(msgspec.Struct, frozen=True):
@@ -78,33 +60,28 @@ def analyse_frame(
         ImageRefused: ``undecodable_image`` or ``image_too_large``.
     """
     timer = StageTimer()
-    with timer.stage("decode"):
-        image = decode_image(
-            jpeg, max_bytes=settings.max_image_bytes, max_pixels=frame_pixels(settings),
-            downscale=settings.downscale_frames,
-        )
-    faces = detect_faces(engine, image, timer, min_face_px)
-    prob = bool(getattr(engine, "score_is_probability", False))
-    with timer.stage("quality"):
-        good = [f for f in faces if assess(image, f, settings.quality,
-                                           score_is_probability=prob).ok]
+    if isinstance(engine, ProcessEngine):
+        # One round trip: the JPEG bytes go to a worker process, which decodes, detects,
+        # gates and embeds; the pixels stay there unless a face matches.
+        found = engine.find_faces(jpeg, settings, min_face_px, timer)
+    else:
+        found = find_faces(engine, jpeg, settings, min_face_px, timer)
+    faces = found.faces
     matches: list[Match] = []
-    if good:
-        vectors = engine.embed(image, good, timer)
+    if found.good:
         with timer.stage("search"):
-            hits = matcher.search(vectors, now)
-        for face, hit in zip(good, hits, strict=True):
+            hits = matcher.search(found.vectors, now)
+        image = found.image
+        for i, hit in zip(found.good, hits, strict=True):
             if hit is not None and hit.similarity >= threshold:
                 with timer.stage("crop"):
-                    crop = probe_crop(image, face, faces)
+                    if image is None:  # analysed in a worker process: decode here, once
+                        image = decode_frame(jpeg, settings)
+                    crop = probe_crop(image, faces[i], faces)
                 matches.append(Match(hit.entry_id, hit.similarity, crop, time.time()))
-        del vectors, hits  # below-threshold templates go no further than this frame
+        del hits  # below-threshold templates go no further than this frame
+    del found
     return Analysis(len(faces), tuple(matches), timer.ms)
-
-
-def frame_pixels(settings: Settings) -> int:
-    """The pixel limit of a camera frame (never above the limit of any image)."""
-    return min(settings.max_frame_pixels, settings.max_image_pixels)
 
 
 def probe_crop(image: Image, face: Face, faces: list[Face]) -> bytes:

@@ -14,10 +14,11 @@ kept per thread.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,13 @@ class OnnxEngine:
     name = "onnx"
     score_is_probability = True
     sized_detection = True
-    """``detect`` takes ``min_face_px`` (see ``server.pipeline.analysis.detect_faces``)."""
+    """``detect`` takes ``min_face_px`` (see ``server.recognition.frame_faces``)."""
+    releases_gil = False
+    """ONNX Runtime releases the GIL while a graph runs, but dlib's 68-point predictor, the
+    tile cutting and the box decoding do not: sampled with ``py-spy --gil`` under the bench's
+    4-camera load, frame analysis held the GIL for ~60% of the samples (the landmark
+    predictor alone ~30%), which is event-loop lag. So the server runs this engine in worker
+    processes too (:mod:`server.recognition.process_engine`)."""
 
     def __init__(self, pack_dir: Path, threads: int | None = None, verify: bool = True) -> None:
         """Load a pack.
@@ -158,6 +165,7 @@ class OnnxEngine:
         if verify:
             verify_files(self.pack_dir, self.manifest)
         m = self.manifest
+        self._threads = threads
         self.model_id = m.embedder.model_id
         self.dim = m.embedder.embedding_size
         self.detector_id = m.detector.model_id
@@ -184,6 +192,11 @@ class OnnxEngine:
         self.providers = list(self._det.get_providers())
         log.info("onnx engine: pack %s %s, model %s, providers %s", m.name, m.version,
                  self.model_id, ",".join(self.providers))
+
+    def factory(self) -> Callable[[], OnnxEngine]:
+        """A picklable builder of an equivalent engine (for worker processes; the pack's
+        files were verified when this one loaded)."""
+        return functools.partial(OnnxEngine, self.pack_dir, self._threads, verify=False)
 
     # -- detection -------------------------------------------------------------------------
 

@@ -12,8 +12,13 @@ its models loaded before the constructor returns, so a broken model fails the st
 first frame). The pool uses the ``forkserver`` start method: the server has threads, and
 forking a threaded process is unsafe.
 
-Privacy invariant 2 holds: images cross to the workers pickled through the pool's pipes, in
-memory only; nothing is written to disk, and a worker keeps nothing after a call returns.
+Camera frames go to a worker as their JPEG bytes, one call per frame (:meth:`ProcessEngine.
+find_faces`: decode, detect, quality gate and embed in the worker), and only faces and
+templates come back: no decoded frame is pickled, and no frame makes two trips.
+``detect``/``embed`` (enrolment, evaluation) still send the decoded image.
+
+Privacy invariant 2 holds: images cross to the workers through the pool's pipes, in memory
+only; nothing is written to disk, and a worker keeps nothing after a call returns.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from typing import Any, TypeVar
 import numpy as np
 
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
+from server.recognition.frame_faces import FrameFaces, find_faces
 from server.recognition.timing import StageTimer
+from shared.settings import Settings
 
 T = TypeVar("T")
 
@@ -103,6 +110,13 @@ def _detect(image: Image) -> tuple[list[Face], dict[str, float]]:
     timer = StageTimer()
     faces = _worker_engine().detect(image, timer)
     return faces, timer.ms
+
+
+def _find_faces(jpeg: bytes, settings: Settings, min_face_px: float,
+                ) -> tuple[FrameFaces, dict[str, float]]:
+    timer = StageTimer()
+    found = find_faces(_worker_engine(), jpeg, settings, min_face_px, timer, keep_image=False)
+    return found, timer.ms
 
 
 def _embed(image: Image, faces: Sequence[Face]) -> tuple[Vectors, dict[str, float]]:
@@ -198,6 +212,17 @@ class ProcessEngine:
     def detect(self, image: Image, timer: StageTimer | None = None) -> list[Face]:
         """Find faces (in a worker process), best first."""
         return self._call(_detect, timer, image)
+
+    def find_faces(self, jpeg: bytes, settings: Settings, min_face_px: float,
+                   timer: StageTimer | None = None) -> FrameFaces:
+        """A whole camera frame in one worker call: decode, detect, quality gate, embed
+        (see :func:`server.recognition.frame_faces.find_faces`). Only the JPEG bytes go to
+        the worker and only faces and templates come back; the decoded frame stays there.
+
+        Raises:
+            ImageRefused: ``undecodable_image`` or ``image_too_large``.
+        """
+        return self._call(_find_faces, timer, jpeg, settings, min_face_px)
 
     def embed(
         self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None
