@@ -27,6 +27,7 @@ from server.api.governance import AuditController, AuthorisationController, Thre
 from server.api.watchlists import WatchlistController
 from server.domain.governance import governance_loop
 from server.errors import VigilError
+from server.pipeline.alerting import reopen_windows
 from server.recognition.engine import FaceEngine
 from server.recognition.process_engine import ProcessEngine, releases_gil
 from server.recognition.tracker import CooldownTracker
@@ -128,6 +129,8 @@ def create_app(
             loaded = owned
         runtime.engine = loaded
         runtime.tracker = CooldownTracker(settings.cooldown_s)
+        # alerts still open within their cooldown absorb new sightings after a restart
+        await reopen_windows(runtime)
         runtime.spawn(ack_timeout_loop(runtime, max(1.0, min(10.0, settings.ack_timeout_s / 4))),
                       "ack-timeout")
         runtime.spawn(governance_loop(runtime, GOVERNANCE_PERIOD_S), "governance")

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.stats import figures, tally
 from server.store.models import (
+    Account,
     Alert,
     AlertEventRow,
     Camera,
@@ -42,6 +43,7 @@ async def alert_view(session: AsyncSession, alert: Alert) -> AlertView:
             .order_by(AlertEventRow.id)
         )
     ).scalars().all()
+    names = await actor_names(session, {e.actor for e in events})
     return AlertView(
         id=alert.id,
         version=alert.version,
@@ -77,9 +79,30 @@ async def alert_view(session: AsyncSession, alert: Alert) -> AlertView:
             matched=alert.matched_at,
             pushed=alert.pushed_at,
         ),
-        events=tuple(AlertEvent(at=e.at, actor=e.actor, action=e.action, detail=e.detail)
+        events=tuple(AlertEvent(at=e.at, actor=e.actor, action=e.action, detail=e.detail,
+                                actor_name=names.get(e.actor, e.actor))
                      for e in events),
+        incident_id=alert.incident_id or alert.id,
+        camera_place=camera.description if camera else "",
     )
+
+
+async def actor_names(session: AsyncSession, actors: set[str]) -> dict[str, str]:
+    """Readable names of event actors: an officer's call sign, else the account's name."""
+    ids = actors - {"system", ""}
+    if not ids:
+        return {}
+    names = {
+        row.id: row.name
+        for row in (await session.execute(select(Account.id, Account.name)
+                                          .where(Account.id.in_(ids)))).all()
+    }
+    names.update({
+        row.id: row.call_sign
+        for row in (await session.execute(select(Officer.id, Officer.call_sign)
+                                          .where(Officer.id.in_(ids)))).all()
+    })
+    return names
 
 
 def officer_view(officer: Officer, connected: bool) -> OfficerView:

@@ -33,7 +33,7 @@ async def suggest(runtime: Runtime, alert_id: str) -> Suggestion | None:
         alert = await session.get(Alert, alert_id)
         if alert is None:
             raise NotFound("no such alert")
-        officers = await active_officers(session)
+        officers = await active_officers(session, runtime.clock())
         return nearest_available(
             (Candidate(o.id, o.status, o.lat, o.lon) for o in officers), alert.lat, alert.lon
         )
@@ -98,9 +98,7 @@ async def apply_command(
         assigned_to: str | None = None
         detail = text
         if command == "assign":
-            officer = await active_officer(session, officer_id)
-            if officer is None:
-                raise NotFound("no such officer (or its account is revoked)")
+            officer = await active_officer(session, officer_id, now)
             previous = alert.assigned_officer_id
             if previous and previous != officer_id:
                 withdraw = (previous,)

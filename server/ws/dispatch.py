@@ -68,6 +68,7 @@ async def snapshot(runtime: Runtime, account_id: str) -> Snapshot:
             deployments=tuple([await deployment_view(session, d) for d in deps]),
             stats=tuple([await deployment_stats(session, d) for d in deps]),
             last_seq=last_seq,
+            ack_timeout_s=runtime.settings.ack_timeout_s,
         )
 
 

@@ -1,7 +1,7 @@
 """cameras: the smallest face size detection must find, per camera
 
 Revision ID: c001
-Revises: g001
+Revises: i001
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c001"
-down_revision = "g001"
+down_revision = "i001"
 branch_labels = None
 depends_on = None
 
