@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -162,6 +163,8 @@ class ProcessEngine:
         self.dim = dim
         self.score_is_probability = score_is_probability
         self.workers = max(1, int(workers))
+        self.pack_dir: Path | None = None
+        """The model pack the workers load, when the engine comes from one (``wrap``)."""
         context = multiprocessing.get_context("forkserver")
         # Import the engine's module once in the fork server, so that each worker forks
         # with it loaded (its models are still loaded per worker, by the initializer).
@@ -195,10 +198,12 @@ class ProcessEngine:
         factory = getattr(engine, "factory", None)
         if factory is None:
             raise TypeError(f"engine {engine.name} holds the GIL but offers no factory()")
-        return cls(
+        wrapped = cls(
             factory(), workers, name=engine.name, model_id=engine.model_id, dim=engine.dim,
             score_is_probability=bool(getattr(engine, "score_is_probability", False)),
         )
+        wrapped.pack_dir = getattr(engine, "pack_dir", None)
+        return wrapped
 
     def _call(self, fn: Callable[..., tuple[T, dict[str, float]]], timer: StageTimer | None,
               *args: Any) -> T:
