@@ -1,7 +1,7 @@
 """officer app: one-time pairing codes and Web Push subscriptions
 
 Revision ID: p001
-Revises: i001
+Revises: c001
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "p001"
-down_revision = "i001"
+down_revision = "c001"
 branch_labels = None
 depends_on = None
 
