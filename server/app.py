@@ -18,13 +18,15 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
 
+from server import officer_app
 from server.api.admin import AccountController, CameraController, OfficerController
 from server.api.alerts import AlertController
 from server.api.deployments import DeploymentController
 from server.api.governance import AuditController, AuthorisationController, ThresholdController
+from server.api.openapi_errors import declare_error_bodies
 from server.api.watchlists import WatchlistController
+from server.api_docs import openapi_config, schema_asset
 from server.domain.governance import governance_loop
 from server.errors import VigilError
 from server.pipeline.alerting import reopen_windows
@@ -149,20 +151,22 @@ def create_app(
             await runtime.db.close()
             log.info("vigil stopped")
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health, AccountController, CameraController, OfficerController,
             WatchlistController, DeploymentController, AlertController,
             AuthorisationController, ThresholdController, AuditController,
-            camera_socket, officer_socket, dispatch_socket,
+            camera_socket, officer_socket, dispatch_socket, *officer_app.ROUTES, schema_asset,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, officer_app.lifespan],
         exception_handlers={VigilError: vigil_error, HTTPException: http_error,
                             Exception: internal_error},
-        openapi_config=OpenAPIConfig(title="Vigil", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
         request_max_body_size=settings.max_image_bytes + 1_000_000,
         debug=debug,
     )
+    declare_error_bodies(app)  # the schema's error body = what http_error/vigil_error send
+    return app
 
 
 @get("/api/health", operation_id="health", tags=["health"])
@@ -190,7 +194,8 @@ def http_error(_request: Request, exc: HTTPException) -> Response[dict[str, Any]
                             "message": str(exc.detail)}
     if exc.extra:
         body["detail"] = exc.extra
-    return Response(body, status_code=exc.status_code)
+    # Keep the framework's headers (405's Allow, 429's Retry-After): RFC 9110 requires them.
+    return Response(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def internal_error(_request: Request, exc: Exception) -> Response[dict[str, str]]:  # type: ignore[type-arg]
