@@ -117,6 +117,11 @@ CALIBRATIONS: dict[str, Calibration] = {
         fmr_thresholds=((1e-2, 0.9157), (1e-3, 0.9316), (1e-4, 0.9418), (1e-5, 0.9456)),
         source=_DEV,
     ),
+    # dlib's live tail, measured (`vigil eval --tail --engine dlib`, lfw_dev calibration half,
+    # 4,096,049 impostor pairs, 32 probe failures): FMR 1e-4 at 0.93995, mean excess 0.005359;
+    # the fit matches down to the highest pairs (0.96093: measured 1.95e-6, modelled 2.0e-6).
+    # Not recorded as `tail=` yet: it would put the 400-entry default at 0.984 (N=1: 0.952),
+    # where dlib recalls almost nothing, and the dlib end-to-end tests were not re-run with it.
     # ONNX model packs: add one line per model id here, from `vigil eval --calibrate
     # --engine onnx` on the same three datasets (the JSON's "calibration" object).
     # FacePlugin 512-d embedder (pack "faceplugin": tiled SSD detector, dlib 68-point
