@@ -101,8 +101,10 @@ def _create_accounts(env: dict[str, str]) -> dict[str, str]:
             await db.migrate()
             async with db.sessions() as session, session.begin():
                 for role in ("admin", "watchlist_manager", "authoriser", "camera", "auditor"):
-                    _, tokens[role] = await create_account(session, role=role,
-                                                           name=f"eval-{role}", now=time.time())
+                    account, tokens[role] = await create_account(
+                        session, role=role, name=f"eval-{role}", now=time.time())
+                    if role == "camera":  # cameras stream only when bound to this account
+                        tokens["camera_account_id"] = account.id
         finally:
             await db.close()
         return tokens
@@ -252,7 +254,7 @@ def run_scenes(
             health = _ok(admin.get("/api/health"))
             cameras = [_ok(admin.post("/api/cameras", json={
                 "id": f"cam-eval-{px}px", "name": f"Evaluation camera {px} px", "lat": LAT,
-                "lon": LON}))["id"] for px in sizes]
+                "lon": LON, "account_id": tokens["camera_account_id"]}))["id"] for px in sizes]
             wl = _ok(wm.post("/api/watchlists", json={"name": "scenes"}))
             entries, refused = _enrol(wm, wl["id"], cast, progress)
             now = time.time()

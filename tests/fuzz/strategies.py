@@ -46,6 +46,7 @@ OFFICER = [
     message("position", lat=floats, lon=floats, accuracy_m=floats),
     message("status", status=st.sampled_from(["available", "busy", "off_duty", "gone"])),
     message("accept", ref=ints, alert_id=ids),
+    message("decline", ref=ints, alert_id=ids, reason=texts),
     message("resolve", ref=ints, alert_id=ids, note=texts,
             outcome=st.sampled_from(["confirmed_match", "not_the_person", "not_located",
                                      "outdated_entry", "maybe"])),
