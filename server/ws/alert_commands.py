@@ -24,7 +24,7 @@ from server.store.outbox import Staged
 
 log = logging.getLogger("vigil.alerts")
 
-Command = Literal["assign", "accept", "resolve", "dismiss", "reopen", "note"]
+Command = Literal["assign", "accept", "decline", "resolve", "dismiss", "reopen", "note"]
 
 
 async def suggest(runtime: Runtime, alert_id: str) -> Suggestion | None:
@@ -57,13 +57,13 @@ async def apply_command(
         runtime: the server's resources.
         actor_id: account making the decision (recorded on the alert and in the audit).
         actor_role: its role (dispatchers assign/dismiss/note/reopen; the assigned officer
-            accepts and resolves; officers may add notes to alerts routed to them).
+            accepts, declines or resolves; officers may add notes to alerts routed to them).
         command: what to do.
         alert_id: which alert.
         officer_id: ``assign`` only; empty picks the nearest available officer.
         outcome: ``resolve`` only.
         reason: ``dismiss`` only.
-        text: free text (note, dismissal detail, resolution note).
+        text: free text (note, dismissal detail, resolution note, reason for declining).
 
     Returns:
         The alert id.
@@ -72,8 +72,10 @@ async def apply_command(
         VigilError: ``not_found``, ``forbidden``, ``invalid_state``, ``outcome_required``,
             ``reason_required``, ``no_officer_available``.
     """
-    if command in ("accept", "resolve") and actor_role != "officer":
-        raise Forbidden("only the assigned officer accepts and resolves")
+    if command in ("accept", "decline", "resolve") and actor_role != "officer":
+        raise Forbidden("only the assigned officer accepts, declines and resolves")
+    if command == "decline" and not text.strip():
+        raise VigilError("reason_required", "say why you decline the assignment")
     if command in ("assign", "dismiss", "reopen") and actor_role != "dispatcher":
         raise Forbidden("only a dispatcher assigns, dismisses and reopens")
     if command == "assign" and not officer_id:
@@ -88,7 +90,7 @@ async def apply_command(
         alert = await session.get(Alert, alert_id)
         if alert is None:
             raise NotFound("no such alert")
-        if actor_role == "officer" and command in ("accept", "resolve") and (
+        if actor_role == "officer" and command in ("accept", "decline", "resolve") and (
             alert.assigned_officer_id != actor_id
         ):
             raise Forbidden("this alert is not assigned to you")
@@ -107,6 +109,12 @@ async def apply_command(
             alert.flagged = False
             assigned_to = officer_id
             detail = f"officer={officer.call_sign}"
+        elif command == "decline":
+            # Back to the queue for the dispatcher; the officer no longer holds it.
+            alert.assigned_officer_id = None
+            alert.assigned_at = None
+            withdraw = (actor_id,)
+            detail = text.strip()
         elif command == "resolve":
             alert.outcome = outcome
             detail = f"outcome={outcome}" + (f" {text}" if text else "")
@@ -119,12 +127,13 @@ async def apply_command(
             alert.dismiss_reason = None
             alert.assigned_officer_id = None
             alert.assigned_at = None
-        past = {"assign": "assigned", "accept": "accepted", "resolve": "resolved",
+        past = {"assign": "assigned", "accept": "accepted", "decline": "declined",
+                "resolve": "resolved",
                 "dismiss": "dismissed", "reopen": "reopened", "note": "note"}[command]
         await add_event(session, alert, at=now, actor=actor_id, action=past, detail=detail)
         staged = await publish_change(
             session, runtime, alert, assigned_to=assigned_to, withdraw=withdraw,
-            withdraw_reason="reassigned" if command == "assign" else command,
+            withdraw_reason={"assign": "reassigned", "decline": "declined"}.get(command, command),
         )
         await runtime.audit.record(session, actor=actor_id, action=f"alert_{past}", at=now,
                                    alert_id=alert.id, officer_id=officer_id or None,

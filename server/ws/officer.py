@@ -22,6 +22,7 @@ from shared.protocol.common import Ack, CommandResult, Ping, Pong, Resume
 from shared.protocol.dispatch import OfficerUpdated
 from shared.protocol.officer import (
     AcceptAlert,
+    DeclineAlert,
     OfficerIn,
     ResolveAlert,
     UpdatePosition,
@@ -84,7 +85,7 @@ async def _handle(runtime: Runtime, conn: Connection, me: str, message: Any) -> 
             await _update(runtime, me, lat=message.lat, lon=message.lon)
         case UpdateStatus():
             await _update(runtime, me, status=message.status)
-        case AcceptAlert() | ResolveAlert():
+        case AcceptAlert() | DeclineAlert() | ResolveAlert():
             await _command(runtime, conn, me, message)
         case _:
             conn.error(ErrorCode.BAD_MESSAGE, "not an officer message")
@@ -102,12 +103,16 @@ async def _update(
 
 
 async def _command(
-    runtime: Runtime, conn: Connection, me: str, message: AcceptAlert | ResolveAlert
+    runtime: Runtime, conn: Connection, me: str,
+    message: AcceptAlert | DeclineAlert | ResolveAlert,
 ) -> None:
     try:
         if isinstance(message, AcceptAlert):
             await apply_command(runtime, actor_id=me, actor_role="officer", command="accept",
                                 alert_id=message.alert_id)
+        elif isinstance(message, DeclineAlert):
+            await apply_command(runtime, actor_id=me, actor_role="officer", command="decline",
+                                alert_id=message.alert_id, text=message.reason)
         else:
             await apply_command(runtime, actor_id=me, actor_role="officer", command="resolve",
                                 alert_id=message.alert_id, outcome=message.outcome,
@@ -116,4 +121,11 @@ async def _command(
         conn.send(CommandResult(ref=message.ref, ok=False, code=exc.code, message=exc.message,
                                 alert_id=message.alert_id))
         return
+    # Accepting makes the officer busy until they resolve (so the nearest-officer suggestion
+    # skips them); resolving makes them available again. Written before the result, so a
+    # client that reads the result sees the new status everywhere.
+    if isinstance(message, AcceptAlert):
+        await _update(runtime, me, status="busy")
+    elif isinstance(message, ResolveAlert):
+        await _update(runtime, me, status="available")
     conn.send(CommandResult(ref=message.ref, ok=True, alert_id=message.alert_id))
