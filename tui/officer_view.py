@@ -125,7 +125,7 @@ def alert_card(alert: AlertView, *, title: str, position: tuple[float, float] | 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    where = f"{alert.camera_name} — {alert.place}"
+    where = f"{alert.camera_name} — {alert.camera_place or alert.place}"
     if position is not None and alert.lat is not None and alert.lon is not None:
         where += f" ({distance_m(position[0], position[1], alert.lat, alert.lon):.0f} m from you)"
     rows = [
@@ -173,6 +173,7 @@ class CardOutput:
 
         async def show() -> None:
             self.console.print(await alert_photos(alert, fetch))
+            self.console.print()  # the drawing leaves the cursor on its last row
 
         task = asyncio.get_running_loop().create_task(show())
         self._photo_tasks.add(task)
