@@ -8,7 +8,6 @@ closes sockets with 1001, then cancels and awaits background tasks.
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -25,21 +24,21 @@ from server.api.alerts import AlertController
 from server.api.deployments import DeploymentController
 from server.api.governance import AuditController, AuthorisationController, ThresholdController
 from server.api.watchlists import WatchlistController
-from server.domain.governance import governance_loop
 from server.errors import VigilError
 from server.recognition.engine import FaceEngine
 from server.recognition.process_engine import ProcessEngine, releases_gil
 from server.recognition.tracker import CooldownTracker
 from server.runtime import AuditHook, Clock, Runtime
+from server.services.alerts import ack_timeout_loop
+from server.services.governance import governance_loop
 from server.store.audit import ChainAudit
 from server.store.db import Database
 from server.store.retention import retention_seconds
-from server.ws.alert_commands import ack_timeout_loop
 from server.ws.camera import camera_socket
 from server.ws.dispatch import dispatch_socket
+from server.ws.hub import Hub
 from server.ws.officer import officer_socket
 from server.ws.stats_push import stats_loop
-from shared.protocol.base import CloseCode
 from shared.settings import Settings
 
 log = logging.getLogger("vigil")
@@ -71,19 +70,7 @@ async def drain(runtime: Runtime) -> None:
     if not runtime.accepting:
         return
     runtime.accepting = False
-    sessions = runtime.hub.all_sessions()
-    for session in list(runtime.hub.cameras.values()):
-        session.close(CloseCode.GOING_AWAY, "server shutting down")
-    await asyncio.gather(
-        *(asyncio.wait_for(s.drained(), SHUTDOWN_FLUSH_S) for s in sessions),
-        return_exceptions=True,
-    )
-    for session in sessions:
-        session.close(CloseCode.GOING_AWAY, "server shutting down")
-    await asyncio.gather(
-        *(asyncio.wait_for(s.closed.wait(), SHUTDOWN_FLUSH_S) for s in sessions),
-        return_exceptions=True,
-    )
+    await runtime.publisher.shutdown(SHUTDOWN_FLUSH_S)
 
 
 def create_app(
@@ -109,7 +96,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = Runtime(settings=settings, db=Database(settings.database_url))
+        hub = Hub()
+        runtime = Runtime(settings=settings, db=Database(settings.database_url), publisher=hub)
         if clock is not None:
             runtime.clock = clock
         runtime.audit = audit if audit is not None else ChainAudit()
@@ -131,8 +119,9 @@ def create_app(
         runtime.spawn(ack_timeout_loop(runtime, max(1.0, min(10.0, settings.ack_timeout_s / 4))),
                       "ack-timeout")
         runtime.spawn(governance_loop(runtime, GOVERNANCE_PERIOD_S), "governance")
-        runtime.spawn(stats_loop(runtime), "stats-push")
+        runtime.spawn(stats_loop(runtime, hub), "stats-push")
         app.state.runtime = runtime
+        app.state.hub = hub
         log.info("vigil ready engine=%s model=%s db=%s", loaded.name, loaded.model_id,
                  runtime.db.engine.dialect.name)
         try:

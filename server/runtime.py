@@ -10,19 +10,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.pipeline.matching import MatcherCache
 from server.recognition.engine import FaceEngine
+from server.recognition.matching import MatcherCache
 from server.recognition.tracker import CooldownTracker
 from server.store.db import Database
-from server.ws.group_commit import AckBatcher, OfficerUpdates
-from server.ws.hub import Hub
+from server.store.group_commit import AckBatcher, OfficerUpdates
+from server.store.outbox import Staged
+from shared.protocol.base import WireMessage
 from shared.settings import Settings
 
 log = logging.getLogger("vigil")
@@ -44,6 +45,29 @@ class AuditHook(Protocol):
     ) -> None: ...
 
 
+class Publisher(Protocol):
+    """How use cases reach connected clients, after their transaction committed.
+
+    The websocket hub (``server.ws.hub.Hub``) implements it; services and the pipeline know
+    only this, so they never import the websocket layer.
+    """
+
+    def deliver(self, staged: Iterable[Staged]) -> None:
+        """Push committed durable messages to whichever recipients are connected."""
+
+    def broadcast(self, role: str, message: WireMessage) -> None:
+        """Send a non-durable message to every connected session of a role."""
+
+    def connected(self, account_id: str) -> bool:
+        """Whether the account has a live session."""
+
+    def close_account(self, account_id: str, message: str) -> int:
+        """Close every live session of a (revoked) account; returns how many."""
+
+    async def shutdown(self, flush_s: float) -> None:
+        """Stop live traffic: flush what is queued (up to ``flush_s``), close with 1001."""
+
+
 class LogAudit:
     """Default audit hook: one structured INFO line per action (ids only)."""
 
@@ -60,10 +84,11 @@ class Runtime:
 
     settings: Settings
     db: Database
+    publisher: Publisher
+    """Reaches connected clients (the websocket hub)."""
     clock: Clock = time.time
     audit: AuditHook = field(default_factory=LogAudit)
     engine: FaceEngine | None = None
-    hub: Hub = field(default_factory=Hub)
     matchers: MatcherCache = field(default_factory=MatcherCache)
     tracker: CooldownTracker | None = None
     pool: ThreadPoolExecutor | None = None

@@ -79,7 +79,7 @@ class AccountController(Controller):
                              created_at=a.created_at, expires_at=a.expires_at, revoked=True)
         # After the commit: a revoked token must not keep an open socket (officer, dispatcher
         # or camera) that still receives alerts or sends frames.
-        rt.hub.close_account(account_id, "this account was revoked")
+        rt.publisher.close_account(account_id, "this account was revoked")
         return out
 
 
@@ -130,4 +130,4 @@ class OfficerController(Controller):
         rt = runtime_of(request)
         async with rt.db.sessions() as session:
             rows = (await session.execute(select(Officer))).scalars()
-            return [officer_view(o, rt.hub.connected(o.id)) for o in rows]
+            return [officer_view(o, rt.publisher.connected(o.id)) for o in rows]

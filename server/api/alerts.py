@@ -18,9 +18,9 @@ from server.api.schemas import Suggestion
 from server.auth import Principal, roles
 from server.errors import NotFound
 from server.runtime import Runtime
+from server.services.alerts import suggest
 from server.store.models import Alert, AlertRecipient, Entry, Officer
 from server.store.views import alert_view
-from server.ws.alert_commands import suggest
 from shared.protocol.alerts import AlertView
 
 VIEWERS = roles("dispatcher", "officer", "auditor")

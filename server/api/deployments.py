@@ -8,12 +8,12 @@ from sqlalchemy import select
 from server.api.admin import DEPS, runtime_of
 from server.api.schemas import DeploymentCreate
 from server.auth import Principal, new_id, roles
-from server.domain import governance
-from server.domain.thresholds import check_threshold, watchlist_policy
 from server.errors import NotFound, VigilError
 from server.recognition.calibration import UncalibratedModel
 from server.recognition.calibration import default_threshold as calibrated_default
 from server.runtime import Runtime
+from server.services import governance
+from server.services.thresholds import check_threshold, watchlist_policy
 from server.store.models import Camera, Deployment, DeploymentCamera, Watchlist
 from server.store.views import deployment_stats, deployment_view
 from shared.protocol.alerts import DeploymentStats, DeploymentView
@@ -142,5 +142,5 @@ async def _set_active(
         if not active:  # a stop is final; the watchlist goes if no one else needs it
             await governance.end(session, rt, dep, actor=principal.account_id, now=now)
         view = await deployment_view(session, dep)
-    rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+    rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return view

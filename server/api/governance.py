@@ -17,10 +17,12 @@ from litestar.response import Stream
 from server.api.admin import DEPS, runtime_of
 from server.api.deployments import default_threshold
 from server.auth import Principal, roles
-from server.domain import governance
-from server.domain.thresholds import ThresholdPolicy, check_threshold, watchlist_policy
-from server.domain.transparency import TransparencyRecord, to_markdown, transparency_record
+from server.domain.thresholds import ThresholdPolicy
+from server.domain.transparency import TransparencyRecord, to_markdown
 from server.errors import NotFound, VigilError
+from server.services import governance
+from server.services.thresholds import check_threshold, watchlist_policy
+from server.services.transparency import transparency_record
 from server.store.audit import AuditEntry, VerifyReport, export_lines, iter_records, to_entry
 from server.store.audit import verify as verify_chain
 from server.store.authorisation import DeploymentAuthorisation
@@ -177,7 +179,7 @@ class AuthorisationController(Controller):
                                   previous=previous, threshold=data.threshold,
                                   floor=policy.floor, below_floor=data.threshold < policy.floor)
             view = await deployment_view(session, dep)
-        rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+        rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
         return view
 
     @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS])

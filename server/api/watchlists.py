@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from server.api.admin import DEPS, runtime_of
 from server.api.schemas import EntryForm, EntryOut, WatchlistCreate, WatchlistOut
 from server.auth import Principal, new_id, roles
-from server.domain.watchlist_lifecycle import delete_index_files, note_watchlist_change
 from server.errors import NotFound, VigilError
 from server.recognition.enrol import Enrolment, enrol
+from server.services.watchlists import delete_index_files, note_watchlist_change
 from server.store.models import Entry, Template, Watchlist
 from shared.protocol.base import CATEGORIES
 

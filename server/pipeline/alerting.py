@@ -169,7 +169,7 @@ async def raise_or_update(
         for path in probe:
             path.unlink(missing_ok=True)
         raise
-    runtime.hub.deliver(staged)
+    runtime.publisher.deliver(staged)
     log.info("alert %s camera=%s deployment=%s", alert_id, camera_id, deployment_id)
     return alert_id
 

@@ -14,9 +14,9 @@ import cv2
 import msgspec
 import numpy as np
 
-from server.pipeline.matching import Matcher
 from server.recognition.engine import Face, FaceEngine, Image
 from server.recognition.image_io import decode_image, encode_jpeg
+from server.recognition.matching import Matcher
 from server.recognition.quality import assess
 from server.recognition.timing import StageTimer
 from shared.settings import Settings

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from server.errors import VigilError
 from server.pipeline.alerting import count_frame, raise_or_update
 from server.pipeline.analysis import Analysis, analyse_frame
-from server.pipeline.matching import IndexMatcher, Matcher, index_path
+from server.recognition.matching import IndexMatcher, Matcher, index_path
 from server.runtime import Runtime
 from server.store.models import Camera, Deployment, DeploymentCamera, Entry, Template, Watchlist
 from shared.protocol.base import ErrorCode

@@ -25,6 +25,7 @@ from server.auth import Principal, authenticate
 from server.errors import VigilError
 from server.runtime import Runtime
 from server.store.outbox import positions
+from server.ws.hub import Hub
 from server.ws.session import Session
 from shared.protocol.base import PROTOCOL_VERSION, CloseCode, ErrorCode, Role
 from shared.protocol.codec import ProtocolError
@@ -237,6 +238,7 @@ async def serve_json_role(
             dispatchers they are connected or gone).
     """
     runtime: Runtime = socket.app.state.runtime
+    hub: Hub = socket.app.state.hub
     await socket.accept()
     conn = Connection(socket, runtime, role=role, mode="text",
                       max_bytes=runtime.settings.max_message_bytes)
@@ -247,7 +249,7 @@ async def serve_json_role(
             return
         assert conn.principal is not None
         me = conn.principal.account_id
-        runtime.hub.register(conn.session)
+        hub.register(conn.session)
         registered = True
         await conn.welcome()
         if on_presence is not None:
@@ -260,7 +262,7 @@ async def serve_json_role(
         pass
     finally:
         if registered:
-            runtime.hub.unregister(conn.session)
+            hub.unregister(conn.session)
             if on_presence is not None and conn.principal is not None:
                 await on_presence(runtime, conn.principal.account_id)
         await conn.finish()

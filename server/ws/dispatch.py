@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 
 from server.errors import VigilError
 from server.runtime import Runtime
+from server.services.alerts import apply_command
 from server.store.models import Alert, Camera, Deployment, Officer
 from server.store.outbox import positions
 from server.store.views import (
@@ -19,7 +20,6 @@ from server.store.views import (
     deployment_view,
     officer_view,
 )
-from server.ws.alert_commands import apply_command
 from server.ws.connection import Connection, serve_json_role
 from server.ws.officer import fetcher, handle_ack
 from shared.protocol.base import ErrorCode
@@ -63,7 +63,7 @@ async def snapshot(runtime: Runtime, account_id: str) -> Snapshot:
         return Snapshot(
             server_time=now,
             alerts=tuple([await alert_view(session, a) for a in alerts]),
-            officers=tuple(officer_view(o, runtime.hub.connected(o.id)) for o in officers),
+            officers=tuple(officer_view(o, runtime.publisher.connected(o.id)) for o in officers),
             cameras=tuple(camera_view(c) for c in cameras),
             deployments=tuple([await deployment_view(session, d) for d in deps]),
             stats=tuple([await deployment_stats(session, d) for d in deps]),

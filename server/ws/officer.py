@@ -10,12 +10,12 @@ from litestar import WebSocket, websocket
 
 from server.errors import VigilError
 from server.runtime import Runtime
+from server.services.alerts import apply_command
+from server.store.group_commit import OfficerUpdate
 from server.store.models import Officer
 from server.store.outbox import pending
 from server.store.views import officer_view
-from server.ws.alert_commands import apply_command
 from server.ws.connection import Connection, serve_json_role
-from server.ws.group_commit import OfficerUpdate
 from shared.protocol.base import ErrorCode
 from shared.protocol.codec import officer_in
 from shared.protocol.common import Ack, CommandResult, Ping, Pong, Resume
@@ -57,8 +57,8 @@ async def officer_changed(runtime: Runtime, officer_id: str) -> None:
     async with runtime.db.sessions() as session:
         officer = await session.get(Officer, officer_id)
     if officer is not None:
-        runtime.hub.broadcast("dispatcher", OfficerUpdated(
-            officer=officer_view(officer, runtime.hub.connected(officer_id))))
+        runtime.publisher.broadcast("dispatcher", OfficerUpdated(
+            officer=officer_view(officer, runtime.publisher.connected(officer_id))))
 
 
 @websocket("/ws/officer")

@@ -18,6 +18,7 @@ from server.store.audit import AuditEntry, AuditRecord, ChainAudit, to_entry
 from server.store.authorisation import DeploymentAuthorisation  # noqa: F401  (registers table)
 from server.store.db import Database
 from server.store.models import Base
+from server.ws.hub import Hub
 from tests.server.conftest import (  # noqa: F401  (fixtures re-exported for this package)
     LiveServer,
     engine,
@@ -50,7 +51,7 @@ async def runtime(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
     (enough for the store-level governance code; no engine, no sockets)."""
     settings = make_settings(tmp_path)
     rt = Runtime(settings=settings, db=Database(settings.database_url), clock=clock,
-                 audit=ChainAudit())
+                 audit=ChainAudit(), publisher=Hub())
     await rt.db.migrate()
     yield rt
     await rt.db.close()

@@ -22,6 +22,7 @@ from server.store.audit import (
     record_hash,
     verify,
 )
+from server.ws.hub import Hub
 from tests.governance.conftest import FakeClock, audit_entries
 
 
@@ -156,7 +157,8 @@ def test_cli_verify_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     async def prepare(tamper: bool) -> None:
         db = Database(settings.database_url)
         await db.migrate()
-        rt = Runtime(settings=settings, db=db, clock=FakeClock(), audit=ChainAudit())
+        rt = Runtime(settings=settings, db=db, clock=FakeClock(), audit=ChainAudit(),
+                     publisher=Hub())
         if not tamper:
             await write_log(rt, 3)
         else:

@@ -10,11 +10,12 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
-from server.domain.governance import sweep
 from server.errors import VigilError
 from server.runtime import Runtime
+from server.services.governance import sweep
 from server.store.models import OutboxMessage
 from server.store.retention import DAY_S, retention_seconds
+from server.ws.hub import Hub
 from tests.governance import rows
 from tests.governance.conftest import FakeClock, audit_entries, count_rows
 from tests.server.conftest import make_settings
@@ -90,7 +91,7 @@ async def test_one_day_retention(tmp_path: Path, clock: FakeClock) -> None:
 
     settings = make_settings(tmp_path, retention_days=1)
     rt = Runtime(settings=settings, db=Database(settings.database_url), clock=clock,
-                 audit=ChainAudit())
+                 audit=ChainAudit(), publisher=Hub())
     await rt.db.migrate()
     try:
         async with rt.db.sessions() as session, session.begin():

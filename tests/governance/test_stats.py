@@ -11,12 +11,14 @@ import pytest
 
 from server.cli import main as vigil
 from server.domain.stats import OutcomeCounts, figures, one_in, percent
-from server.domain.transparency import to_markdown, transparency_record
+from server.domain.transparency import to_markdown
 from server.runtime import Runtime
+from server.services.transparency import transparency_record
 from server.store.audit import ChainAudit
 from server.store.db import Database
 from server.store.models import Deployment
 from server.store.views import deployment_stats
+from server.ws.hub import Hub
 from tests.governance import rows
 from tests.governance.conftest import FakeClock
 from tests.server.conftest import make_settings
@@ -95,7 +97,7 @@ def test_vigil_stats_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
     async def prepare() -> None:
         rt = Runtime(settings=settings, db=Database(settings.database_url), clock=FakeClock(),
-                     audit=ChainAudit())
+                     audit=ChainAudit(), publisher=Hub())
         await rt.db.migrate()
         await scripted(rt)
         await rt.db.close()

@@ -17,8 +17,8 @@ from server.pipeline.alerting import raise_or_update
 from server.pipeline.analysis import Match
 from server.recognition.dlib_engine import DlibEngine
 from server.runtime import Runtime
+from server.services.alerts import apply_command
 from server.store.models import Alert, AlertRecipient, Camera, Entry, Officer
-from server.ws.alert_commands import apply_command
 from shared.geo import distance_m, valid_position
 from tests.server.conftest import LiveServer, Photos, World, build_world, make_settings
 

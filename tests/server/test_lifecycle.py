@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from server.recognition.dlib_engine import DlibEngine
-from server.ws.alert_commands import expire_assignments
+from server.services.alerts import expire_assignments
 from tests.server.conftest import LiveServer, Photos, build_world, make_settings, open_ws
 
 

@@ -131,7 +131,7 @@ async def apply_command(
         await runtime.audit.record(session, actor=actor_id, action=f"alert_{past}", at=now,
                                    alert_id=alert.id, officer_id=officer_id or None,
                                    outcome=outcome, reason=reason)
-    runtime.hub.deliver(staged)
+    runtime.publisher.deliver(staged)
     return alert_id
 
 
@@ -166,7 +166,7 @@ async def expire_assignments(runtime: Runtime) -> int:
             await runtime.audit.record(session, actor="system", action="alert_ack_timeout",
                                        at=now, alert_id=alert.id, officer_id=previous)
             n += 1
-    runtime.hub.deliver(staged)
+    runtime.publisher.deliver(staged)
     return n
 
 

@@ -8,7 +8,7 @@ confirmation deadline until an authoriser records the confirmation. A *refused* 
 outbox message it produced; the audit records the purge with counts only.
 
 Ending (stop, revoke, refusal, or the window running out) is final, and ends the watchlist's
-life too when no other deployment needs it (:mod:`server.domain.watchlist_lifecycle`).
+life too when no other deployment needs it (:mod:`server.services.watchlists`).
 
 The sweep (:func:`sweep`) runs in a lifespan-owned task; it takes the time from the runtime's
 injected clock, so tests advance a fake clock and call it directly.
@@ -24,13 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import Principal
-from server.domain.watchlist_lifecycle import (
+from server.errors import Forbidden, NotFound, VigilError
+from server.runtime import Runtime
+from server.services.watchlists import (
     destroy_if_unused,
     expire_entries,
     watchlist_fingerprint,
 )
-from server.errors import Forbidden, NotFound, VigilError
-from server.runtime import Runtime
 from server.store.authorisation import LIVE_STATES, DeploymentAuthorisation
 from server.store.models import Alert, Deployment
 from server.store.retention import (
@@ -182,8 +182,8 @@ async def withdraw(
                               deployment_id=dep.id, cause=auth.state, **counts.as_details())
         await end(session, rt, dep, actor=principal.account_id, now=now)
         view = await deployment_view(session, dep)
-    rt.hub.deliver(staged)
-    rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+    rt.publisher.deliver(staged)
+    rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return counts
 
 
@@ -254,9 +254,9 @@ async def sweep(rt: Runtime) -> SweepReport:
                                   cause="retention", retention_days=rt.settings.retention_days,
                                   **counts.as_details())
         views = [await deployment_view(session, d) for d in rows]
-    rt.hub.deliver(staged)
+    rt.publisher.deliver(staged)
     for view in views:
-        rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+        rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return SweepReport(ended=tuple(ended), expired_entries=len(expired), retention=counts)
 
 
