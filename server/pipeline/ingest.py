@@ -89,7 +89,6 @@ async def active_deployment(
 async def matcher_for(runtime: Runtime, watchlist_id: str) -> Matcher:
     """The watchlist's matcher for the running engine, rebuilt when the watchlist changed."""
     engine = runtime.engine
-    assert engine is not None
     async with runtime.db.sessions() as session:
         version = (
             await session.execute(select(Watchlist.version).where(Watchlist.id == watchlist_id))
@@ -108,7 +107,6 @@ async def matcher_for(runtime: Runtime, watchlist_id: str) -> Matcher:
 
 async def _build_matcher(runtime: Runtime, watchlist_id: str, version: int) -> Matcher:
     engine = runtime.engine
-    assert engine is not None
     async with runtime.db.sessions() as session:
         rows = (
             await session.execute(
@@ -170,7 +168,6 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending) -> FrameResu
                            code=ErrorCode.NO_ACTIVE_DEPLOYMENT)
     matcher = await matcher_for(runtime, dep.watchlist_id)
     engine = runtime.engine
-    assert engine is not None
     try:
         analysis: Analysis = await runtime.in_pool(
             analyse_frame, engine, matcher, frame.jpeg, runtime.settings, dep.threshold, now

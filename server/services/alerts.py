@@ -7,7 +7,6 @@ messages are pushed after the commit.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Literal
 
@@ -17,7 +16,7 @@ from server.domain.alerts import Action, next_state
 from server.domain.assignment import Candidate, Suggestion, nearest_available
 from server.errors import Forbidden, NotFound, VigilError
 from server.pipeline.alerting import add_event, officer_recipients, publish_change
-from server.runtime import Runtime
+from server.runtime import Core
 from server.store.active_officers import active_officer, active_officers
 from server.store.models import Alert
 from server.store.outbox import Staged
@@ -27,7 +26,7 @@ log = logging.getLogger("vigil.alerts")
 Command = Literal["assign", "accept", "resolve", "dismiss", "reopen", "note"]
 
 
-async def suggest(runtime: Runtime, alert_id: str) -> Suggestion | None:
+async def suggest(runtime: Core, alert_id: str) -> Suggestion | None:
     """The nearest available officer to the alert's camera position."""
     async with runtime.db.sessions() as session:
         alert = await session.get(Alert, alert_id)
@@ -40,7 +39,7 @@ async def suggest(runtime: Runtime, alert_id: str) -> Suggestion | None:
 
 
 async def apply_command(
-    runtime: Runtime,
+    runtime: Core,
     *,
     actor_id: str,
     actor_role: str,
@@ -135,7 +134,7 @@ async def apply_command(
     return alert_id
 
 
-async def expire_assignments(runtime: Runtime) -> int:
+async def expire_assignments(runtime: Core) -> int:
     """Return assignments not accepted within ``ack_timeout_s`` to the queue, flagged.
 
     Returns:
@@ -168,13 +167,3 @@ async def expire_assignments(runtime: Runtime) -> int:
             n += 1
     runtime.publisher.deliver(staged)
     return n
-
-
-async def ack_timeout_loop(runtime: Runtime, period_s: float) -> None:
-    """Background task (owned by the lifespan): sweep expired assignments periodically."""
-    while True:
-        try:
-            await expire_assignments(runtime)
-        except Exception:
-            log.exception("ack-timeout sweep failed")
-        await asyncio.sleep(period_s)

@@ -16,7 +16,6 @@ injected clock, so tests advance a fake clock and call it directly.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import msgspec
@@ -25,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import Principal
 from server.errors import Forbidden, NotFound, VigilError
-from server.runtime import Runtime
+from server.runtime import Core
 from server.services.watchlists import (
     destroy_if_unused,
     expire_entries,
@@ -75,7 +74,7 @@ async def _get(session: AsyncSession, deployment_id: str) -> Deployment:
 
 
 async def authorise(
-    rt: Runtime, deployment_id: str, principal: Principal, *, authority_ref: str,
+    rt: Core, deployment_id: str, principal: Principal, *, authority_ref: str,
     purpose: str, urgent: bool,
 ) -> DeploymentAuthorisation:
     """Record an authoriser's authorisation (or an urgent start awaiting confirmation).
@@ -122,7 +121,7 @@ async def authorise(
 
 
 async def confirm(
-    rt: Runtime, deployment_id: str, principal: Principal, *, authority_ref: str
+    rt: Core, deployment_id: str, principal: Principal, *, authority_ref: str
 ) -> DeploymentAuthorisation:
     """Confirm an urgent start: the deployment gets back the window it asked for."""
     if principal.role != "authoriser":
@@ -151,7 +150,7 @@ async def confirm(
 
 
 async def withdraw(
-    rt: Runtime, deployment_id: str, principal: Principal, *, refused: bool, reason: str
+    rt: Core, deployment_id: str, principal: Principal, *, refused: bool, reason: str
 ) -> PurgeCounts:
     """Refuse (an urgent start) or revoke an authorisation: stop, purge, end.
 
@@ -188,7 +187,7 @@ async def withdraw(
 
 
 async def before_start(
-    session: AsyncSession, rt: Runtime, dep: Deployment, *, actor: str, now: float
+    session: AsyncSession, rt: Core, dep: Deployment, *, actor: str, now: float
 ) -> None:
     """Check a deployment may start and freeze its watchlist's version (audited).
 
@@ -213,7 +212,7 @@ async def before_start(
 
 
 async def end(
-    session: AsyncSession, rt: Runtime, dep: Deployment, *, actor: str, now: float
+    session: AsyncSession, rt: Core, dep: Deployment, *, actor: str, now: float
 ) -> None:
     """Mark a deployment ended for good and let its watchlist go if nobody else needs it.
 
@@ -229,7 +228,7 @@ async def end(
                             now=now)
 
 
-async def sweep(rt: Runtime) -> SweepReport:
+async def sweep(rt: Core) -> SweepReport:
     """One pass: end deployments past their window (urgent ones past 24 h unconfirmed),
     remove expired watchlist entries, purge alerts past retention. Each step is audited."""
     now = rt.clock()
@@ -258,13 +257,3 @@ async def sweep(rt: Runtime) -> SweepReport:
     for view in views:
         rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return SweepReport(ended=tuple(ended), expired_entries=len(expired), retention=counts)
-
-
-async def governance_loop(rt: Runtime, period_s: float) -> None:
-    """Background task (owned by the lifespan): :func:`sweep` every ``period_s``."""
-    while True:
-        try:
-            await sweep(rt)
-        except Exception:
-            log.exception("governance sweep failed")
-        await asyncio.sleep(period_s)

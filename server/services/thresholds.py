@@ -20,7 +20,7 @@ async def watchlist_policy(
     rt: Runtime, watchlist_id: str, fallback_default: float
 ) -> ThresholdPolicy:
     """The policy for the running engine's model and the watchlist's current size."""
-    model_id = rt.engine.model_id if rt.engine is not None else ""
+    model_id = rt.engine.model_id
     async with rt.db.sessions() as session:
         size = int((await session.execute(select(func.count()).select_from(Entry).where(
             Entry.watchlist_id == watchlist_id))).scalar_one())

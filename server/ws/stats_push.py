@@ -8,7 +8,6 @@ reconnects gets the current figures in its snapshot, so nothing needs replaying.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy import select
@@ -43,14 +42,3 @@ async def push_changed_stats(
             hub.broadcast("dispatcher", StatsUpdated(stats=stats))
             sent += 1
     return sent
-
-
-async def stats_loop(runtime: Runtime, hub: Hub, period_s: float = STATS_PERIOD_S) -> None:
-    """Background task owned by the lifespan."""
-    last: dict[str, DeploymentStats] = {}
-    while True:
-        try:
-            await push_changed_stats(runtime, hub, last)
-        except Exception:
-            log.exception("stats push failed")
-        await asyncio.sleep(period_s)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.recognition.dlib_engine import DlibEngine
-from server.runtime import Runtime
+from server.runtime import Core, Runtime
 from server.store.audit import AuditEntry, AuditRecord, ChainAudit, to_entry
 from server.store.authorisation import DeploymentAuthorisation  # noqa: F401  (registers table)
 from server.store.db import Database
@@ -50,7 +50,7 @@ async def runtime(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
     """A runtime over a migrated SQLite store, with the hash-chained audit and the fake clock
     (enough for the store-level governance code; no engine, no sockets)."""
     settings = make_settings(tmp_path)
-    rt = Runtime(settings=settings, db=Database(settings.database_url), clock=clock,
+    rt = Core(settings=settings, db=Database(settings.database_url), clock=clock,
                  audit=ChainAudit(), publisher=Hub())
     await rt.db.migrate()
     yield rt

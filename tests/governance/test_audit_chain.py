@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import delete, text, update
 
 from server.cli import main as vigil
-from server.runtime import Runtime
+from server.runtime import Core, Runtime
 from server.store.audit import (
     GENESIS,
     AuditRecord,
@@ -157,7 +157,7 @@ def test_cli_verify_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     async def prepare(tamper: bool) -> None:
         db = Database(settings.database_url)
         await db.migrate()
-        rt = Runtime(settings=settings, db=db, clock=FakeClock(), audit=ChainAudit(),
+        rt = Core(settings=settings, db=db, clock=FakeClock(), audit=ChainAudit(),
                      publisher=Hub())
         if not tamper:
             await write_log(rt, 3)

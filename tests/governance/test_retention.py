@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from server.errors import VigilError
-from server.runtime import Runtime
+from server.runtime import Core, Runtime
 from server.services.governance import sweep
 from server.store.models import OutboxMessage
 from server.store.retention import DAY_S, retention_seconds
@@ -90,7 +90,7 @@ async def test_one_day_retention(tmp_path: Path, clock: FakeClock) -> None:
     from server.store.db import Database
 
     settings = make_settings(tmp_path, retention_days=1)
-    rt = Runtime(settings=settings, db=Database(settings.database_url), clock=clock,
+    rt = Core(settings=settings, db=Database(settings.database_url), clock=clock,
                  audit=ChainAudit(), publisher=Hub())
     await rt.db.migrate()
     try:

@@ -12,7 +12,7 @@ import pytest
 from server.cli import main as vigil
 from server.domain.stats import OutcomeCounts, figures, one_in, percent
 from server.domain.transparency import to_markdown
-from server.runtime import Runtime
+from server.runtime import Core, Runtime
 from server.services.transparency import transparency_record
 from server.store.audit import ChainAudit
 from server.store.db import Database
@@ -96,7 +96,7 @@ def test_vigil_stats_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     settings = make_settings(tmp_path)
 
     async def prepare() -> None:
-        rt = Runtime(settings=settings, db=Database(settings.database_url), clock=FakeClock(),
+        rt = Core(settings=settings, db=Database(settings.database_url), clock=FakeClock(),
                      audit=ChainAudit(), publisher=Hub())
         await rt.db.migrate()
         await scripted(rt)
