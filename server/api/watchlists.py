@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
-from litestar import Controller, Request, delete, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, JSONBody, MultipartBody
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
-from server.api.admin import DEPS, runtime_of
+from server.api.deps import PrincipalDep, RuntimeDep
 from server.api.schemas import EntryForm, EntryOut, WatchlistCreate, WatchlistOut
-from server.auth import Principal, new_id, roles
+from server.auth import new_id, roles
 from server.errors import NotFound, VigilError
 from server.recognition.enrol import Enrolment, enrol
 from server.services.watchlists import delete_index_files, note_watchlist_change
@@ -52,13 +50,11 @@ def _check_form(form: EntryForm, now: float) -> None:
 class WatchlistController(Controller):
     path = "/api/watchlists"
     tags = ("watchlists",)
-    dependencies = DEPS
 
     @post("/", operation_id="createWatchlist", guards=[roles("watchlist_manager")])
-    async def create(self, request: Request, data: WatchlistCreate,  # type: ignore[type-arg]
-                     principal: Principal) -> WatchlistOut:
+    async def create(self, rt: RuntimeDep, data: JSONBody[WatchlistCreate],
+                     principal: PrincipalDep) -> WatchlistOut:
         """Create an empty watchlist."""
-        rt = runtime_of(request)
         now = rt.clock()
         wl = Watchlist(id=new_id("wl"), name=data.name, description=data.description,
                        reuse=data.reuse, created_at=now, created_by=principal.account_id,
@@ -71,9 +67,8 @@ class WatchlistController(Controller):
                             version=0, entries=0)
 
     @get("/", operation_id="listWatchlists", guards=[READERS])
-    async def list_watchlists(self, request: Request) -> list[WatchlistOut]:  # type: ignore[type-arg]
+    async def list_watchlists(self, rt: RuntimeDep) -> list[WatchlistOut]:
         """Watchlists with their entry counts."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             counts = dict((await session.execute(
                 select(Entry.watchlist_id, func.count()).group_by(Entry.watchlist_id))).all())
@@ -85,16 +80,15 @@ class WatchlistController(Controller):
     @post("/{watchlist_id:str}/entries", operation_id="enrolEntry",
           guards=[roles("watchlist_manager")])
     async def enrol_entry(
-        self, request: Request, watchlist_id: str,  # type: ignore[type-arg]
-        data: Annotated[EntryForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        principal: Principal,
+        self, rt: RuntimeDep, watchlist_id: FromPath[str],
+        data: MultipartBody[EntryForm],
+        principal: PrincipalDep,
     ) -> EntryOut:
         """Enrol one person from a reference photo holding exactly one acceptable face.
 
         Refusals of the photo are answered 422 with the recognition core's code
         (``no_face``, ``multiple_faces``, ``low_quality:<reason>``, ``undecodable_image``...).
         """
-        rt = runtime_of(request)
         now = rt.clock()
         _check_form(data, now)
         photo = await data.photo.read()
@@ -107,7 +101,6 @@ class WatchlistController(Controller):
         if size >= rt.settings.watchlist_size_cap:
             raise VigilError("watchlist_full",
                              f"the watchlist holds the cap of {rt.settings.watchlist_size_cap}")
-        assert rt.engine is not None
         result: Enrolment = await rt.in_pool(enrol, rt.engine, photo, rt.settings)
         entry_id = new_id("ent")
         rel = Path("watchlists") / watchlist_id / f"{entry_id}.img"
@@ -137,10 +130,9 @@ class WatchlistController(Controller):
         return _entry_out(entry, (result.model_id,))
 
     @get("/{watchlist_id:str}/entries", operation_id="listEntries", guards=[READERS])
-    async def list_entries(self, request: Request,  # type: ignore[type-arg]
-                           watchlist_id: str) -> list[EntryOut]:
+    async def list_entries(self, rt: RuntimeDep,
+                           watchlist_id: FromPath[str]) -> list[EntryOut]:
         """Entries of a watchlist (metadata only; photos are not served here)."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             if await session.get(Watchlist, watchlist_id) is None:
                 raise NotFound("no such watchlist")
@@ -156,10 +148,9 @@ class WatchlistController(Controller):
 
     @delete("/{watchlist_id:str}/entries/{entry_id:str}", operation_id="removeEntry",
             guards=[roles("watchlist_manager")], status_code=204)
-    async def remove_entry(self, request: Request, watchlist_id: str,  # type: ignore[type-arg]
-                           entry_id: str, principal: Principal) -> None:
+    async def remove_entry(self, rt: RuntimeDep, watchlist_id: FromPath[str],
+                           entry_id: FromPath[str], principal: PrincipalDep) -> None:
         """Remove an entry: its templates and photo go at once; it can no longer match."""
-        rt = runtime_of(request)
         now = rt.clock()
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
             entry = await session.get(Entry, entry_id)
