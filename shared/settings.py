@@ -49,7 +49,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     engine: str = "auto"
     """``auto`` (best installed model pack, else dlib), ``dlib`` or ``onnx``."""
     model_root: str = ""
-    """Folder of installed model packs; empty means ``<data_dir>/models``."""
+    """Folder of installed model packs; empty means the model root shared by every data dir,
+    ``$XDG_DATA_HOME/vigil/models`` (``~/.local/share/vigil/models``), where ``make install``
+    and ``vigil models install`` put packs; ``<data_dir>/models`` is still read after it."""
     model_pack: str = ""
     """Name of the installed pack to use with ``engine=onnx``; empty picks the best one."""
     host: str = "127.0.0.1"
@@ -91,7 +93,24 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
     @property
     def model_path(self) -> Path:
-        return Path(self.model_root) if self.model_root else self.data_path / "models"
+        """Where packs are installed: ``model_root``, else the shared model root."""
+        return Path(self.model_root) if self.model_root else shared_model_root()
+
+    @property
+    def model_paths(self) -> tuple[Path, ...]:
+        """Folders searched for installed packs, in order (a pack name found twice: the first
+        wins): ``model_root`` alone when set; else the shared model root, then
+        ``<data_dir>/models`` (where earlier versions installed packs, one copy per data dir)."""
+        if self.model_root:
+            return (Path(self.model_root),)
+        return (shared_model_root(), self.data_path / "models")
+
+
+def shared_model_root() -> Path:
+    """The model root shared by every data dir of this user: ``$XDG_DATA_HOME/vigil/models``,
+    else ``~/.local/share/vigil/models`` (read when called, never at import)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "vigil" / "models"
 
 
 def load_settings(

@@ -39,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="server port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--fps", type=float, default=2.0,
                         help="frame rate cap per camera (default 2)")
+    parser.add_argument("--engine", choices=("auto", "dlib", "onnx"), default="auto",
+                        help="face engine (default auto: the best installed model pack, "
+                        "else dlib)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +74,7 @@ async def _main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal.SIGINT, first_interrupt)
         loop.add_signal_handler(signal.SIGTERM, stop.set)
     options = DemoOptions(data_dir=args.data_dir, keep=args.keep, duration_s=args.duration,
-                          port=args.port, fps=args.fps)
+                          port=args.port, fps=args.fps, engine=args.engine)
     clients = DemoClients(camera=_camera, officer=_officer,
                           dispatcher=_dispatcher() if args.tui else None)
     try:

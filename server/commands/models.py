@@ -30,7 +30,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for sub in (inst, listing):
         sub.add_argument("--model-root", default=None,
                          help="folder of installed packs (default: setting model_root, "
-                         "else <data_dir>/models)")
+                         "else ~/.local/share/vigil/models)")
         sub.add_argument("--data-dir", default=None)
 
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "install":
             return _install(Path(args.source), root)
-        return _list(root, verify=args.verify, as_json=args.json)
+        return _list(settings.model_paths, verify=args.verify, as_json=args.json)
     except PackError as exc:
         print(f"error: {exc.code}: {exc.message}", file=sys.stderr)
         return 2
@@ -70,15 +70,17 @@ def _install(source: Any, root: Any) -> int:
     return 0
 
 
-def _list(root: Any, *, verify: bool, as_json: bool) -> int:
+def _list(roots: Any, *, verify: bool, as_json: bool) -> int:
     from pathlib import Path
 
     import msgspec
 
     from server.errors import PackError
-    from server.recognition.packs import list_packs, verify_files
+    from server.recognition.packs import verify_files
+    from server.recognition.packs.registry import list_packs_in
 
-    packs = list_packs(root)
+    packs = list_packs_in(roots)
+    root = ", ".join(str(r) for r in roots)
     rows: list[dict[str, Any]] = []
     for pack in packs:
         row: dict[str, Any] = {"name": pack.name, "path": pack.path, "error": pack.error}
@@ -94,7 +96,9 @@ def _list(root: Any, *, verify: bool, as_json: bool) -> int:
                        licence=m.licence, notice=m.licence_notice, provenance=m.provenance)
         rows.append(row)
     if as_json:
-        sys.stdout.write(msgspec.json.encode({"model_root": str(root), "packs": rows}).decode()
+        sys.stdout.write(msgspec.json.encode({"model_root": str(roots[0]),
+                                              "model_roots": [str(r) for r in roots],
+                                              "packs": rows}).decode()
                          + "\n")
         return 0
     if not rows:

@@ -16,7 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "postgresql+asyncpg://... for PostgreSQL)")
     parser.add_argument("--engine", default=None, choices=["auto", "dlib", "onnx"],
                         help="face engine (auto)")
-    parser.add_argument("--model-root", default=None, help="installed model packs folder")
+    parser.add_argument("--model-root", default=None,
+                        help="installed model packs folder (default: ~/.local/share/vigil/"
+                        "models, then <data-dir>/models)")
     parser.add_argument("--model-pack", default=None,
                         help="installed pack for --engine onnx (default: the best one)")
     parser.add_argument("--workers", type=int, default=None, help="inference threads (2)")
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import create_app, drain
+    from server.recognition.engines import describe
     from shared.settings import load_settings
 
     settings = load_settings(
@@ -48,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
         async def startup(self, sockets: list[socketlib.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
+            runtime = getattr(app.state, "runtime", None)
+            if runtime is not None and runtime.engine is not None:
+                print(f"vigil {describe(runtime.engine, settings)}", flush=True)
             for server in self.servers:
                 for sock in server.sockets:
                     host, port = sock.getsockname()[:2]

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import shutil
 import socket
 import tempfile
@@ -28,7 +29,7 @@ import uvicorn
 from server.demo.provision import OFFICERS, PLACES, Provisioned, bootstrap_admin, provision
 from server.demo.scene_set import build_scenes
 from server.demo.scenes import SceneSet
-from server.recognition.dlib_engine import DlibEngine
+from server.recognition.engines import create_engine, describe
 from shared.settings import load_settings
 
 log = logging.getLogger("vigil.demo")
@@ -86,6 +87,8 @@ class DemoOptions(msgspec.Struct, frozen=True, kw_only=True):
     """Frame rate cap per camera (frames still wait for the server; none are dropped)."""
     scenes_per_camera: int = 12
     workers: int = 2
+    engine: str = "auto"
+    """Face engine: ``auto`` runs the best installed model pack (shared model root), else dlib."""
 
 
 class DemoSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -205,10 +208,12 @@ async def _run(options: DemoOptions, clients: DemoClients, stop: asyncio.Event,
     from server.app import create_app
 
     started = time.monotonic()
-    settings = load_settings(env={}, data_dir=str(data_dir), engine="dlib", host="127.0.0.1",
+    settings = load_settings(env={}, data_dir=str(data_dir), engine=options.engine,
+                             model_root=os.environ.get("VIGIL_MODEL_ROOT"), host="127.0.0.1",
                              port=options.port, workers=options.workers, log_level="INFO")
-    say("loading the face engine (dlib) and building the demo scenes ...")
-    engine = DlibEngine(upsample=settings.upsample)
+    say("loading the face engine and building the demo scenes ...")
+    engine = await asyncio.to_thread(create_engine, settings)
+    say(f"demo runs {describe(engine, settings)}")
     scene_dir = data_dir / "demo"
     scenes: SceneSet = await asyncio.to_thread(
         build_scenes, scene_dir, engine, cameras=[p.key for p in PLACES],

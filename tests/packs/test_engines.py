@@ -10,7 +10,7 @@ import pytest
 
 from server.errors import PackError
 from server.recognition.dlib_engine import DlibEngine
-from server.recognition.engines import create_engine
+from server.recognition.engines import create_engine, describe
 from server.recognition.onnx_engine import OnnxEngine
 from shared.settings import load_settings
 
@@ -65,3 +65,38 @@ def test_dlib_and_unknown_engines(tmp_path: Path) -> None:
     with pytest.raises(PackError) as exc:
         create_engine(load_settings(env={}, engine="tensorflow"))
     assert exc.value.code == "unknown_engine"
+
+
+def test_packs_live_in_one_model_root_shared_by_data_dirs(
+    faceplugin_pack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The shared root comes from XDG_DATA_HOME (never the real home dir in a test).
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    shared = tmp_path / "xdg" / "vigil" / "models"
+    fresh = load_settings(env={}, data_dir=str(tmp_path / "new-data"))
+    assert fresh.model_path == shared
+    assert fresh.model_paths == (shared, tmp_path / "new-data" / "models")
+    assert isinstance(create_engine(fresh), DlibEngine)  # nothing installed yet
+    shutil.copytree(faceplugin_pack, shared / "faceplugin")
+    engine = create_engine(load_settings(env={}, data_dir=str(tmp_path / "another")))
+    assert isinstance(engine, OnnxEngine)
+    assert engine.pack_dir == shared / "faceplugin"
+    line = describe(engine, fresh)
+    assert "engine onnx" in line
+    assert "best installed" in line
+
+
+def test_a_data_dirs_own_models_folder_is_still_read(
+    faceplugin_pack: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    data = tmp_path / "old-data"
+    shutil.copytree(faceplugin_pack, data / "models" / "faceplugin")
+    settings = load_settings(env={}, data_dir=str(data))
+    engine = create_engine(settings)
+    assert isinstance(engine, OnnxEngine)
+    assert engine.pack_dir == data / "models" / "faceplugin"
+    # an explicit model root is the only place looked at
+    alone = load_settings(env={}, data_dir=str(data), model_root=str(tmp_path / "empty"))
+    assert isinstance(create_engine(alone), DlibEngine)
+    assert "no usable model pack" in describe(create_engine(alone), alone)
