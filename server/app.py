@@ -27,14 +27,14 @@ from server.api.watchlists import WatchlistController
 from server.errors import VigilError
 from server.recognition.engine import FaceEngine
 from server.runtime import AuditHook, Clock, Runtime, open_runtime, periodic
-from server.services.alerts import expire_assignments
+from server.services.alerts import AlertService
 from server.services.governance import sweep
+from server.settings import Settings
 from server.ws.camera import camera_socket
 from server.ws.dispatch import dispatch_socket
 from server.ws.hub import Hub
 from server.ws.officer import officer_socket
 from server.ws.stats_push import STATS_PERIOD_S, push_changed_stats
-from shared.settings import Settings
 
 log = logging.getLogger("vigil")
 
@@ -79,7 +79,7 @@ def create_app(
         async with open_runtime(settings, publisher=hub, engine=engine, clock=clock,
                                 audit=audit) as runtime:
             ack_period = max(1.0, min(10.0, settings.ack_timeout_s / 4))
-            runtime.spawn(periodic(ack_period, functools.partial(expire_assignments, runtime),
+            runtime.spawn(periodic(ack_period, AlertService(runtime).expire_assignments,
                                    "ack-timeout sweep"), "ack-timeout")
             runtime.spawn(periodic(GOVERNANCE_PERIOD_S, functools.partial(sweep, runtime),
                                    "governance sweep"), "governance")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import File
 from sqlalchemy import Select, select
@@ -18,7 +19,7 @@ from server.api.schemas import Suggestion
 from server.auth import Principal, roles
 from server.errors import NotFound
 from server.runtime import Runtime
-from server.services.alerts import suggest
+from server.services.alerts import AlertService
 from server.store.models import Alert, AlertRecipient, Entry, Officer
 from server.store.views import alert_view
 from shared.protocol.alerts import AlertView
@@ -98,9 +99,10 @@ class AlertController(Controller):
 
     @get("/{alert_id:str}/suggestion", operation_id="suggestOfficer",
          guards=[roles("dispatcher")])
-    async def suggestion(self, rt: RuntimeDep, alert_id: FromPath[str]) -> Suggestion:
+    async def suggestion(self, rt: RuntimeDep, alerts: NamedDependency[AlertService],
+                         alert_id: FromPath[str]) -> Suggestion:
         """The nearest available officer to the alert's camera."""
-        best = await suggest(rt, alert_id)
+        best = await alerts.suggest(alert_id)
         if best is None:
             return Suggestion(officer_id=None)
         async with rt.db.sessions() as session:

@@ -1,17 +1,23 @@
 """Human decisions on alerts (dispatcher and officer commands) and the ack-timeout sweep.
 
-Each command checks the state machine (``server.domain.alerts``), changes the alert, records
-the event and the audit record, and stages durable messages, all in one transaction; the
-messages are pushed after the commit.
+One method per use case, taking the wire command as it arrived (``AssignAlert``,
+``AcceptAlert``, ...) and the account deciding; websockets call :meth:`AlertService.handle`,
+which dispatches on the command's type. Each decision checks the state machine
+(``server.domain.alerts``), changes the alert, records the event and the audit record and
+stages durable messages, all in one transaction; the messages are published after the commit.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import assert_never
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from server.auth import Principal
 from server.domain.alerts import Action, next_state
 from server.domain.assignment import Candidate, Suggestion, nearest_available
 from server.errors import Forbidden, NotFound, VigilError
@@ -20,150 +26,260 @@ from server.runtime import Core
 from server.store.active_officers import active_officer, active_officers
 from server.store.models import Alert
 from server.store.outbox import Staged
+from shared.protocol.dispatch import AddNote, AssignAlert, DismissAlert, ReopenAlert
+from shared.protocol.officer import AcceptAlert, ResolveAlert
 
 log = logging.getLogger("vigil.alerts")
 
-Command = Literal["assign", "accept", "resolve", "dismiss", "reopen", "note"]
+AlertCommand = AssignAlert | DismissAlert | AddNote | ReopenAlert | AcceptAlert | ResolveAlert
+"""Every human decision on an alert, as it travels on the wire."""
 
 
-async def suggest(runtime: Core, alert_id: str) -> Suggestion | None:
-    """The nearest available officer to the alert's camera position."""
-    async with runtime.db.sessions() as session:
-        alert = await session.get(Alert, alert_id)
-        if alert is None:
-            raise NotFound("no such alert")
-        officers = await active_officers(session)
-        return nearest_available(
-            (Candidate(o.id, o.status, o.lat, o.lon) for o in officers), alert.lat, alert.lon
-        )
+@dataclass
+class Change:
+    """What one decision did besides the new state (filled in by the use case's ``apply``)."""
+
+    detail: str = ""
+    """The timeline event's detail."""
+    assigned_to: str | None = None
+    withdraw: tuple[str, ...] = ()
+    """Officers the alert is withdrawn from."""
+    withdraw_reason: str = ""
+    audit: dict[str, str | None] = field(default_factory=dict)
+    """``officer_id``, ``outcome`` or ``reason`` for the audit record."""
 
 
-async def apply_command(
-    runtime: Core,
-    *,
-    actor_id: str,
-    actor_role: str,
-    command: Command,
-    alert_id: str,
-    officer_id: str = "",
-    outcome: str | None = None,
-    reason: str | None = None,
-    text: str = "",
-) -> str:
-    """Apply one human decision to an alert.
+Apply = Callable[[AsyncSession, Alert, Change], Awaitable[None]]
 
-    Args:
-        runtime: the server's resources.
-        actor_id: account making the decision (recorded on the alert and in the audit).
-        actor_role: its role (dispatchers assign/dismiss/note/reopen; the assigned officer
-            accepts and resolves; officers may add notes to alerts routed to them).
-        command: what to do.
-        alert_id: which alert.
-        officer_id: ``assign`` only; empty picks the nearest available officer.
-        outcome: ``resolve`` only.
-        reason: ``dismiss`` only.
-        text: free text (note, dismissal detail, resolution note).
 
-    Returns:
-        The alert id.
+def _require_role(actor: Principal, role: str, message: str) -> None:
+    if actor.role != role:
+        raise Forbidden(message)
 
-    Raises:
-        VigilError: ``not_found``, ``forbidden``, ``invalid_state``, ``outcome_required``,
-            ``reason_required``, ``no_officer_available``.
-    """
-    if command in ("accept", "resolve") and actor_role != "officer":
-        raise Forbidden("only the assigned officer accepts and resolves")
-    if command in ("assign", "dismiss", "reopen") and actor_role != "dispatcher":
-        raise Forbidden("only a dispatcher assigns, dismisses and reopens")
-    if command == "assign" and not officer_id:
-        best = await suggest(runtime, alert_id)
-        if best is None:
-            raise VigilError("no_officer_available", "no available officer with a position",
-                             status=409)
-        officer_id = best.officer_id
-    now = runtime.clock()
-    staged: list[Staged]
-    async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
-        alert = await session.get(Alert, alert_id)
-        if alert is None:
-            raise NotFound("no such alert")
-        if actor_role == "officer" and command in ("accept", "resolve") and (
-            alert.assigned_officer_id != actor_id
-        ):
-            raise Forbidden("this alert is not assigned to you")
-        action: Action = command
-        alert.state = next_state(alert.state, action, outcome=outcome, reason=reason)
-        withdraw: tuple[str, ...] = ()
-        assigned_to: str | None = None
-        detail = text
-        if command == "assign":
+
+class AlertService:
+    """Alert use cases on a :class:`server.runtime.Core` (see module docstring)."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def handle(self, cmd: AlertCommand, actor: Principal) -> str:
+        """Apply any alert command (what the websocket handlers call); returns the alert id.
+
+        Raises:
+            VigilError: as the use case's method.
+        """
+        match cmd:
+            case AssignAlert():
+                return await self.assign(cmd, actor)
+            case DismissAlert():
+                return await self.dismiss(cmd, actor)
+            case AddNote():
+                return await self.note(cmd, actor)
+            case ReopenAlert():
+                return await self.reopen(cmd, actor)
+            case AcceptAlert():
+                return await self.accept(cmd, actor)
+            case ResolveAlert():
+                return await self.resolve(cmd, actor)
+            case _:
+                assert_never(cmd)
+
+    async def suggest(self, alert_id: str) -> Suggestion | None:
+        """The nearest available officer to the alert's camera position.
+
+        Raises:
+            VigilError: ``not_found``.
+        """
+        async with self.core.db.sessions() as session:
+            alert = await session.get(Alert, alert_id)
+            if alert is None:
+                raise NotFound("no such alert")
+            officers = await active_officers(session)
+            return nearest_available(
+                (Candidate(o.id, o.status, o.lat, o.lon) for o in officers), alert.lat,
+                alert.lon,
+            )
+
+    async def assign(self, cmd: AssignAlert, actor: Principal) -> str:
+        """A dispatcher assigns the alert to an officer (empty ``officer_id``: the nearest
+        available one), withdrawing it from a previously assigned officer.
+
+        Raises:
+            VigilError: ``forbidden``, ``not_found``, ``invalid_state``,
+                ``no_officer_available``.
+        """
+        _require_role(actor, "dispatcher", "only a dispatcher assigns, dismisses and reopens")
+        officer_id = cmd.officer_id
+        if not officer_id:
+            best = await self.suggest(cmd.alert_id)
+            if best is None:
+                raise VigilError("no_officer_available", "no available officer with a position",
+                                 status=409)
+            officer_id = best.officer_id
+        now = self.core.clock()
+
+        async def apply(session: AsyncSession, alert: Alert, change: Change) -> None:
             officer = await active_officer(session, officer_id)
             if officer is None:
                 raise NotFound("no such officer (or its account is revoked)")
             previous = alert.assigned_officer_id
             if previous and previous != officer_id:
-                withdraw = (previous,)
+                change.withdraw = (previous,)
             alert.assigned_officer_id = officer_id
             alert.assigned_at = now
             alert.flagged = False
-            assigned_to = officer_id
-            detail = f"officer={officer.call_sign}"
-        elif command == "resolve":
-            alert.outcome = outcome
-            detail = f"outcome={outcome}" + (f" {text}" if text else "")
-        elif command == "dismiss":
-            alert.dismiss_reason = reason
-            detail = f"reason={reason}" + (f" {text}" if text else "")
-            withdraw = tuple(sorted(set(await officer_recipients(session, alert.id))))
-        elif command == "reopen":
+            change.assigned_to = officer_id
+            change.detail = f"officer={officer.call_sign}"
+            change.withdraw_reason = "reassigned"
+            change.audit = {"officer_id": officer_id}
+
+        return await self._decide(cmd.alert_id, actor, "assign", "assigned", apply)
+
+    async def dismiss(self, cmd: DismissAlert, actor: Principal) -> str:
+        """A dispatcher dismisses the alert with a reason from the closed list; every officer
+        who has it is told it is withdrawn.
+
+        Raises:
+            VigilError: ``forbidden``, ``not_found``, ``invalid_state``, ``reason_required``.
+        """
+        _require_role(actor, "dispatcher", "only a dispatcher assigns, dismisses and reopens")
+
+        async def apply(session: AsyncSession, alert: Alert, change: Change) -> None:
+            alert.dismiss_reason = cmd.reason
+            change.detail = f"reason={cmd.reason}" + (f" {cmd.text}" if cmd.text else "")
+            change.withdraw = tuple(sorted(set(await officer_recipients(session, alert.id))))
+            change.withdraw_reason = "dismiss"
+            change.audit = {"reason": cmd.reason}
+
+        return await self._decide(cmd.alert_id, actor, "dismiss", "dismissed", apply,
+                                  reason=cmd.reason)
+
+    async def note(self, cmd: AddNote, actor: Principal) -> str:
+        """A note on the alert's timeline (dispatchers; the state does not change).
+
+        Raises:
+            VigilError: ``not_found``.
+        """
+
+        async def apply(_session: AsyncSession, _alert: Alert, change: Change) -> None:
+            change.detail = cmd.text
+            change.withdraw_reason = "note"
+
+        return await self._decide(cmd.alert_id, actor, "note", "note", apply)
+
+    async def reopen(self, cmd: ReopenAlert, actor: Principal) -> str:
+        """A dispatcher brings a closed alert back to the queue.
+
+        Raises:
+            VigilError: ``forbidden``, ``not_found``, ``invalid_state``.
+        """
+        _require_role(actor, "dispatcher", "only a dispatcher assigns, dismisses and reopens")
+
+        async def apply(_session: AsyncSession, alert: Alert, change: Change) -> None:
             alert.outcome = None
             alert.dismiss_reason = None
             alert.assigned_officer_id = None
             alert.assigned_at = None
-        past = {"assign": "assigned", "accept": "accepted", "resolve": "resolved",
-                "dismiss": "dismissed", "reopen": "reopened", "note": "note"}[command]
-        await add_event(session, alert, at=now, actor=actor_id, action=past, detail=detail)
-        staged = await publish_change(
-            session, runtime, alert, assigned_to=assigned_to, withdraw=withdraw,
-            withdraw_reason="reassigned" if command == "assign" else command,
-        )
-        await runtime.audit.record(session, actor=actor_id, action=f"alert_{past}", at=now,
-                                   alert_id=alert.id, officer_id=officer_id or None,
-                                   outcome=outcome, reason=reason)
-    runtime.publisher.deliver(staged)
-    return alert_id
+            change.withdraw_reason = "reopen"
 
+        return await self._decide(cmd.alert_id, actor, "reopen", "reopened", apply)
 
-async def expire_assignments(runtime: Core) -> int:
-    """Return assignments not accepted within ``ack_timeout_s`` to the queue, flagged.
+    async def accept(self, cmd: AcceptAlert, actor: Principal) -> str:
+        """The assigned officer accepts the alert (goes to check in person).
 
-    Returns:
-        How many alerts went back to the queue.
-    """
-    now = runtime.clock()
-    cutoff = now - runtime.settings.ack_timeout_s
-    staged: list[Staged] = []
-    n = 0
-    async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
-        rows = (
-            await session.execute(
-                select(Alert).where(Alert.state == "assigned", Alert.assigned_at <= cutoff)
+        Raises:
+            VigilError: ``forbidden`` (not an officer, or not the assigned one),
+                ``not_found``, ``invalid_state``.
+        """
+        _require_role(actor, "officer", "only the assigned officer accepts and resolves")
+
+        async def apply(_session: AsyncSession, _alert: Alert, change: Change) -> None:
+            change.withdraw_reason = "accept"
+
+        return await self._decide(cmd.alert_id, actor, "accept", "accepted", apply,
+                                  assigned_only=True)
+
+    async def resolve(self, cmd: ResolveAlert, actor: Principal) -> str:
+        """The assigned officer closes the alert with an outcome from the closed list.
+
+        Raises:
+            VigilError: ``forbidden``, ``not_found``, ``invalid_state``, ``outcome_required``.
+        """
+        _require_role(actor, "officer", "only the assigned officer accepts and resolves")
+
+        async def apply(_session: AsyncSession, alert: Alert, change: Change) -> None:
+            alert.outcome = cmd.outcome
+            change.detail = f"outcome={cmd.outcome}" + (f" {cmd.note}" if cmd.note else "")
+            change.withdraw_reason = "resolve"
+            change.audit = {"outcome": cmd.outcome}
+
+        return await self._decide(cmd.alert_id, actor, "resolve", "resolved", apply,
+                                  outcome=cmd.outcome, assigned_only=True)
+
+    async def _decide(
+        self, alert_id: str, actor: Principal, action: Action, past: str, apply: Apply, *,
+        outcome: str | None = None, reason: str | None = None, assigned_only: bool = False,
+    ) -> str:
+        """The transaction every decision shares: load the alert, check who may act and the
+        state machine, ``apply`` the change, record the event and the audit record, stage the
+        durable messages; publish them after the commit."""
+        core = self.core
+        now = core.clock()
+        change = Change()
+        async with core.write_lock, core.db.sessions() as session, session.begin():
+            alert = await session.get(Alert, alert_id)
+            if alert is None:
+                raise NotFound("no such alert")
+            if assigned_only and alert.assigned_officer_id != actor.account_id:
+                raise Forbidden("this alert is not assigned to you")
+            alert.state = next_state(alert.state, action, outcome=outcome, reason=reason)
+            await apply(session, alert, change)
+            await add_event(session, alert, at=now, actor=actor.account_id, action=past,
+                            detail=change.detail)
+            staged = await publish_change(
+                session, core, alert, assigned_to=change.assigned_to, withdraw=change.withdraw,
+                withdraw_reason=change.withdraw_reason,
             )
-        ).scalars().all()
-        for alert in rows:
-            previous = alert.assigned_officer_id
-            alert.state = next_state(alert.state, "ack_timeout")
-            alert.flagged = True
-            alert.assigned_officer_id = None
-            alert.assigned_at = None
-            await add_event(session, alert, at=now, actor="system", action="ack_timeout",
-                            detail=f"officer={previous}")
-            staged += await publish_change(
-                session, runtime, alert, withdraw=(previous,) if previous else (),
-                withdraw_reason="ack_timeout",
-            )
-            await runtime.audit.record(session, actor="system", action="alert_ack_timeout",
-                                       at=now, alert_id=alert.id, officer_id=previous)
-            n += 1
-    runtime.publisher.deliver(staged)
-    return n
+            await core.audit.record(session, actor=actor.account_id, action=f"alert_{past}",
+                                    at=now, alert_id=alert.id,
+                                    officer_id=change.audit.get("officer_id"),
+                                    outcome=change.audit.get("outcome"),
+                                    reason=change.audit.get("reason"))
+        core.publisher.deliver(staged)
+        return alert_id
+
+    async def expire_assignments(self) -> int:
+        """Return assignments not accepted within ``ack_timeout_s`` to the queue, flagged.
+
+        Returns:
+            How many alerts went back to the queue.
+        """
+        core = self.core
+        now = core.clock()
+        cutoff = now - core.settings.ack_timeout_s
+        staged: list[Staged] = []
+        n = 0
+        async with core.write_lock, core.db.sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(Alert).where(Alert.state == "assigned", Alert.assigned_at <= cutoff)
+                )
+            ).scalars().all()
+            for alert in rows:
+                previous = alert.assigned_officer_id
+                alert.state = next_state(alert.state, "ack_timeout")
+                alert.flagged = True
+                alert.assigned_officer_id = None
+                alert.assigned_at = None
+                await add_event(session, alert, at=now, actor="system", action="ack_timeout",
+                                detail=f"officer={previous}")
+                staged += await publish_change(
+                    session, core, alert, withdraw=(previous,) if previous else (),
+                    withdraw_reason="ack_timeout",
+                )
+                await core.audit.record(session, actor="system", action="alert_ack_timeout",
+                                        at=now, alert_id=alert.id, officer_id=previous)
+                n += 1
+        core.publisher.deliver(staged)
+        return n

@@ -43,22 +43,22 @@ async def camera_socket(socket: WebSocket[Any, Any, Any]) -> None:
     camera_id: str | None = None
     worker = None
     try:
-        hello = await conn.handshake(decode)
-        if hello is None:
+        accepted = await conn.handshake(decode)
+        if accepted is None:
             return
+        hello, principal = accepted
         if not runtime.accepting:
             conn.error("shutting_down", "server is shutting down", close=CloseCode.GOING_AWAY)
             return
-        assert conn.principal is not None
         async with runtime.db.sessions() as session:
             camera = await session.get(Camera, hello.camera_id or "")
-        if camera is None or camera.account_id not in (None, conn.principal.account_id):
+        if camera is None or camera.account_id not in (None, principal.account_id):
             conn.error(ErrorCode.FORBIDDEN, "unknown camera id or not this token's camera",
                        close=CloseCode.UNAUTHORISED)
             return
         camera_id = camera.id
         hub.register(conn.session, camera_id=camera_id)
-        await conn.welcome()
+        await conn.welcome(principal)
         slot = FrameSlot()
 
         def reply(result: FrameResult) -> None:

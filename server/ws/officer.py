@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from litestar import WebSocket, websocket
 
-from server.errors import VigilError
+from server.auth import Principal
 from server.runtime import Runtime
-from server.services.alerts import apply_command
+from server.services.alerts import AlertService
 from server.store.group_commit import OfficerUpdate
 from server.store.models import Officer
 from server.store.outbox import pending
 from server.store.views import officer_view
+from server.ws.commands import alert_command
 from server.ws.connection import Connection, serve_json_role
 from shared.protocol.base import ErrorCode
 from shared.protocol.codec import officer_in
-from shared.protocol.common import Ack, CommandResult, Ping, Pong, Resume
+from shared.protocol.common import Ack, Hello, Ping, Pong, Resume
 from shared.protocol.dispatch import OfficerUpdated
 from shared.protocol.officer import (
     AcceptAlert,
@@ -67,27 +68,31 @@ async def officer_socket(socket: WebSocket[Any, Any, Any]) -> None:
     await serve_json_role(socket, "officer", decode, _handle, officer_changed)
 
 
-async def _handle(runtime: Runtime, conn: Connection, me: str, message: Any) -> None:
+async def _handle(
+    runtime: Runtime, conn: Connection, me: Principal, message: OfficerIn
+) -> None:
     """One officer message (the connection turns a failure into a typed error)."""
     match message:
         case Resume():
-            await handle_ack(runtime, me, message.last_seq, officer=True)
-            conn.session.go_live(message.last_seq, fetcher(runtime, me))
+            await handle_ack(runtime, me.account_id, message.last_seq, officer=True)
+            conn.session.go_live(message.last_seq, fetcher(runtime, me.account_id))
         case Ack():
-            await handle_ack(runtime, me, message.seq, officer=True)
+            await handle_ack(runtime, me.account_id, message.seq, officer=True)
         case Ping():
             conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
         case UpdatePosition():
             if not (-90 <= message.lat <= 90 and -180 <= message.lon <= 180):
                 conn.error(ErrorCode.BAD_MESSAGE, "position out of range")
                 return
-            await _update(runtime, me, lat=message.lat, lon=message.lon)
+            await _update(runtime, me.account_id, lat=message.lat, lon=message.lon)
         case UpdateStatus():
-            await _update(runtime, me, status=message.status)
+            await _update(runtime, me.account_id, status=message.status)
         case AcceptAlert() | ResolveAlert():
-            await _command(runtime, conn, me, message)
+            await alert_command(AlertService(runtime), conn, me, message)
+        case Hello():
+            conn.error(ErrorCode.BAD_MESSAGE, "hello was already received")
         case _:
-            conn.error(ErrorCode.BAD_MESSAGE, "not an officer message")
+            assert_never(message)
 
 
 async def _update(
@@ -99,21 +104,3 @@ async def _update(
     await runtime.officer_updates.submit(officer_id,
                                          OfficerUpdate(lat, lon, status, runtime.clock()))
     await officer_changed(runtime, officer_id)
-
-
-async def _command(
-    runtime: Runtime, conn: Connection, me: str, message: AcceptAlert | ResolveAlert
-) -> None:
-    try:
-        if isinstance(message, AcceptAlert):
-            await apply_command(runtime, actor_id=me, actor_role="officer", command="accept",
-                                alert_id=message.alert_id)
-        else:
-            await apply_command(runtime, actor_id=me, actor_role="officer", command="resolve",
-                                alert_id=message.alert_id, outcome=message.outcome,
-                                text=message.note)
-    except VigilError as exc:
-        conn.send(CommandResult(ref=message.ref, ok=False, code=exc.code, message=exc.message,
-                                alert_id=message.alert_id))
-        return
-    conn.send(CommandResult(ref=message.ref, ok=True, alert_id=message.alert_id))

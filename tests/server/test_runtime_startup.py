@@ -103,12 +103,17 @@ async def test_failure_while_serving_cancels_tasks_and_releases_all(
         started.set()
         await asyncio.Event().wait()
 
-    with pytest.raises(RuntimeError, match="lifespan failed"):
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def serve_then_fail() -> None:
         async with open_runtime(settings, publisher=Hub()) as rt:
-            task = rt.spawn(forever(), "forever")
+            tasks.append(rt.spawn(forever(), "forever"))
             await started.wait()
             raise RuntimeError("lifespan failed")
-    assert task.cancelled()
+
+    with pytest.raises(RuntimeError, match="lifespan failed"):
+        await serve_then_fail()
+    assert tasks[0].cancelled()
     assert workers.closed
     assert closed_dbs == [settings.database_url]
     assert pool_threads() == []
