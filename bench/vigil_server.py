@@ -154,8 +154,8 @@ class BenchServer:
     def create_accounts(self, roles: list[tuple[str, int]]) -> dict[str, list[str]]:
         """``[(role, count)]`` -> tokens per role, created in one transaction."""
         from server.auth import create_account
+        from server.settings import load_settings
         from server.store.db import Database
-        from shared.settings import load_settings
 
         settings = load_settings(env=self.env)
 

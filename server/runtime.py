@@ -28,13 +28,13 @@ from server.recognition.engine import FaceEngine
 from server.recognition.matching import MatcherCache
 from server.recognition.process_engine import ProcessEngine, releases_gil
 from server.recognition.tracker import CooldownTracker
+from server.settings import Settings
 from server.store.audit import ChainAudit
 from server.store.db import Database
 from server.store.group_commit import AckBatcher, OfficerUpdates
 from server.store.outbox import Staged
 from server.store.retention import retention_seconds
 from shared.protocol.base import WireMessage
-from shared.settings import Settings
 
 log = logging.getLogger("vigil")
 

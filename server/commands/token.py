@@ -28,10 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from server.auth import create_account
+    from server.settings import load_settings
     from server.store.audit import ChainAudit
     from server.store.db import Database
     from server.store.models import Account
-    from shared.settings import load_settings
 
     settings = load_settings(data_dir=args.data_dir, db_url=args.db_url)
 

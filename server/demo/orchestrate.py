@@ -30,7 +30,7 @@ from server.demo.provision import OFFICERS, PLACES, Provisioned, bootstrap_admin
 from server.demo.scene_set import build_scenes
 from server.demo.scenes import SceneSet
 from server.recognition.engines import create_engine, describe
-from shared.settings import load_settings
+from server.settings import load_settings
 
 log = logging.getLogger("vigil.demo")
 

@@ -19,7 +19,7 @@ from server.recognition.image_io import decode_image, encode_jpeg
 from server.recognition.matching import Matcher
 from server.recognition.quality import assess
 from server.recognition.timing import StageTimer
-from shared.settings import Settings
+from server.settings import Settings
 
 CROP_MARGIN = 0.6
 """Probe crop = face box grown by this fraction of its size on each side."""

@@ -13,7 +13,7 @@ from server.errors import EnrolmentRefused
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import decode_image
 from server.recognition.quality import QualityReport, assess
-from shared.settings import Settings
+from server.settings import Settings
 
 
 class Enrolment(msgspec.Struct, frozen=True):

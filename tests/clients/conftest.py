@@ -71,7 +71,7 @@ class LiveServer:
     same port and data dir (a server restart, as clients see it)."""
 
     def __init__(self, data_dir: Path, engine: object) -> None:
-        from shared.settings import load_settings
+        from server.settings import load_settings
 
         self.settings = load_settings(env={}, data_dir=str(data_dir), engine="dlib")
         self.engine = engine

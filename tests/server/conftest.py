@@ -22,9 +22,9 @@ from server.app import create_app, drain
 from server.auth import create_account
 from server.recognition.dlib_engine import DlibEngine
 from server.runtime import Runtime
+from server.settings import Settings, load_settings
 from server.store.db import Database
 from shared.protocol.base import PROTOCOL_VERSION
-from shared.settings import Settings, load_settings
 from tests.server.frames import DATASET, compose, face_tiles, insightface_image, jpeg
 
 RECV_TIMEOUT = 60.0
