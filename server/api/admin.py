@@ -43,7 +43,7 @@ class AccountController(Controller):
         """Every account (never a token or its hash)."""
         async with rt.db.sessions() as session:
             rows = (await session.execute(select(Account).order_by(Account.created_at))).scalars()
-            return [AccountOut(id=a.id, role=a.role, name=a.name,  # type: ignore[arg-type]
+            return [AccountOut(id=a.id, role=a.role, name=a.name,
                                created_at=a.created_at, expires_at=a.expires_at,
                                revoked=a.revoked) for a in rows]
 
@@ -63,7 +63,7 @@ class AccountController(Controller):
                 officer.status = "off_duty"
             await rt.audit.record(session, actor=principal.account_id, action="token_revoked",
                                   at=now, account_id=a.id)
-            out = AccountOut(id=a.id, role=a.role, name=a.name,  # type: ignore[arg-type]
+            out = AccountOut(id=a.id, role=a.role, name=a.name,
                              created_at=a.created_at, expires_at=a.expires_at, revoked=True)
         # After the commit: a revoked token must not keep an open socket (officer, dispatcher
         # or camera) that still receives alerts or sends frames.

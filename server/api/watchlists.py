@@ -26,7 +26,7 @@ READERS = roles("watchlist_manager", "authoriser", "admin", "auditor")
 def _entry_out(e: Entry, models: tuple[str, ...]) -> EntryOut:
     return EntryOut(
         id=e.id, watchlist_id=e.watchlist_id, subject_ref=e.subject_ref,
-        display_name=e.display_name, category=e.category,  # type: ignore[arg-type]
+        display_name=e.display_name, category=e.category,
         justification=e.justification, legal_basis=e.legal_basis,
         image_source=e.image_source, image_date=e.image_date, expires_at=e.expires_at,
         minor=e.minor, added_by=e.added_by, created_at=e.created_at, models=models,

@@ -54,7 +54,7 @@ async def alert_view(session: AsyncSession, alert: Alert) -> AlertView:
         entry_id=alert.entry_id,
         subject_ref=entry.subject_ref if entry else "",
         display_name=entry.display_name if entry else "(entry removed)",
-        category=entry.category if entry else "wanted_serious_crime",  # type: ignore[arg-type]
+        category=entry.category if entry else "wanted_serious_crime",
         reason=entry.justification if entry else "",
         legal_basis=entry.legal_basis if entry else "",
         reference_image_date=entry.image_date if entry else "",
@@ -63,8 +63,8 @@ async def alert_view(session: AsyncSession, alert: Alert) -> AlertView:
         first_seen=alert.first_seen,
         last_seen=alert.last_seen,
         sightings=alert.sightings,
-        state=alert.state,  # type: ignore[arg-type]
-        outcome=alert.outcome,  # type: ignore[arg-type]
+        state=alert.state,
+        outcome=alert.outcome,
         dismiss_reason=alert.dismiss_reason,
         assigned_officer_id=alert.assigned_officer_id,
         assigned_call_sign=officer.call_sign if officer else None,
@@ -86,7 +86,7 @@ def officer_view(officer: Officer, connected: bool) -> OfficerView:
     return OfficerView(
         id=officer.id,
         call_sign=officer.call_sign,
-        status=officer.status,  # type: ignore[arg-type]
+        status=officer.status,
         lat=officer.lat,
         lon=officer.lon,
         last_seen=officer.last_seen,
@@ -108,7 +108,7 @@ async def deployment_view(session: AsyncSession, dep: Deployment) -> DeploymentV
         )
     ).scalars().all()
     return DeploymentView(
-        id=dep.id, name=dep.name, purpose=dep.purpose,  # type: ignore[arg-type]
+        id=dep.id, name=dep.name, purpose=dep.purpose,
         place=dep.place, lat=dep.lat, lon=dep.lon, camera_ids=tuple(sorted(cams)),
         watchlist_id=dep.watchlist_id, threshold=dep.threshold,
         notify_radius_m=dep.notify_radius_m, starts_at=dep.starts_at, ends_at=dep.ends_at,

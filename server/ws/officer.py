@@ -17,7 +17,8 @@ from server.store.outbox import pending
 from server.store.views import officer_view
 from server.ws.commands import alert_command
 from server.ws.connection import Connection, serve_json_role
-from shared.protocol.base import ErrorCode
+from server.ws.session import FetchPending
+from shared.protocol.base import ErrorCode, OfficerStatus
 from shared.protocol.codec import officer_in
 from shared.protocol.common import Ack, Hello, Ping, Pong, Resume
 from shared.protocol.dispatch import OfficerUpdated
@@ -38,7 +39,7 @@ def decode(raw: bytes | str) -> OfficerIn:
     return officer_in.decode(raw)
 
 
-def fetcher(runtime: Runtime, account_id: str):  # type: ignore[no-untyped-def]
+def fetcher(runtime: Runtime, account_id: str) -> FetchPending:
     """Reads this recipient's outbox after a seq (for :meth:`Session.go_live`)."""
 
     async def fetch(after: int) -> Sequence[tuple[int, bytes]]:
@@ -97,7 +98,7 @@ async def _handle(
 
 async def _update(
     runtime: Runtime, officer_id: str, *, lat: float | None = None, lon: float | None = None,
-    status: str | None = None,
+    status: OfficerStatus | None = None,
 ) -> None:
     # Group-committed with other officers' updates: 1,000 officers reporting their positions
     # as they connect would otherwise hold the store's writer (and the next alert) for seconds.
