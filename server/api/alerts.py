@@ -21,7 +21,7 @@ from server.errors import NotFound
 from server.runtime import Runtime
 from server.services.alerts import AlertService
 from server.store.models import Alert, AlertRecipient, Entry, Officer
-from server.store.views import alert_view
+from server.store.views import alert_view, alert_views
 from shared.protocol.alerts import AlertView
 
 VIEWERS = roles("dispatcher", "officer", "auditor")
@@ -68,7 +68,7 @@ class AlertController(Controller):
         query = query.limit(max(1, min(limit, 1000)))
         async with rt.db.sessions() as session:
             rows = (await session.execute(query)).scalars().all()
-            return [await alert_view(session, a) for a in rows]
+            return await alert_views(session, rows)
 
     @get("/{alert_id:str}", operation_id="getAlert")
     async def get_alert(self, rt: RuntimeDep, alert_id: FromPath[str],

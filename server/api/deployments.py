@@ -16,7 +16,7 @@ from server.runtime import Runtime
 from server.services import governance
 from server.services.thresholds import check_threshold, watchlist_policy
 from server.store.models import Camera, Deployment, DeploymentCamera, Watchlist
-from server.store.views import deployment_stats, deployment_view
+from server.store.views import deployment_stats, deployment_view, deployment_views
 from shared.protocol.alerts import DeploymentStats, DeploymentView
 from shared.protocol.dispatch import DeploymentUpdated
 
@@ -93,7 +93,7 @@ class DeploymentController(Controller):
         """Every deployment."""
         async with rt.db.sessions() as session:
             deps = (await session.execute(select(Deployment))).scalars().all()
-            return [await deployment_view(session, d) for d in deps]
+            return await deployment_views(session, deps)
 
     @post("/{deployment_id:str}/start", operation_id="startDeployment",
           guards=[roles("authoriser")], status_code=200)

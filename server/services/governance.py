@@ -39,7 +39,7 @@ from server.store.retention import (
     retention_sweep,
     stage_withdrawals,
 )
-from server.store.views import deployment_view
+from server.store.views import deployment_view, deployment_views
 from shared.protocol.base import PURPOSES
 from shared.protocol.dispatch import DeploymentUpdated
 
@@ -252,7 +252,7 @@ async def sweep(rt: Core) -> SweepReport:
             await rt.audit.record(session, actor="system", action="purge", at=now,
                                   cause="retention", retention_days=rt.settings.retention_days,
                                   **counts.as_details())
-        views = [await deployment_view(session, d) for d in rows]
+        views = await deployment_views(session, rows)
     rt.publisher.deliver(staged)
     for view in views:
         rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))

@@ -14,10 +14,10 @@ from server.services.alerts import AlertService
 from server.store.models import Alert, Camera, Deployment, Officer
 from server.store.outbox import positions
 from server.store.views import (
-    alert_view,
+    alert_views,
     camera_view,
-    deployment_stats,
-    deployment_view,
+    deployment_views,
+    deployments_stats,
     officer_view,
 )
 from server.ws.commands import alert_command
@@ -63,11 +63,11 @@ async def snapshot(runtime: Runtime, account_id: str) -> Snapshot:
         deps = (await session.execute(select(Deployment))).scalars().all()
         return Snapshot(
             server_time=now,
-            alerts=tuple([await alert_view(session, a) for a in alerts]),
+            alerts=tuple(await alert_views(session, alerts)),
             officers=tuple(officer_view(o, runtime.publisher.connected(o.id)) for o in officers),
             cameras=tuple(camera_view(c) for c in cameras),
-            deployments=tuple([await deployment_view(session, d) for d in deps]),
-            stats=tuple([await deployment_stats(session, d) for d in deps]),
+            deployments=tuple(await deployment_views(session, deps)),
+            stats=tuple(await deployments_stats(session, deps)),
             last_seq=last_seq,
         )
 

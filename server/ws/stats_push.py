@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from server.runtime import Runtime
 from server.store.models import Deployment
-from server.store.views import deployment_stats
+from server.store.views import deployments_stats
 from server.ws.hub import Hub
 from shared.protocol.alerts import DeploymentStats
 from shared.protocol.dispatch import StatsUpdated
@@ -34,7 +34,7 @@ async def push_changed_stats(
         deployments = (
             await session.execute(select(Deployment).where(Deployment.active.is_(True)))
         ).scalars().all()
-        current = [await deployment_stats(session, d) for d in deployments]
+        current = await deployments_stats(session, deployments)
     sent = 0
     for stats in current:
         if last.get(stats.deployment_id) != stats:
