@@ -146,6 +146,8 @@ class BenchServer:
         self.child: Child | None = None
         self.port = 0
         self.pid = 0
+        self.account_ids: dict[str, list[str]] = {}
+        """Account ids per role, in the order of ``create_accounts``' tokens."""
 
     @property
     def url(self) -> str:
@@ -167,10 +169,11 @@ class BenchServer:
                 async with db.sessions() as session, session.begin():
                     for role, count in roles:
                         for i in range(count):
-                            _, token = await create_account(session, role=role,
-                                                            name=f"bench-{role}-{i}",
-                                                            now=time.time())
+                            account, token = await create_account(session, role=role,
+                                                                  name=f"bench-{role}-{i}",
+                                                                  now=time.time())
                             tokens.setdefault(role, []).append(token)
+                            self.account_ids.setdefault(role, []).append(account.id)
             finally:
                 await db.close()
             return tokens
@@ -219,6 +222,8 @@ class BenchServer:
             for i in range(cameras):
                 cam = _ok(admin.post("/api/cameras", json={
                     "id": f"cam-bench-{i + 1}", "name": f"Bench camera {i + 1}",
+                    # bound to the camera account whose token streams it (camera_tokens[i])
+                    "account_id": self.account_ids["camera"][i],
                     "lat": LAT, "lon": LON}))
                 world.cameras.append(cam["id"])
             world.camera_tokens = tokens["camera"][:cameras]

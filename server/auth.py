@@ -33,6 +33,8 @@ class Principal(msgspec.Struct, frozen=True):
     account_id: str
     name: str
     role: Role
+    expires_at: float | None = None
+    """When the token stops being valid (epoch seconds); open sockets close then (4001)."""
 
 
 def hash_token(token: str) -> str:
@@ -97,7 +99,7 @@ async def authenticate(session: AsyncSession, token: str | None, now: float) -> 
         raise Unauthorised("unknown or revoked token")
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorised("token expired")
-    return Principal(row.id, row.name, row.role)
+    return Principal(row.id, row.name, row.role, expires_at=row.expires_at)
 
 
 def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("server.commands.eval", "measure recognition accuracy on labelled photos"),
     "audit": ("server.commands.audit", "verify and export the hash-chained audit log"),
     "stats": ("server.commands.stats", "statistics and transparency record of a deployment"),
+    "deployments": ("server.commands.deployments", "list deployments (ids for vigil stats)"),
     "dispatch": ("tui.commands.dispatch", "open the dispatcher console"),
     "camera": ("tui.commands.camera", "stream a video, folder, webcam or URL as a camera"),
     "officer": ("tui.commands.officer", "terminal client for a field officer"),

@@ -74,6 +74,9 @@ class Publisher(Protocol):
     def close_account(self, account_id: str, message: str) -> int:
         """Close every live session of a (revoked) account; returns how many."""
 
+    def close_camera(self, camera_id: str, *, unless_account: str, message: str) -> None:
+        """Close the live stream of a camera unless ``unless_account`` holds it (rebound)."""
+
     async def shutdown(self, flush_s: float) -> None:
         """Stop live traffic: flush what is queued (up to ``flush_s``), close with 1001."""
 

@@ -9,7 +9,13 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
 from server.api.deps import PrincipalDep, RuntimeDep
-from server.api.schemas import AccountCreate, AccountCreated, AccountOut, CameraCreate
+from server.api.schemas import (
+    AccountCreate,
+    AccountCreated,
+    AccountOut,
+    CameraBind,
+    CameraCreate,
+)
 from server.auth import create_account, new_id, roles
 from server.errors import Conflict, NotFound, VigilError
 from server.store.models import Account, Camera, Officer
@@ -50,8 +56,17 @@ class AccountController(Controller):
     @post("/{account_id:str}/revoke", operation_id="revokeAccount", status_code=200)
     async def revoke(self, rt: RuntimeDep, account_id: FromPath[str],
                      principal: PrincipalDep) -> AccountOut:
-        """Revoke an account's token at once."""
+        """Revoke an account's token at once.
+
+        An administrator cannot revoke its own account (``cannot_revoke_self``, 409): the
+        caller is always a valid administrator, so this also means the last administrator
+        can never be revoked, which would lock every operator out of account management
+        until someone ran ``vigil token create`` on the server.
+        """
         now = rt.clock()
+        if account_id == principal.account_id:
+            raise VigilError("cannot_revoke_self", "an administrator cannot revoke itself; "
+                             "another administrator must do it", status=409)
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
             a = await session.get(Account, account_id)
             if a is None:
@@ -95,6 +110,29 @@ class CameraController(Controller):
             session.add(cam)
             await rt.audit.record(session, actor=principal.account_id,
                                   action="camera_registered", at=rt.clock(), camera_id=cam_id)
+        return camera_view(cam)
+
+    @post("/{camera_id:str}/bind", operation_id="bindCamera", guards=[roles("admin")],
+          status_code=200)
+    async def bind(self, rt: RuntimeDep, camera_id: FromPath[str], data: JSONBody[CameraBind],
+                   principal: PrincipalDep) -> CameraView:
+        """Bind a registered camera to the camera account whose token may stream for it.
+
+        A camera without a bound account accepts no camera token at all (fail closed).
+        """
+        async with rt.write_lock, rt.db.sessions() as session, session.begin():
+            cam = await session.get(Camera, camera_id)
+            if cam is None:
+                raise NotFound("no such camera")
+            acc = await session.get(Account, data.account_id)
+            if acc is None or acc.role != "camera":
+                raise VigilError("bad_account", "account_id must be a camera account")
+            cam.account_id = acc.id
+            await rt.audit.record(session, actor=principal.account_id, action="camera_bound",
+                                  at=rt.clock(), camera_id=cam.id, account_id=acc.id)
+        # A stream already open for this camera under another account stops now.
+        rt.publisher.close_camera(camera_id, unless_account=acc.id,
+                                  message="camera bound to another account")
         return camera_view(cam)
 
     @get("/", operation_id="listCameras",

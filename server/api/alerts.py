@@ -24,10 +24,12 @@ from server.store.models import Alert, AlertRecipient, Entry, Officer
 from server.store.views import alert_view, alert_views
 from shared.protocol.alerts import AlertView
 
-VIEWERS = roles("dispatcher", "officer", "auditor")
+VIEWERS = roles("dispatcher", "officer")
+"""Alert cards (names, reasons, places) are for the people acting on an alert. Auditors get
+statistics, transparency records and the audit trail only (least privilege: oversight needs
+counts and who did what, not who was seen where; docs/operations.md, role table)."""
 IMAGE_VIEWERS = roles("dispatcher", "officer")
-"""Faces (probe crops, reference photos) are for the people acting on an alert; auditors get
-statistics and the audit trail only (DESIGN: read-only oversight, no biometric data)."""
+"""Faces (probe crops, reference photos): the same people, never auditors."""
 
 
 async def _visible(rt: Runtime, principal: Principal, alert_id: str) -> Alert:

@@ -33,12 +33,13 @@ from server.store.views import deployment_view
 from shared.protocol.alerts import DeploymentView
 from shared.protocol.base import Purpose
 from shared.protocol.dispatch import DeploymentUpdated
+from shared.protocol.limits import MAX_INT64, Name, Text
 
 GOVERNANCE_READERS = roles("admin", "authoriser", "dispatcher", "auditor")
 
 
 class AuthoriseBody(msgspec.Struct, frozen=True, kw_only=True):
-    authority_ref: str
+    authority_ref: Name
     """Reference of the authority's decision (warrant, order or log number)."""
     purpose: Purpose
     """Must equal the deployment's purpose."""
@@ -47,15 +48,16 @@ class AuthoriseBody(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConfirmBody(msgspec.Struct, frozen=True, kw_only=True):
-    authority_ref: str
+    authority_ref: Name
 
 
 class WithdrawBody(msgspec.Struct, frozen=True, kw_only=True):
-    reason: str = ""
+    reason: Text = ""
 
 
 class ThresholdBody(msgspec.Struct, frozen=True, kw_only=True):
     threshold: float
+    """In (0, 1]; refused otherwise with ``bad_threshold``."""
 
 
 class AuthorisationView(msgspec.Struct, frozen=True, kw_only=True):
@@ -221,8 +223,11 @@ class AuditController(Controller):
     guards = (roles("auditor"),)
 
     @get("/", operation_id="listAudit")
-    async def list_records(self, rt: RuntimeDep, after_seq: FromQuery[int] = 0,
-                           limit: FromQuery[int] = 500) -> list[AuditEntry]:
+    async def list_records(
+        self, rt: RuntimeDep,
+        after_seq: Annotated[int, QueryParameter(ge=0, le=MAX_INT64)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
+    ) -> list[AuditEntry]:
         """Audit records after ``after_seq``, oldest first (page with the last seq)."""
         out: list[AuditEntry] = []
         async with rt.db.sessions() as session:

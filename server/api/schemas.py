@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import msgspec
 from litestar.datastructures import UploadFile
+from msgspec import Meta
 
 from shared.protocol.base import Category, Purpose, Role
+from shared.protocol.limits import (
+    Epoch,
+    Id,
+    Latitude,
+    Longitude,
+    Name,
+    NotifyRadius,
+    Text,
+)
+
+RequiredName = Annotated[str, Meta(min_length=1, max_length=200)]
+"""A human label that must not be empty."""
 
 
 class ErrorBody(msgspec.Struct, frozen=True):
@@ -17,10 +31,10 @@ class ErrorBody(msgspec.Struct, frozen=True):
 
 class AccountCreate(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
-    name: str
-    expires_at: float | None = None
+    name: RequiredName
+    expires_at: Epoch | None = None
     """Epoch seconds after which the token is refused; None = no expiry."""
-    call_sign: str | None = None
+    call_sign: Name | None = None
     """Officers only (defaults to the name)."""
 
 
@@ -42,20 +56,26 @@ class AccountOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class CameraCreate(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    id: str | None = None
+    name: RequiredName
+    id: Id | None = None
     """Chosen id (letters, digits, ``-``); generated when absent."""
-    lat: float | None = None
-    lon: float | None = None
-    description: str = ""
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    description: Text = ""
     mobile: bool = False
-    account_id: str | None = None
-    """Camera account allowed to stream for this camera; None lets any camera token."""
+    account_id: Id | None = None
+    """Camera account allowed to stream for this camera. None: no camera token may stream
+    for it until an administrator binds one (``POST /api/cameras/{id}/bind``)."""
+
+
+class CameraBind(msgspec.Struct, frozen=True, kw_only=True):
+    account_id: Id
+    """The camera account whose token may stream for this camera (replaces any earlier)."""
 
 
 class WatchlistCreate(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    description: str = ""
+    name: RequiredName
+    description: Text = ""
     reuse: bool = False
 
 
@@ -104,16 +124,17 @@ class EntryOut(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DeploymentCreate(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
+    name: RequiredName
     purpose: Purpose
-    place: str
-    lat: float
-    lon: float
-    camera_ids: tuple[str, ...]
-    watchlist_id: str
-    starts_at: float
-    ends_at: float
-    notify_radius_m: float = 500.0
+    place: RequiredName
+    lat: Latitude
+    lon: Longitude
+    camera_ids: Annotated[tuple[Id, ...], Meta(max_length=1000)]
+    watchlist_id: Id
+    starts_at: Epoch
+    ends_at: Epoch
+    notify_radius_m: NotifyRadius = 500.0
+    """Officers within this distance of the camera get the alert (more than 0, <= 50 km)."""
     threshold: float | None = None
     """None = the engine's calibrated default (or the server's ``threshold`` setting)."""
 

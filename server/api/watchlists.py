@@ -19,8 +19,12 @@ from server.recognition.enrol import Enrolment, enrol
 from server.services.watchlists import delete_index_files, note_watchlist_change
 from server.store.models import Entry, Template, Watchlist
 from shared.protocol.base import CATEGORIES
+from shared.protocol.limits import MAX_EPOCH
 
 READERS = roles("watchlist_manager", "authoriser", "admin", "auditor")
+"""Watchlists themselves (name, size, version): no personal data, so auditors may see them."""
+ENTRY_READERS = roles("watchlist_manager", "authoriser", "admin")
+"""Entries name people: not for auditors (least privilege; docs/operations.md, role table)."""
 
 
 def _entry_out(e: Entry, models: tuple[str, ...]) -> EntryOut:
@@ -33,6 +37,12 @@ def _entry_out(e: Entry, models: tuple[str, ...]) -> EntryOut:
     )
 
 
+FORM_LIMITS = {"subject_ref": 200, "display_name": 200, "category": 64, "justification": 4000,
+               "legal_basis": 4000, "image_source": 200, "image_date": 64,
+               "minor_justification": 4000}
+"""Longest value of each text field of an enrolment form (characters)."""
+
+
 def _check_form(form: EntryForm, now: float) -> None:
     if form.category not in CATEGORIES:
         raise VigilError("bad_category", f"category must be one of {', '.join(CATEGORIES)}")
@@ -40,8 +50,13 @@ def _check_form(form: EntryForm, now: float) -> None:
                  "image_source", "image_date"):
         if not str(getattr(form, name)).strip():
             raise VigilError(f"{name}_required", f"{name} is required")
+    for name, cap in FORM_LIMITS.items():
+        if len(str(getattr(form, name))) > cap:
+            raise VigilError(f"{name}_too_long", f"{name} holds at most {cap} characters")
     if form.expires_at <= now:
         raise VigilError("expiry_in_past", "expires_at must be in the future")
+    if not form.expires_at <= MAX_EPOCH:  # also refuses NaN
+        raise VigilError("bad_expiry", "expires_at is past the year 9999")
     if form.minor and not form.minor_justification.strip():
         raise VigilError("minor_justification_required",
                          "an entry for a minor needs its own justification")
@@ -129,7 +144,7 @@ class WatchlistController(Controller):
                                         actor=principal.account_id, now=now)
         return _entry_out(entry, (result.model_id,))
 
-    @get("/{watchlist_id:str}/entries", operation_id="listEntries", guards=[READERS])
+    @get("/{watchlist_id:str}/entries", operation_id="listEntries", guards=[ENTRY_READERS])
     async def list_entries(self, rt: RuntimeDep,
                            watchlist_id: FromPath[str]) -> list[EntryOut]:
         """Entries of a watchlist (metadata only; photos are not served here)."""

@@ -92,6 +92,9 @@ async def _main(args: argparse.Namespace) -> int:
               f"raised, {summary.alerts_delivered} delivered to officers "
               f"({summary.deliveries} deliveries); capture -> officer latency median {p50}, "
               f"p99 {p99}", file=sys.stderr)
+        print("  the server has stopped; " + (
+            f"data dir kept at {summary.data_dir}" if summary.data_dir
+            else "its temporary data dir was removed (--keep keeps it)"), file=sys.stderr)
         for error in summary.errors:
             print(f"  problem: {error}", file=sys.stderr)
     if args.duration is not None and summary.alerts_delivered == 0:

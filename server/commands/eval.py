@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
+    from server.evaluation.live import SceneReport
     from server.evaluation.report import EvalReport
     from server.recognition.engine import FaceEngine
 
@@ -40,6 +41,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibrate", action="store_true",
                         help="derive the model's threshold calibration from these images "
                         "(needs at least 10,000 impostor pairs)")
+    parser.add_argument("--scenes", action="store_true",
+                        help="end to end: compose live-like 1280x720 scenes from the dataset "
+                        "(one half of its identities), run them through a real `vigil serve` "
+                        "and report precision, recall and false alerts per 1,000 faces")
+    parser.add_argument("--face-px", type=int, nargs="+", default=[64, 40],
+                        help="--scenes: pasted face widths in pixels, one camera each (64 40)")
+    parser.add_argument("--frames", type=int, default=400, help="--scenes: frames (400)")
+    parser.add_argument("--watchlist-size", type=int, default=None, metavar="N",
+                        help="FNIR (and per group with --groups) at the operating threshold "
+                        "for a watchlist of N entries (target: 1 false alert in 100,000 "
+                        "faces); with --scenes: the watchlist size (400)")
+    parser.add_argument("--tail", action="store_true",
+                        help="measure the model's impostor tail under live conditions on "
+                        "the calibration half of DATASET (for calibration.py)")
+    parser.add_argument("--part", choices=("calibration", "evaluation"), default="evaluation",
+                        help="--scenes: which half of the identities to use (evaluation)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="--scenes: deployment threshold (default: the server's default "
+                        "for the watchlist)")
     parser.add_argument("--quality-gate", action="store_true",
                         help="count faces that fail the live quality gate as failures to "
                         "acquire (default: count them separately in quality_rejected)")
@@ -62,6 +82,11 @@ def _progress(items: Iterable[T], description: str, total: int) -> Iterable[T]:
 
 def run(args: argparse.Namespace) -> int:
     import msgspec
+
+    if args.scenes:
+        return run_scenes(args)
+    if args.tail:
+        return run_tail(args)
 
     from server.errors import VigilError
     from server.evaluation.acquire import no_progress
@@ -97,6 +122,15 @@ def run(args: argparse.Namespace) -> int:
                 result.report,
                 calibration=derive_calibration(engine.model_id, impostor, source),
             ))
+        if args.watchlist_size is not None:
+            from server.evaluation.groups import load_groups
+            from server.evaluation.operating import operating_point
+
+            labels = [s.identity for s in result.samples]
+            groups = load_groups(args.groups, sorted(set(labels))) if args.groups else None
+            result = msgspec.structs.replace(result, report=msgspec.structs.replace(
+                result.report, operating=operating_point(
+                    engine.model_id, args.watchlist_size, result.searches, labels, groups)))
         if args.plot:
             from server.evaluation.plot import plot_det
 
@@ -112,6 +146,69 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(summary(result.report))
     return 0
+
+
+def run_tail(args: argparse.Namespace) -> int:
+    """``vigil eval --tail DATASET``: the impostor tail of :mod:`server.evaluation.tail`."""
+    import msgspec
+
+    from server.errors import VigilError
+    from server.evaluation.acquire import no_progress
+    from server.evaluation.tail import measure_tail
+
+    try:
+        engine = make_engine(args.engine, args.model_root)
+        report = measure_tail(engine, Path(args.datasets[0]), face_px=args.face_px[0],
+                              progress=_progress if sys.stderr.isatty() else no_progress)
+    except (VigilError, ValueError, OSError) as exc:
+        print(f"vigil eval: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
+    return 0
+
+
+def run_scenes(args: argparse.Namespace) -> int:
+    """``vigil eval --scenes DATASET``: the end-to-end run of :mod:`server.evaluation.live`."""
+    import msgspec
+
+    from server.evaluation.live import run_scenes as run_live
+    from server.evaluation.scenes import SceneOptions
+
+    if len(args.datasets) != 1:
+        print("vigil eval: --scenes takes exactly one DATASET", file=sys.stderr)
+        return 2
+    options = SceneOptions(frames=args.frames, face_px=args.face_px[0], part=args.part,
+                           **({"watchlist_size": args.watchlist_size}
+                              if args.watchlist_size is not None else {}))
+    try:
+        reports = run_live(Path(args.datasets[0]), options, engine=args.engine or "auto",
+                           model_root=args.model_root, threshold=args.threshold,
+                           face_sizes=tuple(args.face_px),
+                           progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"vigil eval: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(msgspec.json.encode(reports).decode() + "\n")
+        return 0
+    for report in reports:
+        print(scene_summary(report))
+    return 0
+
+
+def scene_summary(report: SceneReport) -> str:
+    """Two lines for one scenes report."""
+    shown = "n/a" if report.precision is None else f"{report.precision:.1%}"
+    recall = "n/a" if report.recall is None else f"{report.recall:.1%}"
+    return (
+        f"scenes: engine {report.engine} ({report.model_id}), faces {report.face_px} px, "
+        f"{report.frames} frames, {report.faces} faces ({report.watchlisted_faces} "
+        f"watchlisted), watchlist N={report.watchlist_size} (refused {report.enrol_refused}),"
+        f" threshold {report.threshold:.4f}\n"
+        f"  alerts {report.alerts} (true {report.true_alerts}, false {report.false_alerts}):"
+        f" precision {shown}, recall {recall}, false alerts per 1,000 faces "
+        f"{report.false_alerts_per_1000_faces:.2f}; faces processed by the server "
+        f"{report.faces_processed}; {report.seconds:.0f} s")
 
 
 def summary(report: EvalReport) -> str:
@@ -139,6 +236,13 @@ def summary(report: EvalReport) -> str:
     for r in report.group_ratios or []:
         shown = "undefined" if r.ratio is None else f"{r.ratio:.2f}"
         lines.append(f"  group ratio {r.metric}: {shown} ({r.highest} / {r.lowest})")
+    if report.operating is not None:
+        op = report.operating
+        lines.append(f"operating point for N={op.watchlist_size} (target "
+                     f"{op.target_false_alert_rate:g} false alerts per face): threshold "
+                     f"{op.threshold:.4f}")
+        lines += [f"  {f.group}: FNIR {f.fnir:.4f} ({f.mated} mated), FPIR {f.fpir:.4f} "
+                  f"({f.nonmated} non-mated)" for f in op.figures]
     if report.calibration is not None:
         c = report.calibration
         lines.append(f"calibration: default {c.default}, FMR table {list(c.fmr_thresholds)}")

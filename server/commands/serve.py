@@ -42,9 +42,16 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine, model_root=args.model_root, model_pack=args.model_pack,
         workers=args.workers, log_level=args.log_level,
     )
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    level = settings.log_level.upper()
+    if not isinstance(logging.getLevelName(level), int):
+        print(f"vigil serve: unknown log level {settings.log_level!r} "
+              "(DEBUG, INFO, WARNING, ERROR)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     app = create_app(settings)
+    # Litestar's default logging config sets the root logger to INFO when the app is built:
+    # apply the chosen level after it (our loggers and alembic's propagate to the root).
+    logging.getLogger().setLevel(level)
 
     class GracefulServer(uvicorn.Server):
         """Closes our sockets with 1001 (after flushing) before uvicorn's own shutdown."""

@@ -14,8 +14,10 @@ import contextlib
 import logging
 import math
 import os
+import shlex
 import shutil
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
@@ -27,7 +29,7 @@ import msgspec
 import uvicorn
 
 from server.demo.provision import OFFICERS, PLACES, Provisioned, bootstrap_admin, provision
-from server.demo.scene_set import build_scenes
+from server.demo.scene_set import ORL, ORL_CREDIT, build_scenes
 from server.demo.scenes import SceneSet
 from server.recognition.engines import create_engine, describe
 from server.settings import load_settings
@@ -106,8 +108,11 @@ class DemoSummary(msgspec.Struct, frozen=True, kw_only=True):
     """Frame capture to officer's client, over every delivery."""
     duration_s: float
     server: str
-    data_dir: str
-    dispatcher_command: str
+    """Where the server listened; it stops with the demo (nothing listens there after)."""
+    data_dir: str | None
+    """The run's data dir when it outlives the run (``--data-dir`` or ``--keep``); None when
+    it was a temporary folder, removed at the end. The dispatcher command printed at start-up
+    is not repeated here: its server and token end with the run."""
     errors: tuple[str, ...] = ()
 
 
@@ -116,6 +121,19 @@ class DemoClients(msgspec.Struct, frozen=True):
     officer: OfficerRunner
     dispatcher: DispatcherRunner | None = None
     """Opens the dispatcher console in this terminal (``--tui``)."""
+
+
+def dispatcher_command(url: str, token: str) -> str:
+    """The command that opens the console on this demo, working as printed in a new terminal.
+
+    A new terminal has no virtualenv activated, so a bare ``vigil`` is not found there: the
+    command names the ``vigil`` script beside this interpreter (``.venv/bin/vigil`` after
+    ``make demo``) by its absolute path, or this interpreter with ``-m server.cli``.
+    """
+    script = Path(sys.executable).with_name("vigil")
+    program = ([str(script)] if script.is_file()
+               else [sys.executable, "-m", "server.cli"])
+    return shlex.join([*program, "dispatch", "--server", url, "--token", token])
 
 
 def percentile_ms(values: list[float], q: float) -> float | None:
@@ -195,7 +213,10 @@ async def run_demo(
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     try:
-        return await _run(options, clients, stop, say, data_dir)
+        summary = await _run(options, clients, stop, say, data_dir)
+        if temporary and not options.keep:
+            summary = msgspec.structs.replace(summary, data_dir=None)
+        return summary
     finally:
         root.removeHandler(handler)
         handler.close()
@@ -262,7 +283,7 @@ async def _run(options: DemoOptions, clients: DemoClients, stop: asyncio.Event,
                 server=url, token=setup.tokens.cameras[place.camera_id],
                 camera_id=place.camera_id, folder=str(scene_dir / "scenes" / place.key),
                 fps=options.fps), client_stop)) for place in PLACES]
-            command = (f"vigil dispatch --server {url} --token {setup.tokens.dispatcher}")
+            command = dispatcher_command(url, setup.tokens.dispatcher)
             _announce(say, url, data_dir, scenes, command, options)
             await _until_done(options, clients, stop, url, setup, say, deliveries, client)
             client_stop.set()
@@ -296,7 +317,7 @@ async def _run(options: DemoOptions, clients: DemoClients, stop: asyncio.Event,
         latency_ms_p50=percentile_ms(latencies, 50),
         latency_ms_p99=percentile_ms(latencies, 99),
         duration_s=round(time.monotonic() - started, 1),
-        server=url, data_dir=str(data_dir), dispatcher_command=command,
+        server=url, data_dir=str(data_dir),
         errors=tuple(errors),
     )
 
@@ -376,11 +397,13 @@ def _announce(say: Callable[[str], None], url: str, data_dir: Path, scenes: Scen
         say(f"  camera     {place.name} ({place.lat:.5f}, {place.lon:.5f})")
     say("  officers   " + ", ".join(s.call_sign for s in OFFICERS) + " patrolling nearby")
     for subject in scenes.subjects:
-        say(f"  watchlist  {subject.display_name} ({subject.category}): enrolled from "
-            f"{subject.image_source}; cameras see {subject.probe_source}")
+        say(f"  watchlist  {subject.display_name} ({subject.category}, fictional demo entry): "
+            f"enrolled from {subject.image_source}; cameras see {subject.probe_source}")
+    if any(s.image_source.startswith(ORL) for s in scenes.subjects):
+        say(f"  photos     {ORL_CREDIT}: anonymous research volunteers, no real case")
     if options.duration_s:
         say(f"running headless for {options.duration_s:.0f} s ...")
     else:
-        say("Open the dispatcher console in another terminal with:")
+        say("Open the dispatcher console in another terminal with (works as printed):")
         say(f"  {command}")
-        say("Ctrl-C stops the demo.")
+        say("Ctrl-C stops the demo and prints a summary.")

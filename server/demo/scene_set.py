@@ -7,12 +7,12 @@ given seed and set of installed images, and costs a few face detections (a few s
 from __future__ import annotations
 
 import random
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import msgspec
+import numpy as np
 
 from server.demo.scenes import (
     DEMO_SUBJECTS,
@@ -34,11 +34,32 @@ from server.recognition.engine import FaceEngine
 
 DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 """``../shared/datasets`` beside the checkout, when present."""
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+ORL = "orl_faces"
+"""The watchlist's and the crowd's faces: anonymous volunteers photographed for research at the
+Olivetti Research Laboratory (1992-94); the dataset asks only that users credit the laboratory.
+No name, no real case: a demo must never pin an accusation on a real, named person."""
+ORL_CREDIT = "ORL face database, Olivetti Research Laboratory, Cambridge (AT&T Laboratories)"
 
 
-def _photos(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+def _orl_subjects(datasets: Path | None) -> list[Path]:
+    """ORL subject folders in numeric order (s1, s2, ... s40)."""
+    root = datasets / ORL if datasets else None
+    if root is None or not root.is_dir():
+        return []
+    folders = [p for p in root.iterdir() if p.is_dir() and p.name[1:].isdigit()]
+    return sorted(folders, key=lambda p: int(p.name[1:]))
+
+
+def _orl_photo(path: Path) -> FaceCrop | None:
+    """An ORL photo as a face crop with room around the face: ORL faces fill their 92x112
+    frame, and detectors need margin (and dlib's HOG size) to find them."""
+    image = read_photo(path)
+    if image is None:
+        return None
+    crop = tight_crop(image, f"{ORL}/{path.parent.name}/{path.name}")
+    big = np.ascontiguousarray(cv2.resize(crop.image, None, fx=2, fy=2,
+                                          interpolation=cv2.INTER_CUBIC), dtype=np.uint8)
+    return FaceCrop(big, tuple(2 * v for v in crop.face), crop.source)  # type: ignore[arg-type]
 
 
 def _subjects(
@@ -47,90 +68,75 @@ def _subjects(
     """Watchlist subjects and the face the cameras will see for each."""
     chosen: list[tuple[Subject, FaceCrop]] = []
     (out / "watchlist").mkdir(parents=True, exist_ok=True)
-    examples = datasets / "face_recognition_examples" if datasets else None
-    for n, (identity, name, category, reason) in enumerate(DEMO_SUBJECTS[:count]):
-        folder = examples / identity if examples else None
-        photos = _photos(folder) if folder and folder.is_dir() else []
-        if len(photos) < 2:
+    for folder in _orl_subjects(datasets):
+        if len(chosen) >= min(count, len(DEMO_SUBJECTS)):
+            break
+        photos = sorted(folder.glob("*.pgm"), key=lambda p: int(p.stem) if p.stem.isdigit()
+                        else 0)
+        enrol = _orl_photo(photos[0]) if len(photos) >= 2 else None
+        if enrol is None or len(engine.detect(enrol.image)) != 1:
             continue
-        enrol, probes = photos[0], photos[1:]
         probe = None
-        for candidate in probes:
-            image = read_photo(candidate)
-            crops = face_crops(engine, image, f"face_recognition_examples/{identity}/"
-                               f"{candidate.name}") if image is not None else []
-            if len(crops) == 1:
-                probe = crops[0]
+        for candidate in photos[1:]:
+            crop = _orl_photo(candidate)
+            if crop is not None and len(engine.detect(crop.image)) == 1:
+                probe = crop
                 break
         if probe is None:
             continue
-        target = out / "watchlist" / f"{identity}{enrol.suffix.lower()}"
-        shutil.copyfile(enrol, target)
+        n = len(chosen)
+        name, category, reason = DEMO_SUBJECTS[n]
+        target = out / "watchlist" / f"orl_{folder.name}.png"
+        cv2.imwrite(str(target), enrol.image)
         chosen.append((Subject(
-            key=identity, display_name=name, subject_ref=f"DEMO-{n + 1:03d}",
-            category=category,  # type: ignore[arg-type]
-            reason=reason, legal_basis=LEGAL_BASIS,
-            image_source=f"face_recognition_examples/{identity}/{enrol.name}",
-            image_date="2021-06-10", enrol_photo=str(target.relative_to(out)),
-            probe_source=probe.source,
+            key=f"orl_{folder.name}", display_name=name, subject_ref=f"DEMO-{n + 1:03d}",
+            category=category, reason=reason, legal_basis=LEGAL_BASIS,
+            image_source=enrol.source, image_date="1993-01-01",
+            enrol_photo=str(target.relative_to(out)), probe_source=probe.source,
         ), probe))
     if chosen:
         return chosen
-    # No dataset: enrol installed photos and show clearly varied copies of them.
-    fallbacks = []
-    hanks = installed_photo("Tom_Hanks_54745.png")
-    if hanks is not None and (image := read_photo(hanks)) is not None:
-        fallbacks.append(("tom_hanks", image, "insightface/data/images/Tom_Hanks_54745.png"))
-    fallbacks.append(("astronaut", astronaut_photo(), "skimage.data.astronaut()"))
-    for n, (key, image, source) in enumerate(fallbacks[:count]):
-        crops = face_crops(engine, image, source)
-        if not crops:
-            continue
-        # The reference photo is the best face with its context: one face, as enrolment needs
-        # (the astronaut photo has a face-like patch on the suit too).
-        target = out / "watchlist" / f"{key}.png"
-        cv2.imwrite(str(target), crops[0].image)
-        _, name, category, reason = DEMO_SUBJECTS[n]
-        probe = varied_copy(crops[0], rng)
-        chosen.append((Subject(
-            key=key, display_name=name, subject_ref=f"DEMO-{n + 1:03d}",
-            category=category,  # type: ignore[arg-type]
-            reason=reason, legal_basis=LEGAL_BASIS, image_source=source,
-            image_date="2021-06-10", enrol_photo=str(target.relative_to(out)),
-            probe_source=probe.source,
-        ), probe))
+    # No dataset: enrol the public-domain astronaut portrait (NASA) and show a clearly varied
+    # copy of it.
+    crops = face_crops(engine, astronaut_photo(), "skimage.data.astronaut() (NASA, public domain)")
+    if not crops:
+        return chosen
+    # The reference photo is the best face with its context: one face, as enrolment needs
+    # (the astronaut photo has a face-like patch on the suit too).
+    target = out / "watchlist" / "astronaut.png"
+    cv2.imwrite(str(target), crops[0].image)
+    name, category, reason = DEMO_SUBJECTS[0]
+    probe = varied_copy(crops[0], rng)
+    chosen.append((Subject(
+        key="astronaut", display_name=name, subject_ref="DEMO-001", category=category,
+        reason=reason, legal_basis=LEGAL_BASIS, image_source=crops[0].source,
+        image_date="1984-01-01", enrol_photo=str(target.relative_to(out)),
+        probe_source=probe.source,
+    ), probe))
     return chosen
 
 
 def _crowd(engine: FaceEngine, datasets: Path | None, exclude: set[str]) -> list[FaceCrop]:
-    """Faces of passers-by (never a watchlist subject)."""
+    """Faces of passers-by (never a watchlist subject): anonymous ORL volunteers, and
+    insightface's sample group photo where that package is installed."""
     crowd: list[FaceCrop] = []
     t1 = installed_photo("t1.jpg")
     if t1 is not None and (image := read_photo(t1)) is not None:
         crowd += face_crops(engine, image, "insightface/data/images/t1.jpg")
     if "astronaut" not in exclude:
-        crowd += face_crops(engine, astronaut_photo(), "skimage.data.astronaut()")[:1]
-    if datasets is not None:
-        examples = datasets / "face_recognition_examples"
-        for name in ("lin_manuel_miranda", "kit_harington", "alex_lacamoire"):
-            folder = examples / name
-            if name in exclude or not folder.is_dir():
-                continue
-            photos = _photos(folder)
-            image = read_photo(photos[0]) if photos else None
-            if image is not None:
-                found = face_crops(engine, image, f"face_recognition_examples/{name}/"
-                                   f"{photos[0].name}")
-                crowd += found[:1]
-        bbt = datasets / "faceapi_bbt"
-        if bbt.is_dir():
-            for folder in sorted(p for p in bbt.iterdir() if p.is_dir()):
-                photos = _photos(folder)
-                image = read_photo(photos[0]) if photos else None
-                if image is not None:
-                    crowd.append(tight_crop(image, f"faceapi_bbt/{folder.name}/"
-                                             f"{photos[0].name}"))
+        crowd += face_crops(engine, astronaut_photo(),
+                            "skimage.data.astronaut() (NASA, public domain)")[:1]
+    for folder in _orl_subjects(datasets)[-CROWD_FROM_ORL:]:
+        if f"orl_{folder.name}" in exclude:
+            continue
+        crop = _orl_photo(folder / "1.pgm")
+        if crop is not None:
+            crowd.append(crop)
     return crowd
+
+
+CROWD_FROM_ORL = 8
+"""Passers-by taken from the last ORL subjects (the watchlist takes the first)."""
 
 
 def build_scenes(

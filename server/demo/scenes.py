@@ -1,10 +1,14 @@
 """Synthetic demo scenes: crowds of passers-by on a street, and now and then a watchlist subject.
 
-Everything comes from images already on the machine (no download): the six people of
-insightface's ``t1.jpg``, scikit-image's astronaut, and, when ``../shared/datasets`` is present,
-its face photos. A watchlist subject is enrolled from one photo and appears in the scenes in a
-DIFFERENT photo of the same person where the data allows (``face_recognition_examples`` has
-several per person); otherwise in a clearly varied copy (mirrored, re-lit, rotated, rescaled).
+Everything comes from images already on the machine (no download). The watchlist subjects are
+anonymous research volunteers of the ORL face database (``../shared/datasets/orl_faces``; its
+terms ask users to credit the Olivetti Research Laboratory), labelled "Demo subject A/B/C" with
+fictional demo scenarios: never a real, named person with an accusation. Passers-by are other
+ORL volunteers, the six people of insightface's sample ``t1.jpg`` where that package is
+installed, and scikit-image's astronaut portrait (NASA, public domain). A watchlist subject is
+enrolled from one photo and appears in the scenes in a DIFFERENT photo of the same person;
+without the datasets, the astronaut is the only subject and appears as a clearly varied copy
+(mirrored, re-lit, rotated).
 
 Scenes are written as JPEG files under the demo's data dir with a ``scenes.json`` manifest
 saying which subject appears in which scene. They are synthetic demo inputs, not captured
@@ -71,16 +75,19 @@ class FaceCrop(msgspec.Struct, frozen=True):
     source: str
 
 
-DEMO_SUBJECTS = (
-    # (dataset identity, display name, category, reason) — fictional roles for real photos.
-    ("rose_leslie", "Demo subject A", "missing_person",
-     "Demo scenario: reported missing, vulnerable adult."),
-    ("obama", "Demo subject B", "risk_to_self_or_others",
-     "Demo scenario: concern for welfare after a threat of self-harm."),
-    ("biden", "Demo subject C", "victim",
-     "Demo scenario: victim of a serious crime, to be safeguarded."),
+DEMO_SUBJECTS: tuple[tuple[str, Category, str], ...] = (
+    # (display name, category, reason): fictional demo entries on anonymous volunteers' photos.
+    ("Demo subject A", "missing_person",
+     "DEMO ONLY, fictional scenario: reported missing. The photos show an anonymous research "
+     "volunteer (ORL face database), not a real case."),
+    ("Demo subject B", "risk_to_self_or_others",
+     "DEMO ONLY, fictional scenario: concern for welfare. The photos show an anonymous "
+     "research volunteer (ORL face database), not a real case."),
+    ("Demo subject C", "victim",
+     "DEMO ONLY, fictional scenario: to be safeguarded. The photos show an anonymous "
+     "research volunteer (ORL face database), not a real case."),
 )
-LEGAL_BASIS = "Demo only: no real authority. Synthetic scenario on public sample photos."
+LEGAL_BASIS = "Demo only: no real authority, no real person sought."
 
 
 def installed_photo(name: str) -> Path | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from server.evaluation.metrics import IdentificationPoint, VerificationPoint
+from server.evaluation.operating import OperatingPoint
 from server.recognition.calibration import Calibration
 
 
@@ -117,3 +118,5 @@ class EvalReport(msgspec.Struct, frozen=True, omit_defaults=True):
     group_ratios: list[GroupRatio] | None = None
     largest_group_ratio: float | None = None
     calibration: Calibration | None = None
+    operating: OperatingPoint | None = None
+    """FNIR at the operating threshold for ``--watchlist-size N`` (per group with groups)."""

@@ -243,7 +243,7 @@ def _write_probe(path: Path, jpeg: bytes) -> None:
 async def _route_new(
     session: AsyncSession, runtime: Runtime, alert: Alert, dep: Deployment
 ) -> list[Staged]:
-    officers = await active_officers(session)  # never a revoked account
+    officers = await active_officers(session, runtime.clock())  # never revoked/expired
     nearby = within_radius(
         (Candidate(o.id, o.status, o.lat, o.lon) for o in officers),
         alert.lat, alert.lon, dep.notify_radius_m,

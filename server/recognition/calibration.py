@@ -36,6 +36,40 @@ from server.errors import VigilError
 
 FLOOR_FALSE_ALERT_RATE = 1e-2
 """Expected false alerts per non-matching face scanned at the floor."""
+TARGET_FALSE_ALERT_RATE = 1e-5
+"""Expected false alerts per non-matching face at a deployment's default operating threshold
+(one in 100,000 faces; see :func:`operating_threshold`)."""
+
+
+class Tail(msgspec.Struct, frozen=True):
+    """Exponential model of the impostor tail under live conditions (``vigil eval --tail``):
+    ``FMR(t) = start_fmr * exp(-(t - start) / scale)`` for ``t >= start``.
+
+    Attributes:
+        start: the score exceeded by a fraction ``start_fmr`` of the impostor pairs.
+        start_fmr: the measured false match rate at ``start``.
+        scale: mean excess of the impostor scores above ``start`` (maximum likelihood).
+        pairs: impostor pairs measured.
+        source: what was measured (dataset half, probe conditions).
+    """
+
+    start: float
+    start_fmr: float
+    scale: float
+    pairs: int
+    source: str
+
+    def fmr_at(self, threshold: float) -> float:
+        """Modelled false match rate at ``threshold`` (``start_fmr`` below ``start``)."""
+        if threshold <= self.start:
+            return self.start_fmr
+        return self.start_fmr * math.exp(-(threshold - self.start) / self.scale)
+
+    def threshold_at(self, fmr: float) -> float:
+        """The threshold whose modelled false match rate is ``fmr`` (at least ``start``)."""
+        if fmr >= self.start_fmr:
+            return self.start
+        return self.start + self.scale * math.log(self.start_fmr / fmr)
 
 
 class Calibration(msgspec.Struct, frozen=True):
@@ -46,12 +80,15 @@ class Calibration(msgspec.Struct, frozen=True):
         default: the calibrated default threshold (the FMR 1e-4 point).
         fmr_thresholds: ``(fmr, threshold)`` pairs, FMR decreasing, from pooled impostor pairs.
         source: what the figures were measured on.
+        tail: the impostor tail under live conditions, when measured (``vigil eval --tail``).
     """
 
     model_id: str
     default: float
     fmr_thresholds: tuple[tuple[float, float], ...]
     source: str
+    tail: Tail | None = None
+    """Impostor tail under live conditions, for :func:`operating_threshold`."""
 
 
 class UncalibratedModel(VigilError):
@@ -153,6 +190,32 @@ def threshold_for(model_id: str, watchlist_size: int) -> float:
         UncalibratedModel: the model has no calibration.
     """
     return max(default_threshold(model_id), floor_for(model_id, watchlist_size))
+
+
+def operating_threshold(
+    model_id: str, watchlist_size: int, target: float = TARGET_FALSE_ALERT_RATE
+) -> float:
+    """The threshold at which a passer-by on no watchlist raises a false alert with
+    probability ``target`` against a watchlist of ``watchlist_size`` entries.
+
+    A non-matching face is compared with all N entries; it raises a false alert when its best
+    score reaches the threshold: ``P = 1 - (1 - FMR(t))^N ~= N x FMR(t)`` for small rates (the
+    union bound, exact enough below 1e-2 and on the safe side), so ``FMR(t) = target / N``.
+    ``FMR(t)`` comes from the model's impostor tail measured under live conditions
+    (:class:`Tail`) where recorded, else from the clean-photo table (extrapolated), and the
+    result is never below :func:`floor_for` (N).
+
+    Raises:
+        UncalibratedModel: the model has no calibration.
+        ValueError: ``target`` is not in ``(0, 1)``.
+    """
+    if not 0.0 < target < 1.0:
+        raise ValueError(f"target must be in (0, 1), got {target}")
+    n = max(1, int(watchlist_size))
+    cal = calibration(model_id)
+    fmr = target / n
+    t = cal.tail.threshold_at(fmr) if cal.tail is not None else threshold_at_fmr(model_id, fmr)
+    return max(t, floor_for(model_id, n))
 
 
 def _lerp(x: float, x0: float, y0: float, x1: float, y1: float) -> float:

@@ -95,7 +95,7 @@ class AlertService:
             alert = await session.get(Alert, alert_id)
             if alert is None:
                 raise NotFound("no such alert")
-            officers = await active_officers(session)
+            officers = await active_officers(session, self.core.clock())
             return nearest_available(
                 (Candidate(o.id, o.status, o.lat, o.lon) for o in officers), alert.lat,
                 alert.lon,
@@ -120,9 +120,7 @@ class AlertService:
         now = self.core.clock()
 
         async def apply(session: AsyncSession, alert: Alert, change: Change) -> None:
-            officer = await active_officer(session, officer_id)
-            if officer is None:
-                raise NotFound("no such officer (or its account is revoked)")
+            officer = await active_officer(session, officer_id, now)
             previous = alert.assigned_officer_id
             if previous and previous != officer_id:
                 change.withdraw = (previous,)

@@ -9,9 +9,11 @@ record hashes the same on SQLite and PostgreSQL and in an exported file.
 Why each check detects what it does:
 
 - an edited record no longer hashes to its stored ``hash`` (or its successor's ``prev_hash``
-  no longer matches, if the attacker also rewrote ``hash``);
+  no longer matches, if the attacker also rewrote ``hash``: the successor still hashes
+  correctly, so the edited record is the one before it);
 - a removed record leaves a gap in ``seq`` and breaks its successor's ``prev_hash``;
-- an inserted record duplicates or skips a ``seq`` or breaks a ``prev_hash``;
+- an inserted record has a seq of 0 or less, or past the head, or made room by renumbering
+  the records after it (which then hash correctly only under their old seq);
 - removing the newest records (truncation) is caught by the one-row ``audit_head``, updated in
   the same transaction as every append.
 
@@ -95,9 +97,10 @@ class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
     head_hash: str
     """Record this hash elsewhere: a later verify must reach it again."""
     bad_seq: int | None = None
-    """The first record that fails (for a truncated log: the head's seq)."""
+    """The record tampered with: the edited or inserted one, the first removed one (for a
+    truncated log: the first missing one, after the last that remains)."""
     problem: str = ""
-    """``edited``, ``removed_or_inserted``, ``truncated`` or ``unreadable``."""
+    """``edited``, ``inserted``, ``removed``, ``truncated`` or ``unreadable``."""
     message: str = ""
 
 
@@ -206,53 +209,88 @@ async def iter_records(
         last = rows[-1].seq
 
 
-def _check(row: AuditRecord, expected_seq: int, prev_hash: str) -> tuple[str, str] | None:
-    """``(problem, message)`` for a record that breaks the chain, else None."""
-    if row.seq != expected_seq:
-        return ("removed_or_inserted",
-                f"expected record {expected_seq} but found {row.seq}: records are missing "
-                "or were inserted")
-    if row.prev_hash != prev_hash:
-        return ("removed_or_inserted",
-                f"record {row.seq} does not follow record {row.seq - 1}: one was removed, "
-                "inserted or rewritten")
+def _self_consistent(row: AuditRecord, entry: AuditEntry, *, seq: int) -> bool:
+    """Whether the record's stored hash is the hash of its fields, taking ``seq`` as its seq."""
+    return record_hash(seq=seq, at=entry.at, actor=entry.actor, action=entry.action,
+                       object_ids=entry.object_ids, details=entry.details,
+                       prev_hash=entry.prev_hash) == row.hash
+
+
+def _check(row: AuditRecord, expected_seq: int, prev_hash: str,
+           head_seq: int) -> tuple[int, str, str] | None:
+    """``(bad_seq, problem, message)`` for a record that breaks the chain, else None.
+
+    The record named is the one tampered with, not merely the first one that notices:
+    a gap before the head is a removal (named by the first missing seq), a seq past the head
+    an insertion; a record whose hash matches its content but whose ``prev_hash`` does not
+    match its predecessor means the predecessor was edited and re-hashed; a record that
+    hashes correctly only under the seq before its own was shifted up to make room for an
+    insertion there.
+    """
+    if row.seq > head_seq:
+        return (row.seq, "inserted",
+                f"record {row.seq} was added outside the audit writer (the log's head "
+                f"is {head_seq})")
+    if row.seq > expected_seq:
+        return (expected_seq, "removed",
+                f"records {expected_seq} to {row.seq - 1} are missing"
+                if row.seq - 1 > expected_seq else f"record {expected_seq} is missing")
     try:
         entry = to_entry(row)
     except msgspec.DecodeError:
-        return ("unreadable", f"record {row.seq}: stored ids or details are not valid JSON")
-    digest = record_hash(seq=entry.seq, at=entry.at, actor=entry.actor, action=entry.action,
-                         object_ids=entry.object_ids, details=entry.details,
-                         prev_hash=entry.prev_hash)
-    if digest != row.hash:
-        return ("edited", f"record {row.seq} was changed after it was written")
+        return (row.seq, "unreadable",
+                f"record {row.seq}: stored ids or details are not valid JSON")
+    if not _self_consistent(row, entry, seq=row.seq):
+        if row.seq > 1 and _self_consistent(row, entry, seq=row.seq - 1):
+            return (row.seq - 1, "inserted",
+                    f"record {row.seq - 1} was inserted (the records after it were "
+                    "renumbered)")
+        return (row.seq, "edited", f"record {row.seq} was changed after it was written")
+    if row.prev_hash != prev_hash:
+        if row.seq == 1:
+            return (1, "edited", "record 1 does not start from the genesis hash")
+        return (row.seq - 1, "edited",
+                f"record {row.seq - 1} was changed and re-hashed after it was written "
+                f"(record {row.seq} no longer follows it)")
     return None
 
 
 async def verify(session: AsyncSession) -> VerifyReport:
-    """Walk the whole chain; report the first record that breaks it and why."""
+    """Walk the whole chain; report the record that breaks it and why.
+
+    Problems: ``edited`` (changed, with or without a recomputed hash), ``inserted`` (any
+    seq: before 1, between records, past the head), ``removed`` (a gap), ``truncated`` (the
+    newest records are gone: the head row says more were written) and ``unreadable``.
+    """
     head = await session.get(AuditHead, 1)
     head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS)
+
+    def broken(count: int, bad_seq: int, problem: str, message: str) -> VerifyReport:
+        return VerifyReport(ok=False, records=count, head_seq=head_seq, head_hash=head_hash,
+                            bad_seq=bad_seq, problem=problem, message=message)
+
+    # The writer numbers records from 1: anything at or below 0 was put there by hand.
+    early = (await session.execute(select(AuditRecord.seq).where(AuditRecord.seq < 1)
+                                   .order_by(AuditRecord.seq).limit(1))).scalar_one_or_none()
+    if early is not None:
+        return broken(0, early, "inserted",
+                      f"record {early} was added outside the audit writer (seqs start at 1)")
     expected, prev, count = 1, GENESIS, 0
     async for row in iter_records(session):
         count += 1
-        problem = _check(row, expected, prev)
+        problem = _check(row, expected, prev, head_seq)
         if problem is not None:
-            return VerifyReport(ok=False, records=count, head_seq=head_seq, head_hash=head_hash,
-                                bad_seq=row.seq if problem[0] != "removed_or_inserted"
-                                else min(row.seq, expected),
-                                problem=problem[0], message=problem[1])
+            return broken(count, *problem)
         expected, prev = row.seq + 1, row.hash
     last = expected - 1
-    if last > head_seq:
-        return VerifyReport(ok=False, records=count, head_seq=head_seq, head_hash=head_hash,
-                            bad_seq=head_seq + 1, problem="removed_or_inserted",
-                            message=f"records {head_seq + 1} to {last} were added outside "
-                            "the audit writer")
-    if last < head_seq or prev != head_hash:
-        return VerifyReport(ok=False, records=count, head_seq=head_seq, head_hash=head_hash,
-                            bad_seq=last + 1 if last < head_seq else last, problem="truncated",
-                            message=f"the log ends at record {last} but its head says "
-                            f"{head_seq}: the newest records were removed or replaced")
+    if last < head_seq:
+        return broken(count, last + 1, "truncated",
+                      f"the log ends at record {last} but its head says {head_seq}: the "
+                      "newest records were removed")
+    if prev != head_hash:
+        return broken(count, last, "edited",
+                      f"record {last}, the newest, was changed and re-hashed after it was "
+                      "written (the head holds its original hash)")
     return VerifyReport(ok=True, records=count, head_seq=head_seq, head_hash=head_hash)
 
 

@@ -52,7 +52,8 @@ async def camera_socket(socket: WebSocket[Any, Any, Any]) -> None:
             return
         async with runtime.db.sessions() as session:
             camera = await session.get(Camera, hello.camera_id or "")
-        if camera is None or camera.account_id not in (None, principal.account_id):
+        # Fail closed: a camera registered without a bound account accepts no token at all.
+        if camera is None or camera.account_id != principal.account_id:
             conn.error(ErrorCode.FORBIDDEN, "unknown camera id or not this token's camera",
                        close=CloseCode.UNAUTHORISED)
             return

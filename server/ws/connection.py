@@ -2,7 +2,9 @@
 
 Sequence: accept, then the first message must be a valid ``hello`` within
 ``HELLO_TIMEOUT_S`` (else ``error`` + close 4000), with our protocol version (else 4002) and a
-valid token of the endpoint's role (else 4001); then ``welcome``. Afterwards every message is
+valid token of the endpoint's role (else 4001); then ``welcome``. A token that expires while
+its socket is open gets a fatal ``unauthorised`` error and close 4001 at the expiry instant,
+as revocation does (see :meth:`Connection.watch_expiry`). Afterwards every message is
 size-checked (``message_too_large``, not fatal) and rate-limited (a flood gets
 ``rate_limited`` and close 4008). A message that does not decode gets ``bad_message`` and the
 connection goes on: bad input costs only that message, never another client.
@@ -34,6 +36,9 @@ from shared.protocol.common import Error, Hello, Limits, Welcome
 log = logging.getLogger("vigil.ws")
 
 HELLO_TIMEOUT_S = 10.0
+EXPIRY_RECHECK_S = 0.5
+"""Longest real-time wait between two looks at the clock while a token is valid: the clock is
+injectable (tests, governance) and may jump, so the watchdog never sleeps past this."""
 
 M = TypeVar("M")
 """A role's incoming message union."""
@@ -82,6 +87,7 @@ class Connection:
         self.session = Session(socket, mode=mode, queue_limit=runtime.settings.send_queue_size,
                                role=role)
         self.limiter = RateLimiter(runtime.settings.max_messages_per_second)
+        self._expiry: asyncio.Task[None] | None = None
 
     async def receive(self, wait_s: float | None = None) -> bytes | str:
         """The next message's raw data (text or bytes)."""
@@ -126,7 +132,9 @@ class Connection:
         try:
             hello = decode(raw)
         except ProtocolError as exc:
-            self.error(ErrorCode.HELLO_REQUIRED, f"the first message must be hello: {exc}",
+            # A specific refusal (too deep) keeps its code; anything else is "not a hello".
+            code = ErrorCode.HELLO_REQUIRED if exc.code == ErrorCode.BAD_MESSAGE else exc.code
+            self.error(code, f"the first message must be hello: {exc}",
                        close=CloseCode.BAD_HELLO)
             return None
         if not isinstance(hello, Hello):
@@ -149,7 +157,23 @@ class Connection:
                        close=CloseCode.UNAUTHORISED)
             return None
         self.session.account_id = principal.account_id
+        if principal.expires_at is not None:
+            self._expiry = asyncio.create_task(self.watch_expiry(principal.expires_at),
+                                               name="ws-expiry")
         return hello, principal
+
+    async def watch_expiry(self, expires_at: float) -> None:
+        """Close this connection (fatal ``unauthorised``, 4001) once the runtime's clock
+        reaches ``expires_at``: REST refuses the token from that instant, so the socket must
+        stop receiving alerts then too. Sleeps until the expiry, at most
+        ``EXPIRY_RECHECK_S`` at a time, so an injected clock that jumps is noticed."""
+        while True:
+            left = expires_at - self.runtime.clock()
+            if left <= 0:
+                log.info("%s %s: token expired, closing", self.role, self.session.account_id)
+                self.error(ErrorCode.UNAUTHORISED, "token expired", close=CloseCode.UNAUTHORISED)
+                return
+            await asyncio.sleep(min(left, EXPIRY_RECHECK_S))
 
     async def welcome(self, principal: Principal) -> None:
         async with self.runtime.db.sessions() as session:
@@ -214,6 +238,9 @@ class Connection:
 
     async def finish(self) -> None:
         """Close (if still open) and stop this connection's tasks."""
+        if self._expiry is not None and not self._expiry.done():
+            self._expiry.cancel()
+            await asyncio.wait([self._expiry])
         if not self.session.closed.is_set():
             self.session.close(CloseCode.NORMAL, "")
             with contextlib.suppress(TimeoutError):

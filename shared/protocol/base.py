@@ -88,6 +88,8 @@ class ErrorCode:
     """Stable error codes (also used by REST error bodies)."""
 
     BAD_MESSAGE = "bad_message"
+    NESTING_TOO_DEEP = "nesting_too_deep"
+    """Arrays/maps nested deeper than the documented limit (refused before decoding)."""
     HELLO_REQUIRED = "hello_required"
     PROTOCOL_VERSION = "protocol_version"
     UNAUTHORISED = "unauthorised"

@@ -6,18 +6,19 @@ from typing import Literal
 
 from shared.protocol.base import WireMessage
 from shared.protocol.common import Error, Hello, Ping, Pong, Welcome
+from shared.protocol.limits import Epoch, Latitude, Longitude, Seq
 
 
 class Frame(WireMessage, tag="frame"):
     """One camera frame (camera -> server)."""
 
-    seq: int
+    seq: Seq
     """The camera's own frame counter, echoed in ``frame_result``."""
-    captured_at: float
+    captured_at: Epoch
     """Epoch seconds when the frame was captured."""
     jpeg: bytes
-    lat: float | None = None
-    lon: float | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
     """Mobile units only: position at capture."""
 
 

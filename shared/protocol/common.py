@@ -7,17 +7,18 @@ from typing import Literal
 import msgspec
 
 from shared.protocol.base import PROTOCOL_VERSION, Role, WireMessage
+from shared.protocol.limits import Id, Name, Ref, Seq, Token
 
 
 class Hello(WireMessage, tag="hello"):
     """First message of every connection (client -> server)."""
 
-    token: str
+    token: Token
     """Bearer token of the account (cameras: the camera's own token)."""
     protocol: int = PROTOCOL_VERSION
-    camera_id: str | None = None
+    camera_id: Id | None = None
     """Cameras only: the registered camera id this connection streams for."""
-    client: str = ""
+    client: Name = ""
     """Free text naming the client software and version, for logs."""
 
 
@@ -58,20 +59,20 @@ class Error(WireMessage, tag="error"):
 class Ack(WireMessage, tag="ack"):
     """Client -> server: every message with ``seq`` up to and including this one arrived."""
 
-    seq: int
+    seq: Seq
 
 
 class Resume(WireMessage, tag="resume"):
     """Client -> server, after ``welcome``: replay every durable message with a sequence
     number above ``last_seq``, then go live. Send 0 on a first connection."""
 
-    last_seq: int = 0
+    last_seq: Seq = 0
 
 
 class Ping(WireMessage, tag="ping"):
     """Application-level ping; the server answers ``pong`` with the same ``ref``."""
 
-    ref: int = 0
+    ref: Ref = 0
 
 
 class Pong(WireMessage, tag="pong"):

@@ -20,33 +20,34 @@ from shared.protocol.common import (
     Resume,
     Welcome,
 )
+from shared.protocol.limits import Id, Ref, Text
 from shared.protocol.officer import AlertRaised, AlertUpdated, AlertWithdrawn
 
 
 class AssignAlert(WireMessage, tag="assign"):
-    ref: int
-    alert_id: str
-    officer_id: str
+    ref: Ref
+    alert_id: Id
+    officer_id: Id
 
 
 class DismissAlert(WireMessage, tag="dismiss"):
     """The dispatcher judges the comparison a non-match (a reason is required)."""
 
-    ref: int
-    alert_id: str
+    ref: Ref
+    alert_id: Id
     reason: DismissReason
-    text: str = ""
+    text: Text = ""
 
 
 class AddNote(WireMessage, tag="note"):
-    ref: int
-    alert_id: str
-    text: str
+    ref: Ref
+    alert_id: Id
+    text: Text
 
 
 class ReopenAlert(WireMessage, tag="reopen"):
-    ref: int
-    alert_id: str
+    ref: Ref
+    alert_id: Id
 
 
 class Snapshot(WireMessage, tag="snapshot"):

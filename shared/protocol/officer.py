@@ -16,12 +16,13 @@ from shared.protocol.common import (
     Resume,
     Welcome,
 )
+from shared.protocol.limits import Id, Latitude, Longitude, Metres, Ref, Text
 
 
 class UpdatePosition(WireMessage, tag="position"):
-    lat: float
-    lon: float
-    accuracy_m: float | None = None
+    lat: Latitude
+    lon: Longitude
+    accuracy_m: Metres | None = None
 
 
 class UpdateStatus(WireMessage, tag="status"):
@@ -31,17 +32,17 @@ class UpdateStatus(WireMessage, tag="status"):
 class AcceptAlert(WireMessage, tag="accept"):
     """The officer takes the assignment and goes to check in person."""
 
-    ref: int
-    alert_id: str
+    ref: Ref
+    alert_id: Id
 
 
 class ResolveAlert(WireMessage, tag="resolve"):
     """The officer closes the alert with what they found."""
 
-    ref: int
-    alert_id: str
+    ref: Ref
+    alert_id: Id
     outcome: Outcome
-    note: str = ""
+    note: Text = ""
 
 
 RouteReason = Literal["nearby", "assigned"]

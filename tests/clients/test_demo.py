@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import cv2
 import numpy as np
 import pytest
 
-from server.demo.orchestrate import fresh_data_dir, percentile_ms
+from server.demo.orchestrate import dispatcher_command, fresh_data_dir, percentile_ms
 from server.demo.scene_set import DATASETS, build_scenes
 from server.recognition.image_io import read_image_file
 
@@ -43,6 +45,15 @@ def test_percentile_ms() -> None:
     assert percentile_ms([0.5, 1.0, 2.0], 99) == 2000.0
 
 
+def test_dispatcher_command_works_without_an_activated_virtualenv() -> None:
+    words = shlex.split(dispatcher_command("http://127.0.0.1:8123", "vgl_a b"))
+    program = Path(words[0])
+    assert program.is_absolute(), "a bare `vigil` is not found in a new terminal"
+    assert program.is_file()
+    assert os.access(program, os.X_OK)
+    assert words[-5:] == ["dispatch", "--server", "http://127.0.0.1:8123", "--token", "vgl_a b"]
+
+
 def _best_similarity(engine: Any, image: np.ndarray, template: np.ndarray) -> list[float]:
     faces = engine.detect(image)
     vectors = engine.embed(image, faces)
@@ -63,8 +74,12 @@ def test_scenes_show_subjects_in_other_photos_among_passers_by(
         assert (tmp_path / subject.enrol_photo).is_file()
         # Cameras never see the enrolment photo itself.
         assert subject.probe_source != subject.image_source
+        # Demo entries are labelled as such and never show a real, named person as sought.
+        assert subject.display_name.startswith("Demo subject")
+        assert "DEMO ONLY" in subject.reason
         if use_datasets:
             assert not subject.probe_source.startswith("varied copy")
+            assert subject.image_source.startswith("orl_faces/")
     first = scenes.cameras["a"][0]
     assert first.subjects, "camera a shows a subject in its first scene"
     assert first.passers_by >= 3

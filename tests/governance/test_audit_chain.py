@@ -64,7 +64,8 @@ async def test_one_edited_byte_fails_at_that_record(runtime: Runtime) -> None:
     assert await check(runtime) == (False, 4, "edited")
 
 
-async def test_edit_with_recomputed_hash_breaks_the_next_link(runtime: Runtime) -> None:
+async def test_edit_with_recomputed_hash_is_named_at_the_edited_record(
+        runtime: Runtime) -> None:
     await write_log(runtime)
     async with runtime.db.sessions() as session, session.begin():
         row = await session.get(AuditRecord, 3)
@@ -73,15 +74,14 @@ async def test_edit_with_recomputed_hash_breaks_the_next_link(runtime: Runtime) 
         row.hash = record_hash(seq=3, at=row.at, actor=row.actor, action=row.action,
                                object_ids=json.loads(row.object_ids),
                                details=json.loads(row.details), prev_hash=row.prev_hash)
-    ok, bad, problem = await check(runtime)
-    assert (ok, bad, problem) == (False, 4, "removed_or_inserted")
+    assert await check(runtime) == (False, 3, "edited")
 
 
 async def test_removed_record_is_detected_where_it_was(runtime: Runtime) -> None:
     await write_log(runtime)
     async with runtime.db.sessions() as session, session.begin():
         await session.execute(delete(AuditRecord).where(AuditRecord.seq == 2))
-    assert await check(runtime) == (False, 2, "removed_or_inserted")
+    assert await check(runtime) == (False, 2, "removed")
 
 
 async def test_removed_newest_record_is_detected(runtime: Runtime) -> None:
@@ -101,7 +101,7 @@ async def test_inserted_record_is_detected(runtime: Runtime) -> None:
         session.add(AuditRecord(seq=5, at=entries[-1].at + 1, actor="x",
                                 action="alert_dismissed", object_ids="{}", details="{}",
                                 prev_hash=entries[-1].hash, hash=forged))
-    assert await check(runtime) == (False, 5, "removed_or_inserted")
+    assert await check(runtime) == (False, 5, "inserted")
 
 
 async def test_renumbered_insertion_in_the_middle_is_detected(runtime: Runtime) -> None:
@@ -116,6 +116,59 @@ async def test_renumbered_insertion_in_the_middle_is_detected(runtime: Runtime) 
     ok, bad, _problem = await check(runtime)
     assert not ok
     assert bad == 3
+
+
+def forged(seq: int, prev_hash: str, at: float = 1.0) -> AuditRecord:
+    """A well-formed record (its hash matches its fields) not written by the audit writer."""
+    digest = record_hash(seq=seq, at=at, actor="x", action="alert_dismissed", object_ids={},
+                         details={}, prev_hash=prev_hash)
+    return AuditRecord(seq=seq, at=at, actor="x", action="alert_dismissed", object_ids="{}",
+                       details="{}", prev_hash=prev_hash, hash=digest)
+
+
+@pytest.mark.parametrize("seq", [0, -1, -(2**62)])
+async def test_inserted_record_at_or_below_zero_is_named(runtime: Runtime, seq: int) -> None:
+    await write_log(runtime, 4)
+    async with runtime.db.sessions() as session, session.begin():
+        session.add(forged(seq, GENESIS))
+    assert await check(runtime) == (False, seq, "inserted")
+
+
+async def test_inserted_record_past_a_gap_is_named(runtime: Runtime) -> None:
+    await write_log(runtime, 4)
+    async with runtime.db.sessions() as session, session.begin():
+        session.add(forged(9, GENESIS))
+    assert await check(runtime) == (False, 9, "inserted")
+
+
+async def test_well_chained_insertion_in_the_middle_is_named(runtime: Runtime) -> None:
+    await write_log(runtime, 4)
+    entries = await audit_entries(runtime)
+    async with runtime.db.sessions() as session, session.begin():
+        # Shift 3..4 up by one, then insert a record at 3 chained to record 2.
+        await session.execute(text("UPDATE audit_log SET seq = seq + 10 WHERE seq >= 3"))
+        await session.execute(text("UPDATE audit_log SET seq = seq - 9 WHERE seq >= 13"))
+        session.add(forged(3, entries[1].hash))
+    assert await check(runtime) == (False, 3, "inserted")
+
+
+async def test_newest_record_edited_and_rehashed_is_named(runtime: Runtime) -> None:
+    await write_log(runtime)
+    async with runtime.db.sessions() as session, session.begin():
+        row = await session.get(AuditRecord, 6)
+        assert row is not None
+        row.action = "alert_dismissed"
+        row.hash = record_hash(seq=6, at=row.at, actor=row.actor, action=row.action,
+                               object_ids=json.loads(row.object_ids),
+                               details=json.loads(row.details), prev_hash=row.prev_hash)
+    assert await check(runtime) == (False, 6, "edited")
+
+
+async def test_truncation_names_the_first_missing_record(runtime: Runtime) -> None:
+    await write_log(runtime)
+    async with runtime.db.sessions() as session, session.begin():
+        await session.execute(delete(AuditRecord).where(AuditRecord.seq >= 5))
+    assert await check(runtime) == (False, 5, "truncated")
 
 
 async def test_details_refuse_bytes_and_long_text(runtime: Runtime) -> None:

@@ -39,7 +39,8 @@ IDENTITIES = (*ROLES, "no_token", "expired")
 
 READ_DEPLOYMENTS = {"admin", "authoriser", "dispatcher", "auditor"}
 READ_WATCHLISTS = {"watchlist_manager", "authoriser", "admin", "auditor"}
-ALERT_VIEWERS = {"dispatcher", "officer", "auditor"}
+READ_ENTRIES = {"watchlist_manager", "authoriser", "admin"}  # names people: not for auditors
+ALERT_VIEWERS = {"dispatcher", "officer"}  # least privilege: auditors get counts, not cards
 IMAGE_VIEWERS = {"dispatcher", "officer"}  # faces: not for auditors
 
 MATRIX: dict[tuple[str, str], set[str]] = {
@@ -48,10 +49,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/accounts/{account_id:str}/revoke"): {"admin"},
     ("GET", "/api/cameras"): {"admin", "authoriser", "dispatcher", "auditor"},
     ("POST", "/api/cameras"): {"admin"},
+    ("POST", "/api/cameras/{camera_id:str}/bind"): {"admin"},
     ("GET", "/api/officers"): {"admin", "dispatcher"},
     ("GET", "/api/watchlists"): READ_WATCHLISTS,
     ("POST", "/api/watchlists"): {"watchlist_manager"},
-    ("GET", "/api/watchlists/{watchlist_id:str}/entries"): READ_WATCHLISTS,
+    ("GET", "/api/watchlists/{watchlist_id:str}/entries"): READ_ENTRIES,
     ("POST", "/api/watchlists/{watchlist_id:str}/entries"): {"watchlist_manager"},
     ("DELETE", "/api/watchlists/{watchlist_id:str}/entries/{entry_id:str}"):
         {"watchlist_manager"},
@@ -110,6 +112,8 @@ def body(method: str, template: str, *, admitted: bool) -> dict[str, Any]:
         return {"json": {} if admitted else CREATE_BODIES[template]}
     if template == "/api/deployments" and method == "POST":
         return {"json": {} if admitted else {"name": "x"}}
+    if template.endswith("/bind"):
+        return {"json": {"account_id": "cam-does-not-exist"}}
     if template.endswith("/threshold"):
         return {"json": {"threshold": 0.99}}
     if method == "POST" and "{deployment_id" in template:
@@ -137,7 +141,7 @@ async def test_every_rest_endpoint_against_every_role(
     apis["expired"] = Api(gov_live.http, expired_token)
     real = {"account_id": world.ids["pc2"], "watchlist_id": world.watchlist_id,
             "entry_id": world.entry_id, "deployment_id": world.deployment_id,
-            "alert_id": alert["id"]}
+            "alert_id": alert["id"], "camera_id": world.camera_id}
     dummy = {k: f"{v[:3]}-does-not-exist" for k, v in real.items()}
 
     served = {r for r in served_routes(gov_live) if not PUBLIC.match(r[1])}

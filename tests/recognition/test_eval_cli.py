@@ -100,3 +100,26 @@ def test_human_summary_shows_every_operating_point() -> None:
     assert "rank-1 0.7500" in text
     assert "jpeg:30" in text
     assert "{'no_face': 1}" in text
+
+
+def test_fnir_at_the_operating_threshold_for_n_entries(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.recognition.calibration import operating_threshold
+
+    groups = tmp_path / "groups.csv"
+    groups.write_text("identity,group\nt1_0,one\ntom_hanks,two\n")
+    code = main(["eval", str(tiny), "--engine", "dlib", "--json", "--watchlist-size", "500",
+                 "--groups", str(groups)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    op = json.loads(out)["operating"]
+    assert op["watchlist_size"] == 500
+    assert op["target_false_alert_rate"] == 1e-5
+    assert op["threshold"] == pytest.approx(operating_threshold("dlib-resnet-v1", 500), abs=1e-5)
+    by_group = {f["group"]: f for f in op["figures"]}
+    assert set(by_group) == {"all", "one", "two"}
+    # t1_0's two searches (its mirror image and the unreadable file: a miss at any threshold)
+    assert (by_group["all"]["mated"], by_group["one"]["mated"]) == (2, 2)
+    assert by_group["all"]["fnir"] >= 0.5
+    assert (by_group["two"]["mated"], by_group["two"]["nonmated"]) == (0, 1)

@@ -203,7 +203,8 @@ async def build_world(server: ServerInfo, photos: Photos, *, start: bool = True,
     cameras = [cam["id"]]
     for i in range(extra_cameras):
         extra = await api["admin"].call("POST", "/api/cameras", 201, json={
-            "id": f"cam-{i + 2}", "name": f"camera {i + 2}", "lat": 51.5074, "lon": -0.1278})
+            "id": f"cam-{i + 2}", "name": f"camera {i + 2}", "lat": 51.5074, "lon": -0.1278,
+            "account_id": ids["camera"]})
         cameras.append(extra["id"])
     wl = await api["watchlist_manager"].call("POST", "/api/watchlists", 201,
                                              json={"name": "op-test"})

@@ -18,7 +18,8 @@ from tests.server.conftest import (
 async def test_no_matching_outside_an_active_deployment(live: LiveServer, photos: Photos) -> None:
     world = await build_world(live, photos, start=False)
     admin, authoriser = world.api["admin"], world.api["authoriser"]
-    await admin.call("POST", "/api/cameras", 201, json={"id": "cam-unlisted", "name": "x"})
+    await admin.call("POST", "/api/cameras", 201, json={"id": "cam-unlisted", "name": "x",
+                                                     "account_id": world.ids["camera"]})
     officer, _ = await open_ws(live, "/ws/officer", world.tokens["pc1"])
     await officer.send({"type": "position", "lat": 51.5074, "lon": -0.1278})
 

@@ -53,7 +53,7 @@ async def test_revoked_officer_is_disconnected_unrouted_and_unassignable(
     await dispatcher.send({"type": "assign", "ref": 3, "alert_id": alert["id"],
                            "officer_id": pc1})
     result = await dispatcher.recv_type("result")
-    assert (result["ok"], result["code"]) == (False, "not_found")
+    assert (result["ok"], result["code"]) == (False, "officer_inactive")
     await dispatcher.close()
 
 

@@ -1,0 +1,315 @@
+"""End-to-end accuracy on live-like scenes through the real server (``vigil eval --scenes``).
+
+The run starts ``vigil serve`` in a subprocess on a fresh data dir (port 0), creates the
+accounts in its database, enrols the watchlist over REST (one photo per entry; refused photos
+are counted and their people leave the scenes), authorises and starts a deployment with the
+server's own default threshold for that watchlist (unless one is given), then streams the
+scenes (:mod:`server.evaluation.scenes`) over the camera websocket one frame at a time,
+waiting for each frame's result so that none is dropped. Cooldown is 0, so each sighting of
+each frame raises or updates its own alert; alerts are then read over REST and matched to
+the frame they were captured in (``times.captured``).
+
+Counting (per face = per pasted face of a frame):
+
+- an alert is *true* when the alerted entry's person is one of the faces of its frame, else
+  *false*; precision = true / all alerts;
+- recall = watchlisted faces with a true alert / watchlisted faces pasted;
+- false alerts per 1,000 faces = false alerts / faces pasted x 1,000 (faces pasted, not
+  faces detected: a face the detector misses still walked past the camera).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+
+from server.evaluation.scenes import Cast, Scene, SceneOptions, cast_for, compose_scenes
+
+LAT, LON = 51.5154, -0.1416
+SERVE_START_S = 300.0
+
+
+class SceneReport(msgspec.Struct, kw_only=True):
+    """Figures of one scenes run (``vigil eval --scenes --json`` prints it)."""
+
+    engine: str
+    model_id: str
+    face_px: int
+    frames: int
+    faces: int
+    watchlisted_faces: int
+    watchlist_size: int
+    enrol_refused: dict[str, int]
+    threshold: float
+    alerts: int
+    true_alerts: int
+    false_alerts: int
+    found_watchlisted: int
+    precision: float | None
+    recall: float | None
+    false_alerts_per_1000_faces: float
+    faces_processed: int
+    """The server's count of faces processed (detected, quality gate included)."""
+    seconds: float
+    part: str
+    dataset: str
+
+
+def _ok(response: httpx.Response) -> Any:
+    if response.status_code >= 300:
+        raise RuntimeError(f"{response.request.method} {response.request.url.path}: "
+                           f"{response.status_code} {response.text[:300]}")
+    return response.json()
+
+
+def _create_accounts(env: dict[str, str]) -> dict[str, str]:
+    from server.auth import create_account
+    from server.store.db import Database
+    from server.settings import load_settings
+
+    settings = load_settings(env=env)
+
+    async def make() -> dict[str, str]:
+        db = Database(settings.database_url)
+        tokens: dict[str, str] = {}
+        try:
+            await db.migrate()
+            async with db.sessions() as session, session.begin():
+                for role in ("admin", "watchlist_manager", "authoriser", "camera", "auditor"):
+                    _, tokens[role] = await create_account(session, role=role,
+                                                           name=f"eval-{role}", now=time.time())
+        finally:
+            await db.close()
+        return tokens
+
+    return asyncio.run(make())
+
+
+class _Server:
+    """``vigil serve`` in a subprocess on a fresh data dir."""
+
+    def __init__(self, engine: str, model_root: str | None, workers: int) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="vigil-scenes-"))
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+        self.env.update(VIGIL_DATA_DIR=str(self.data), VIGIL_ENGINE=engine,
+                        VIGIL_COOLDOWN_S="0", VIGIL_WORKERS=str(workers),
+                        VIGIL_LOG_LEVEL="WARNING", VIGIL_MAX_MESSAGES_PER_SECOND="1000")
+        if model_root:
+            self.env["VIGIL_MODEL_ROOT"] = model_root
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.engine_line = ""
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", "0"], env=self.env,
+            stdout=subprocess.PIPE, stderr=(self.data / "server.log").open("wb"), text=True)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + SERVE_START_S
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith("vigil engine"):
+                self.engine_line = line.strip()
+            if "listening on" in line:
+                self.url = line.rsplit(" ", 1)[-1].strip()
+                return
+        log = (self.data / "server.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"vigil serve did not start: {log}")
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def _enrol(api: httpx.Client, watchlist_id: str, cast: Cast,
+           progress: Callable[[str], None]) -> tuple[dict[str, str], dict[str, int]]:
+    entries: dict[str, str] = {}
+    refused: dict[str, int] = {}
+    for i, (name, photo) in enumerate(sorted(cast.watchlist.items())):
+        r = api.post(f"/api/watchlists/{watchlist_id}/entries", data={
+            "subject_ref": f"EVAL-{i:05d}", "display_name": name,
+            "category": "wanted_serious_crime", "justification": "evaluation subject",
+            "legal_basis": "evaluation (synthetic deployment)",
+            "image_source": "development dataset", "image_date": "2024-01-01",
+            "expires_at": str(time.time() + 86400)},
+            files={"photo": ("photo.jpg", photo.read_bytes(), "application/octet-stream")})
+        if r.status_code == 422:
+            code = str(r.json().get("code", "refused")).split(":")[0]
+            refused[code] = refused.get(code, 0) + 1
+            cast.skipped[name] = code
+            continue
+        entries[_ok(r)["id"]] = name
+        if i % 50 == 49:
+            progress(f"enrolled {i + 1}/{len(cast.watchlist)}")
+    for name in cast.skipped:  # refused people are on no watchlist: leave the scenes
+        cast.watchlist.pop(name, None)
+        cast.appearances.pop(name, None)
+    return entries, refused
+
+
+async def _stream(url: str, token: str, camera_id: str, scenes: list[Scene],
+                  progress: Callable[[str], None]) -> list[float]:
+    """Send every scene, one at a time; returns each frame's ``captured_at``."""
+    import websockets
+
+    from shared.protocol.camera import Frame, FrameResult
+    from shared.protocol.codec import camera_out
+    from shared.protocol.common import Hello, Welcome
+
+    captured: list[float] = []
+    ws_url = url.replace("http://", "ws://") + "/ws/camera"
+    async with websockets.connect(ws_url, max_size=None) as ws:
+        await ws.send(msgspec.msgpack.encode(Hello(token=token, camera_id=camera_id,
+                                                   client="vigil-eval-scenes")))
+        welcome = camera_out.decode(await asyncio.wait_for(ws.recv(), 30))  # type: ignore[arg-type]
+        if not isinstance(welcome, Welcome):
+            raise RuntimeError(f"camera refused: {welcome}")
+        for i, scene in enumerate(scenes):
+            at = time.time()
+            captured.append(at)
+            await ws.send(msgspec.msgpack.encode(Frame(seq=i + 1, captured_at=at,
+                                                       jpeg=scene.jpeg)))
+            while True:
+                reply = camera_out.decode(await asyncio.wait_for(ws.recv(), 120))  # type: ignore[arg-type]
+                if isinstance(reply, FrameResult) and reply.seq == i + 1:
+                    if reply.status != "processed":
+                        raise RuntimeError(f"frame {i + 1}: {reply.status} {reply.code}")
+                    break
+            if i % 50 == 49:
+                progress(f"streamed {i + 1}/{len(scenes)} frames")
+    return captured
+
+
+def run_scenes(
+    dataset: Path, options: SceneOptions, *, engine: str = "auto",
+    model_root: str | None = None, threshold: float | None = None, workers: int = 2,
+    face_sizes: tuple[int, ...] = (), progress: Callable[[str], None] = lambda _: None,
+) -> list[SceneReport]:
+    """Build the scenes, run them through one real server, count (see module docstring).
+
+    Args:
+        dataset: the labelled photo folder.
+        options: the scene protocol; ``options.face_px`` unless ``face_sizes`` lists several.
+        engine: ``auto``, ``onnx`` or ``dlib`` for the server.
+        model_root: model root for the server (default: its own default).
+        threshold: deployment threshold (default: the server's default for the watchlist).
+        workers: the server's inference workers.
+        face_sizes: one camera per face size, each streaming the same cast at that size
+            (the watchlist is enrolled once).
+        progress: one line at a time for the person waiting.
+
+    Returns:
+        One report per face size.
+
+    Raises:
+        RuntimeError: the server did not start or refused part of the set-up.
+        ValueError: the dataset cannot provide the cast.
+    """
+    started = time.monotonic()
+    sizes = face_sizes or (options.face_px,)
+    cast = cast_for(dataset, options)
+    server = _Server(engine, model_root, workers)
+    try:
+        tokens = _create_accounts(server.env)
+        server.start()
+        progress(server.engine_line)
+        with _client(server.url, tokens["admin"]) as admin, \
+                _client(server.url, tokens["watchlist_manager"]) as wm, \
+                _client(server.url, tokens["authoriser"]) as auth, \
+                _client(server.url, tokens["auditor"]) as auditor:
+            health = _ok(admin.get("/api/health"))
+            cameras = [_ok(admin.post("/api/cameras", json={
+                "id": f"cam-eval-{px}px", "name": f"Evaluation camera {px} px", "lat": LAT,
+                "lon": LON}))["id"] for px in sizes]
+            wl = _ok(wm.post("/api/watchlists", json={"name": "scenes"}))
+            entries, refused = _enrol(wm, wl["id"], cast, progress)
+            now = time.time()
+            body: dict[str, Any] = {
+                "name": "scenes", "purpose": "locate_serious_crime_suspect",
+                "place": "Evaluation", "lat": LAT, "lon": LON, "camera_ids": cameras,
+                "watchlist_id": wl["id"], "starts_at": now - 60, "ends_at": now + 86400,
+                "notify_radius_m": 500}
+            if threshold is not None:
+                body["threshold"] = threshold
+            dep = _ok(auth.post("/api/deployments", json=body))
+            _ok(auth.post(f"/api/deployments/{dep['id']}/authorisation", json={
+                "authority_ref": "EVAL-AUTH", "purpose": "locate_serious_crime_suspect"}))
+            _ok(auth.post(f"/api/deployments/{dep['id']}/start"))
+            reports: list[SceneReport] = []
+            for px, camera in zip(sizes, cameras, strict=True):
+                sized = SceneOptions(**{**options.__dict__, "face_px": px})
+                scenes = compose_scenes(cast, sized)
+                t0 = time.monotonic()
+                captured = asyncio.run(_stream(server.url, tokens["camera"], camera, scenes,
+                                               progress))
+                alerts = _ok(auditor.get("/api/alerts", params={"limit": 1000,
+                                                                "camera_id": camera}))
+                stats = _ok(auditor.get(f"/api/deployments/{dep['id']}/stats"))
+                processed = int(stats.get("faces_processed", 0)) - sum(
+                    r.faces_processed for r in reports)
+                reports.append(count(
+                    scenes, captured, alerts, entries, health=health, options=sized,
+                    threshold=float(dep["threshold"]), refused=refused,
+                    faces_processed=processed, seconds=time.monotonic() - t0,
+                    dataset=str(dataset)))
+                progress(f"{px} px done in {time.monotonic() - started:.0f} s")
+        return reports
+    finally:
+        server.close()
+
+
+def _client(url: str, token: str) -> httpx.Client:
+    return httpx.Client(base_url=url, timeout=120, trust_env=False,
+                        headers={"Authorization": f"Bearer {token}"})
+
+
+def count(scenes: list[Scene], captured: list[float], alerts: list[dict[str, Any]],
+          entries: dict[str, str], *, health: dict[str, Any], options: SceneOptions,
+          threshold: float, refused: dict[str, int], faces_processed: int, seconds: float,
+          dataset: str) -> SceneReport:
+    """Match alerts to their frames and count (rules in the module docstring)."""
+    by_time = {round(at, 6): i for i, at in enumerate(captured)}
+    found: set[tuple[int, str]] = set()
+    true = false = 0
+    for alert in alerts:
+        frame = by_time.get(round(float(alert["times"]["captured"]), 6))
+        person = entries.get(alert["entry_id"])
+        present = frame is not None and any(f.identity == person
+                                            for f in scenes[frame].faces)
+        if present and frame is not None and person is not None:
+            true += 1
+            found.add((frame, person))
+        else:
+            false += 1
+    faces = sum(len(s.faces) for s in scenes)
+    listed = sum(1 for s in scenes for f in s.faces if f.watchlisted)
+    return SceneReport(
+        engine=str(health.get("engine")), model_id=str(health.get("model_id")),
+        face_px=options.face_px, frames=len(scenes), faces=faces, watchlisted_faces=listed,
+        watchlist_size=len(entries), enrol_refused=refused, threshold=threshold,
+        alerts=len(alerts), true_alerts=true, false_alerts=false,
+        found_watchlisted=len(found),
+        precision=true / len(alerts) if alerts else None,
+        recall=len(found) / listed if listed else None,
+        false_alerts_per_1000_faces=1000.0 * false / faces if faces else 0.0,
+        faces_processed=faces_processed, seconds=round(seconds, 1), part=options.part,
+        dataset=dataset,
+    )

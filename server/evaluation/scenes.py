@@ -1,0 +1,215 @@
+"""Live-like scenes with ground truth, composed from a labelled photo set (``vigil eval --scenes``).
+
+A scene set is built from a dataset laid out as ``DATASET/<identity>/<image>`` whose photos are
+face-centred portraits (LFW deep-funneled: 250x250, the face box about 100 px wide in the
+centre, :data:`NOMINAL_BOX`). Each 1280x720 frame holds ``faces_per_frame`` faces pasted at a
+chosen face width (64 or 40 px) with a soft elliptical edge on a face-free background
+(scikit-image's sample pictures), then mildly blurred per face, the whole frame dimmed and
+JPEG-compressed (quality 60): the conditions of a street camera at a distance.
+
+Who appears. Identities are split in two halves by a hash of their name
+(:func:`identity_part`): ``calibration`` and ``evaluation``; a scene set uses one half only,
+so thresholds derived on one half are measured on the other. In that half, identities with two
+or more photos are the watchlist candidates: the watchlist is enrolled from each one's FIRST
+photo, and a watchlisted person appears in the scenes only with another photo. About
+``watchlisted_share`` of the faces are watchlisted people; the rest are passers-by (identities
+of the half that are not on the watchlist; a passer-by photo is reused with another size,
+position and blur only when the half has too few photos).
+
+These are synthetic evaluation inputs made from a research benchmark, never captured frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]
+Box = tuple[float, float, float, float]
+
+FRAME_W, FRAME_H = 1280, 720
+NOMINAL_BOX: Box = (78.0, 85.0, 178.0, 185.0)
+"""Face box of an LFW deep-funneled 250x250 photo (dlib HOG's median box on 40 of them: centre
+(129, 135), about 100 px wide); a face "pasted at 64 px" has this box scaled to 64 px."""
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+PARTS = ("calibration", "evaluation")
+
+
+def identity_part(identity: str) -> str:
+    """``calibration`` or ``evaluation``: a stable split of identities in two halves."""
+    digest = hashlib.sha256(identity.encode()).digest()
+    return PARTS[digest[0] & 1]
+
+
+@dataclass(frozen=True)
+class SceneFace:
+    """One pasted face: who, where (ground truth box in frame pixels), watchlisted or not."""
+
+    identity: str
+    photo: str
+    box: Box
+    watchlisted: bool
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One composed frame (JPEG bytes) and its faces."""
+
+    jpeg: bytes
+    faces: tuple[SceneFace, ...]
+
+
+@dataclass(frozen=True)
+class SceneOptions:
+    """What to build (defaults: the issue 12 protocol)."""
+
+    frames: int = 400
+    faces_per_frame: int = 4
+    face_px: int = 64
+    watchlist_size: int = 400
+    """Entries enrolled (identities of the half with 2+ photos, taken in a seeded order)."""
+    watchlisted_share: float = 0.05
+    part: str = "evaluation"
+    seed: int = 12
+    jpeg_quality: int = 60
+    blur_sigma: tuple[float, float] = (0.4, 1.0)
+    """Gaussian blur per face, in pixels at the pasted size (mild)."""
+    dim: tuple[float, float] = (0.55, 0.9)
+    """Brightness factor per frame (dimming)."""
+
+
+@dataclass
+class Cast:
+    """The watchlist (identity -> enrolment photo) and the photos that may appear."""
+
+    watchlist: dict[str, Path]
+    appearances: dict[str, list[Path]]
+    """Watchlisted identity -> its other photos (scene appearances)."""
+    passers_by: list[tuple[str, Path]]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def _photos(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def cast_for(dataset: Path, options: SceneOptions) -> Cast:
+    """Pick the watchlist and the passers-by of one half of ``dataset`` (seeded).
+
+    Raises:
+        ValueError: the half has fewer multi-photo identities than the watchlist size asks.
+    """
+    people = sorted(d for d in dataset.iterdir() if d.is_dir()
+                    and identity_part(d.name) == options.part)
+    photos = {d.name: _photos(d) for d in people}
+    multi = [name for name, ps in photos.items() if len(ps) >= 2]
+    rng = random.Random(options.seed)
+    rng.shuffle(multi)
+    if len(multi) < options.watchlist_size:
+        raise ValueError(f"{dataset} ({options.part} half) has {len(multi)} identities with "
+                         f"2+ photos; the watchlist asks for {options.watchlist_size}")
+    chosen = multi[: options.watchlist_size]
+    watchlist = {name: photos[name][0] for name in chosen}
+    appearances = {name: photos[name][1:] for name in chosen}
+    passers = [(name, p) for name, ps in photos.items() if name not in watchlist for p in ps]
+    return Cast(watchlist=watchlist, appearances=appearances, passers_by=passers)
+
+
+def backgrounds() -> list[Image]:
+    """1280x720 BGR backgrounds without faces (scikit-image sample pictures)."""
+    from skimage import data
+
+    out = []
+    for name in ("coffee", "rocket", "chelsea", "brick", "gravel", "grass"):
+        img = np.asarray(getattr(data, name)())
+        if img.ndim == 2:
+            img = np.stack([img] * 3, axis=-1)
+        bgr = np.ascontiguousarray(img[:, :, :3][:, :, ::-1])
+        out.append(np.asarray(cv2.resize(bgr, (FRAME_W, FRAME_H)), dtype=np.uint8))
+    return out
+
+
+def _paste(frame: Image, photo: Image, face_px: int, rng: np.random.Generator,
+           taken: list[Box], blur_sigma: float) -> Box | None:
+    bx1, by1, bx2, by2 = NOMINAL_BOX
+    s = face_px / (bx2 - bx1)
+    crop = cv2.resize(photo, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    if blur_sigma > 0:
+        crop = cv2.GaussianBlur(crop, (0, 0), blur_sigma)
+    ch, cw = crop.shape[:2]
+    pad = face_px * 0.9
+    for _ in range(200):
+        ox = int(rng.integers(0, FRAME_W - cw))
+        oy = int(rng.integers(0, FRAME_H - ch))
+        box = (ox + bx1 * s, oy + by1 * s, ox + bx2 * s, oy + by2 * s)
+        if all(box[2] + pad < t[0] or t[2] + pad < box[0] or box[3] + pad < t[1]
+               or t[3] + pad < box[1] for t in taken):
+            break
+    else:
+        return None
+    mask = np.zeros((ch, cw), dtype=np.float32)
+    centre = (round((bx1 + bx2) / 2 * s), round((by1 + by2) / 2 * s))
+    axes = (max(2, round(face_px * 0.8)), max(2, round(face_px * 1.05)))
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
+    k = max(3, (face_px // 5) | 1)
+    mask = cv2.GaussianBlur(mask, (k, k), 0)[:, :, None]
+    region = frame[oy: oy + ch, ox: ox + cw].astype(np.float32)
+    frame[oy: oy + ch, ox: ox + cw] = (mask * crop + (1 - mask) * region).astype(np.uint8)
+    taken.append(box)
+    return box
+
+
+def compose_scenes(cast: Cast, options: SceneOptions) -> list[Scene]:
+    """The frames of a scene set (deterministic for a seed).
+
+    Each watchlisted identity appears at most once per photo; watchlisted faces are spread
+    over the frames at ``watchlisted_share`` of all faces.
+    """
+    rng = np.random.default_rng(options.seed)
+    pyrng = random.Random(options.seed + 1)
+    total = options.frames * options.faces_per_frame
+    wanted = round(total * options.watchlisted_share)
+    pool = [(name, p) for name, ps in cast.appearances.items() for p in ps[:1]]
+    pyrng.shuffle(pool)
+    listed = pool[:wanted]
+    passers = list(cast.passers_by)
+    pyrng.shuffle(passers)
+    slots = [True] * len(listed) + [False] * (total - len(listed))
+    pyrng.shuffle(slots)
+    bgs = backgrounds()
+    scenes: list[Scene] = []
+    next_listed = next_passer = 0
+    for f in range(options.frames):
+        frame = bgs[f % len(bgs)].copy()
+        if f % 2:
+            frame = np.ascontiguousarray(frame[:, ::-1])
+        taken: list[Box] = []
+        faces: list[SceneFace] = []
+        for k in range(options.faces_per_frame):
+            if slots[f * options.faces_per_frame + k] and next_listed < len(listed):
+                (name, path), watch = listed[next_listed], True
+                next_listed += 1
+            else:
+                (name, path), watch = passers[next_passer % len(passers)], False
+                next_passer += 1
+            photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if photo is None:
+                continue
+            sigma = float(rng.uniform(*options.blur_sigma))
+            box = _paste(frame, np.asarray(photo, dtype=np.uint8), options.face_px, rng,
+                         taken, sigma)
+            if box is not None:
+                faces.append(SceneFace(name, f"{name}/{path.name}", box, watch))
+        dim = float(rng.uniform(*options.dim))
+        frame = np.clip(frame.astype(np.float32) * dim, 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        scenes.append(Scene(buf.tobytes(), tuple(faces)))
+    return scenes

@@ -1,0 +1,178 @@
+"""Input limits (issue 15, items 6 and 7): nesting depth on every websocket before decoding,
+and a documented bound on every value a client sends, each refused with a typed error (never a
+500, a traceback or a silently stuck state)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+import pytest
+from websockets.asyncio.client import connect
+
+from shared.protocol.limits import MAX_INT64, MAX_NESTING_DEPTH
+from shared.protocol.nesting import json_depth_exceeds, msgpack_shape_error
+from tests.server.conftest import Api, LiveServer, WsClient, make_token, open_ws
+
+DEEP = 1000
+
+
+def nested_json(depth: int) -> str:
+    return '{"type": "ping", "ref": 1, "x": ' + "[" * depth + "]" * depth + "}"
+
+
+def nested_msgpack(depth: int) -> bytes:
+    return (b"\x83\xa4type\xa4ping\xa3ref\x01\xa1x" + b"\x91" * depth + b"\x90")
+
+
+def test_json_depth_scan() -> None:
+    limit = MAX_NESTING_DEPTH
+    assert not json_depth_exceeds(nested_json(limit - 1).encode(), limit)
+    assert json_depth_exceeds(nested_json(limit).encode(), limit)
+    assert json_depth_exceeds(b"[" * 5000, limit)  # unclosed: counted, never recursed into
+    assert not json_depth_exceeds(b'{"text": "' + b"[" * 5000 + b'"}', limit)  # in a string
+    assert not json_depth_exceeds(b'{"t": "\\"' + b"{" * 500 + b'"}' + b"[]" * 500, limit)
+
+
+def test_msgpack_shape_scan() -> None:
+    limit = MAX_NESTING_DEPTH
+    assert msgpack_shape_error(nested_msgpack(limit - 2), limit) is None
+    assert msgpack_shape_error(nested_msgpack(limit), limit) == "depth"
+    assert msgpack_shape_error(nested_msgpack(DEEP), limit) == "depth"
+    # A frame's JPEG is skipped by its length, whatever bytes it holds.
+    frame = msgspec.msgpack.encode({"type": "frame", "seq": 1, "captured_at": 1.0,
+                                    "jpeg": b"\x91" * 100_000})
+    assert msgpack_shape_error(frame, limit) is None
+    assert msgpack_shape_error(b"\xdc\xff\xff" + b"\x00" * 70_000, limit) == "values"
+
+
+async def _camera_world(live: LiveServer) -> tuple[dict[str, str], Api]:
+    tokens: dict[str, str] = {}
+    ids: dict[str, str] = {}
+    for role in ("admin", "officer", "dispatcher", "camera"):
+        ids[role], tokens[role] = await make_token(live.settings, role, role)
+    admin = Api(live.http, tokens["admin"])
+    await admin.call("POST", "/api/cameras", 201,
+                     json={"id": "cam-1", "name": "c", "account_id": ids["camera"]})
+    return tokens, admin
+
+
+SOCKETS = (("/ws/officer", "officer"), ("/ws/dispatch", "dispatcher"), ("/ws/camera", "camera"))
+
+
+async def test_deep_nesting_is_refused_on_every_socket_without_a_traceback(
+    live: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    tokens, admin = await _camera_world(live)
+    caplog.set_level(logging.INFO)
+    for path, role in SOCKETS:
+        binary = path == "/ws/camera"
+        deep: str | bytes = nested_msgpack(DEEP) if binary else nested_json(DEEP)
+        # Before hello: a typed error, then the handshake's close code.
+        client = WsClient(await connect(live.ws + path, max_size=None), binary)
+        await client.ws.send(deep)
+        messages = await client.until_closed()
+        assert [m["code"] for m in messages] == ["nesting_too_deep"], (path, messages)
+        assert client.ws.close_code == 4000
+        # After hello: the message alone is refused, and the connection goes on.
+        client, _ = await open_ws(live, path, tokens[role], camera_id="cam-1", resume=None)
+        for _ in range(3):
+            await client.ws.send(deep)
+            error = await client.recv_type("error")
+            assert (error["code"], error["fatal"]) == ("nesting_too_deep", False)
+        await client.send({"type": "ping", "ref": 9})
+        assert (await client.recv_type("pong"))["ref"] == 9
+        await client.close()
+    noisy = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert noisy == [], [r.getMessage() for r in noisy]
+    await admin.close()
+
+
+OUT_OF_BOUNDS: list[tuple[str, dict[str, Any]]] = [
+    ("position", {"type": "position", "lat": 91.0, "lon": 0.0}),
+    ("position", {"type": "position", "lat": 51.0, "lon": -180.5}),
+    ("position", {"type": "position", "lat": 51.0, "lon": 0.0, "accuracy_m": -1.0}),
+    ("resume", {"type": "resume", "last_seq": 2**63}),
+    ("ack", {"type": "ack", "seq": -1}),
+    ("ack", {"type": "ack", "seq": 2**64 - 1}),
+    ("ping", {"type": "ping", "ref": 2**63}),
+    ("accept", {"type": "accept", "ref": 1, "alert_id": "a" * 65}),
+    ("resolve", {"type": "resolve", "ref": 1, "alert_id": "alr-x",
+                 "outcome": "not_located", "note": "n" * 4001}),
+]
+
+
+async def test_websocket_values_out_of_bounds_get_bad_message(live: LiveServer) -> None:
+    tokens, admin = await _camera_world(live)
+    officer, _ = await open_ws(live, "/ws/officer", tokens["officer"], resume=None)
+    for tag, message in OUT_OF_BOUNDS:
+        await officer.send(message)
+        error = await officer.recv_type("error")
+        assert error["code"] == "bad_message", (tag, error)
+    # A resume at the largest valid seq is taken (no silent stop, no error).
+    await officer.send({"type": "resume", "last_seq": MAX_INT64})
+    await officer.send({"type": "ping", "ref": 4})
+    reply = await officer.recv_type("pong", "error")
+    assert reply == {"type": "pong", "ref": 4, "server_time": reply["server_time"]}
+    await officer.close()
+
+    dispatcher, _ = await open_ws(live, "/ws/dispatch", tokens["dispatcher"], resume=None)
+    for message in ({"type": "note", "ref": 1, "alert_id": "alr-x", "text": "t" * 4001},
+                    {"type": "assign", "ref": -1, "alert_id": "alr-x", "officer_id": "o"}):
+        await dispatcher.send(message)
+        assert (await dispatcher.recv_type("error"))["code"] == "bad_message"
+    await dispatcher.close()
+
+    camera, _ = await open_ws(live, "/ws/camera", tokens["camera"], camera_id="cam-1")
+    for frame in ({"type": "frame", "seq": 2**63, "captured_at": 1.0, "jpeg": b"x"},
+                  {"type": "frame", "seq": 1, "captured_at": 1e300, "jpeg": b"x"},
+                  {"type": "frame", "seq": 1, "captured_at": 1.0, "jpeg": b"x", "lat": 100.0}):
+        await camera.send(frame)
+        assert (await camera.recv_type("error"))["code"] == "bad_message"
+    await camera.close()
+    await admin.close()
+
+
+async def test_rest_values_out_of_bounds_get_a_typed_400(live: LiveServer) -> None:
+    ids: dict[str, str] = {}
+    apis: dict[str, Api] = {}
+    for role in ("admin", "authoriser", "auditor", "watchlist_manager"):
+        ids[role], token = await make_token(live.settings, role, role)
+        apis[role] = Api(live.http, token)
+    deployment = {"name": "d", "purpose": "locate_serious_crime_suspect", "place": "p",
+                  "lat": 51.5, "lon": -0.1, "camera_ids": ["cam-1"], "watchlist_id": "wl-x",
+                  "starts_at": 1.0e9, "ends_at": 1.0e9 + 3600, "notify_radius_m": 500}
+    bad_deployments = [{"ends_at": 1e300}, {"starts_at": -5.0}, {"notify_radius_m": 1e12},
+                       {"notify_radius_m": 0}, {"lat": 90.5}, {"lon": 1e6}, {"name": ""},
+                       {"place": "p" * 201}, {"camera_ids": ["c" * 65]}]
+    calls: list[tuple[str, str, str, dict[str, Any]]] = [
+        ("authoriser", "POST", "/api/deployments", {"json": {**deployment, **change}})
+        for change in bad_deployments]
+    calls += [
+        ("admin", "POST", "/api/cameras", {"json": {"name": "c", "lat": 95.0}}),
+        ("admin", "POST", "/api/cameras", {"json": {"name": "c", "lon": -181.0}}),
+        ("admin", "POST", "/api/cameras", {"json": {"name": "c" * 201}}),
+        ("admin", "POST", "/api/accounts", {"json": {"role": "officer", "name": "x" * 201}}),
+        ("admin", "POST", "/api/accounts", {"json": {"role": "officer", "name": "x",
+                                                     "expires_at": 1e300}}),
+        ("watchlist_manager", "POST", "/api/watchlists", {"json": {"name": "w" * 201}}),
+        ("authoriser", "POST", "/api/deployments/dep-x/authorisation",
+         {"json": {"authority_ref": "R" * 501, "purpose": "locate_serious_crime_suspect"}}),
+        ("auditor", "GET", f"/api/audit?after_seq={2**63}", {}),
+        ("auditor", "GET", "/api/audit?after_seq=-1", {}),
+        ("auditor", "GET", f"/api/audit?limit={2**70}", {}),
+    ]
+    failures = []
+    for role, method, path, kw in calls:
+        r = await apis[role].client.request(method, path, **kw)
+        body = r.json()
+        if r.status_code != 400 or body.get("code") != "bad_request":
+            failures.append(f"{method} {path} {kw}: {r.status_code} {r.text[:200]}")
+    assert failures == []
+    # The bounds are inclusive where documented: the extremes themselves are accepted.
+    await apis["admin"].call("POST", "/api/cameras", 201,
+                             json={"name": "c", "id": "cam-edge", "lat": -90.0, "lon": 180.0})
+    await apis["auditor"].call("GET", f"/api/audit?after_seq={MAX_INT64}", 200)
+    for api in apis.values():
+        await api.close()
