@@ -75,8 +75,8 @@ def _ok(response: httpx.Response) -> Any:
 
 def _create_accounts(env: dict[str, str]) -> dict[str, str]:
     from server.auth import create_account
-    from server.store.db import Database
     from server.settings import load_settings
+    from server.store.db import Database
 
     settings = load_settings(env=env)
 
