@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint typecheck pytest demo bench bench-quick bench-full models clean
+.PHONY: install test test-fast lint typecheck pytest demo bench bench-quick bench-full models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ pytest: install
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest
+
+# The inner loop: the suite without the tests marked slow (no lint, no typing).
+test-fast: install
+	$(BIN)/pytest -q -m "not slow"
 
 demo: install
 	$(BIN)/vigil demo

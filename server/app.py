@@ -25,6 +25,7 @@ from server.api.deps import DEPENDENCIES, RuntimeDep
 from server.api.governance import AuditController, AuthorisationController, ThresholdController
 from server.api.watchlists import WatchlistController
 from server.errors import VigilError
+from server.pipeline.alerting import reopen_windows
 from server.recognition.engine import FaceEngine
 from server.runtime import AuditHook, Clock, Runtime, open_runtime, periodic
 from server.services.alerts import AlertService
@@ -78,6 +79,8 @@ def create_app(
         hub = Hub()
         async with open_runtime(settings, publisher=hub, engine=engine, clock=clock,
                                 audit=audit) as runtime:
+            # alerts still open within their cooldown absorb new sightings after a restart
+            await reopen_windows(runtime)
             ack_period = max(1.0, min(10.0, settings.ack_timeout_s / 4))
             runtime.spawn(periodic(ack_period, AlertService(runtime).expire_assignments,
                                    "ack-timeout sweep"), "ack-timeout")

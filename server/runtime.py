@@ -4,11 +4,12 @@ step fails, so a failed start leaks neither the worker pool nor engine worker pr
 
 Two containers, so that each use case asks only for what it needs:
 
-- :class:`Core`: settings, database, clock, audit hook, publisher, watchlist matchers and the
-  write lock. Every service (alerts, governance, watchlists) runs on a ``Core``; tests of the
-  store-level rules build one over a fresh database without loading an engine.
-- :class:`Runtime`: a ``Core`` plus the face engine, worker pool, cooldown tracker, background
-  tasks, group-committed writers and the process-wide counters (the frame pipeline needs them).
+- :class:`Core`: settings, database, clock, audit hook, publisher, the alert-window tracker,
+  watchlist matchers and the write lock. Every service (alerts, governance, watchlists) runs
+  on a ``Core``; tests of the store-level rules build one over a fresh database without
+  loading an engine.
+- :class:`Runtime`: a ``Core`` plus the face engine, worker pool, background tasks,
+  group-committed writers and the process-wide counters (the frame pipeline needs them).
 """
 
 from __future__ import annotations
@@ -142,6 +143,9 @@ class Core:
     db: Database
     publisher: Publisher
     """Reaches connected clients (the websocket hub)."""
+    tracker: CooldownTracker
+    """Open alert windows per (camera, entry): a new sighting within the cooldown updates the
+    alert instead of raising another one."""
     clock: Clock = time.time
     audit: AuditHook = field(default_factory=LogAudit)
     matchers: MatcherCache = field(default_factory=MatcherCache)
@@ -157,7 +161,6 @@ class Runtime(Core):
     engine: FaceEngine
     pool: Executor
     """Blocking work (inference, decoding, search) runs here, never on the event loop."""
-    tracker: CooldownTracker
     tasks: BackgroundTasks
     acks: AckBatcher
     """Acknowledgements, written in shared transactions (group commit)."""

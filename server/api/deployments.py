@@ -59,6 +59,8 @@ class DeploymentController(Controller):
             raise VigilError("bad_threshold", "threshold must be in (0, 1]")
         if data.threshold is None:  # the default never undercuts the floor for this list size
             policy = await watchlist_policy(rt, data.watchlist_id, default_threshold(rt))
+            if rt.settings.threshold <= 0:  # calibrated to the watchlist size (issue 12.3)
+                threshold = max(threshold, policy.operating)
             threshold = max(threshold, policy.floor)
         else:  # under the floor: authorisers only (the refused attempt is audited)
             policy = await check_threshold(rt, principal, threshold=threshold,

@@ -121,6 +121,9 @@ class EntryOut(msgspec.Struct, frozen=True, kw_only=True):
     created_at: float
     models: tuple[str, ...]
     """Model ids this entry has a template for."""
+    background_faces: int = 0
+    """Enrolment only: smaller faces in the reference photo that were left out (the dominant
+    face was enrolled); check that it is the intended person."""
 
 
 class DeploymentCreate(msgspec.Struct, frozen=True, kw_only=True):

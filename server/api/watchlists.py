@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import numpy as np
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody, MultipartBody
@@ -142,7 +143,8 @@ class WatchlistController(Controller):
                                   category=data.category)
             await note_watchlist_change(session, rt, watchlist_id,
                                         actor=principal.account_id, now=now)
-        return _entry_out(entry, (result.model_id,))
+        out = _entry_out(entry, (result.model_id,))
+        return msgspec.structs.replace(out, background_faces=result.background_faces)
 
     @get("/{watchlist_id:str}/entries", operation_id="listEntries", guards=[ENTRY_READERS])
     async def list_entries(self, rt: RuntimeDep,

@@ -7,7 +7,10 @@ size because a search against N entries gives a passer-by N chances of a false m
 false-positive identification rate is about N x the per-comparison false match rate, so
 keeping it under a target needs a per-comparison rate 1/N as large, i.e. a stricter threshold
 (NPL 2023: the same 0.6 setting gives about 1 in 6,000 false alerts with 10k entries, 1 in
-60,000 with 1k). A deployment created without a threshold gets ``max(default, floor)``.
+60,000 with 1k). A deployment created without a threshold gets the operating threshold for
+its watchlist size (one false alert in 100,000 non-matching faces, from the impostor tail
+measured under live conditions; ``calibration.operating_threshold``), never under the floor;
+a ``threshold`` setting replaces the operating threshold (still never under the floor).
 
 Where no calibration exists for a model the floor is its default: nobody but an authoriser
 can then go below the one figure we have, which is the cautious reading of "uncalibrated".
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import msgspec
 
-from server.recognition.calibration import UncalibratedModel, floor_for
+from server.recognition.calibration import UncalibratedModel, floor_for, operating_threshold
 from server.recognition.calibration import default_threshold as calibrated_default
 
 
@@ -30,6 +33,9 @@ class ThresholdPolicy(msgspec.Struct, frozen=True, kw_only=True):
     floor: float
     calibrated: bool
     """False when the recognition core has no calibration for this model (floor = default)."""
+    operating: float = 0.0
+    """The threshold for one false alert in 100,000 non-matching faces with this many entries
+    (``calibration.operating_threshold``): what a deployment gets when nobody sets one."""
 
 
 def policy_for(model_id: str, watchlist_size: int, fallback_default: float) -> ThresholdPolicy:
@@ -43,9 +49,10 @@ def policy_for(model_id: str, watchlist_size: int, fallback_default: float) -> T
     try:
         default = float(calibrated_default(model_id))
         floor = float(floor_for(model_id, max(1, watchlist_size)))
+        operating = float(operating_threshold(model_id, max(1, watchlist_size)))
     except UncalibratedModel:
         return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size,
                                default=fallback_default, floor=fallback_default,
-                               calibrated=False)
+                               calibrated=False, operating=fallback_default)
     return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size, default=default,
-                           floor=floor, calibrated=True)
+                           floor=floor, calibrated=True, operating=max(operating, floor))

@@ -40,6 +40,17 @@ LAT, LON = 51.5154, -0.1416
 SERVE_START_S = 300.0
 
 
+class SweepPoint(msgspec.Struct, frozen=True):
+    """Counts of a scenes run recounted at a higher threshold."""
+
+    threshold: float
+    alerts: int
+    false_alerts: int
+    precision: float | None
+    recall: float | None
+    false_alerts_per_1000_faces: float
+
+
 class SceneReport(msgspec.Struct, kw_only=True):
     """Figures of one scenes run (``vigil eval --scenes --json`` prints it)."""
 
@@ -64,6 +75,9 @@ class SceneReport(msgspec.Struct, kw_only=True):
     seconds: float
     part: str
     dataset: str
+    sweep: list[SweepPoint] = []
+    """The same counts at higher thresholds (an alert at threshold t' >= t is an alert of
+    this run whose similarity reaches t': cooldown is 0, so each sighting is its own alert)."""
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -287,18 +301,16 @@ def count(scenes: list[Scene], captured: list[float], alerts: list[dict[str, Any
           dataset: str) -> SceneReport:
     """Match alerts to their frames and count (rules in the module docstring)."""
     by_time = {round(at, 6): i for i, at in enumerate(captured)}
-    found: set[tuple[int, str]] = set()
-    true = false = 0
+    judged: list[tuple[float, int | None, str | None, bool]] = []
     for alert in alerts:
         frame = by_time.get(round(float(alert["times"]["captured"]), 6))
         person = entries.get(alert["entry_id"])
         present = frame is not None and any(f.identity == person
                                             for f in scenes[frame].faces)
-        if present and frame is not None and person is not None:
-            true += 1
-            found.add((frame, person))
-        else:
-            false += 1
+        judged.append((float(alert["similarity"]), frame, person, present))
+    found = {(frame, person) for _, frame, person, ok in judged if ok}
+    true = sum(1 for *_, ok in judged if ok)
+    false = len(judged) - true
     faces = sum(len(s.faces) for s in scenes)
     listed = sum(1 for s in scenes for f in s.faces if f.watchlisted)
     return SceneReport(
@@ -311,5 +323,22 @@ def count(scenes: list[Scene], captured: list[float], alerts: list[dict[str, Any
         recall=len(found) / listed if listed else None,
         false_alerts_per_1000_faces=1000.0 * false / faces if faces else 0.0,
         faces_processed=faces_processed, seconds=round(seconds, 1), part=options.part,
-        dataset=dataset,
+        dataset=dataset, sweep=_sweep(judged, threshold, faces, listed),
     )
+
+
+def _sweep(judged: list[tuple[float, int | None, str | None, bool]], threshold: float,
+           faces: int, listed: int) -> list[SweepPoint]:
+    points = []
+    for k in range(0, 31):
+        t = round(threshold + 0.01 * k, 4)
+        kept = [j for j in judged if j[0] >= t]
+        true = sum(1 for *_, ok in kept if ok)
+        found = len({(frame, person) for _, frame, person, ok in kept if ok})
+        points.append(SweepPoint(
+            threshold=t, alerts=len(kept), false_alerts=len(kept) - true,
+            precision=round(true / len(kept), 4) if kept else None,
+            recall=round(found / listed, 4) if listed else None,
+            false_alerts_per_1000_faces=round(1000.0 * (len(kept) - true) / faces, 3)
+            if faces else 0.0))
+    return points

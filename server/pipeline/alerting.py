@@ -24,6 +24,7 @@ from server.domain.assignment import Candidate, within_radius
 from server.pipeline.analysis import Match
 from server.runtime import Core, Runtime
 from server.store.active_officers import active_officers
+from server.store.incidents import incident_for
 from server.store.models import (
     Account,
     Alert,
@@ -215,6 +216,7 @@ async def _new_alert(
     probe: list[Path],
 ) -> Alert:
     alert_id = new_id("alr")
+    incident_id = await incident_for(session, dep.id, match.entry_id) or alert_id
     probe_rel = Path("probes") / dep.id / f"{alert_id}.jpg"
     probe_abs = runtime.settings.data_path / probe_rel
     # The one image of a passer-by the system keeps, and only because it matched. Recorded
@@ -227,6 +229,7 @@ async def _new_alert(
         threshold=dep.threshold, first_seen=now, last_seen=now, sightings=1, state="new",
         flagged=False, probe_path=str(probe_rel), captured_at=captured_at,
         ingested_at=ingested_at, matched_at=match.matched_at, pushed_at=0.0, created_at=now,
+        incident_id=incident_id,
     )
     session.add(alert)
     await session.flush()
@@ -276,3 +279,29 @@ async def count_frame(
         await session.execute(
             update(Deployment).where(Deployment.id == deployment_id).values(**values)
         )
+
+
+async def reopen_windows(runtime: Runtime) -> int:
+    """Seed the cooldown tracker from the store at start-up, so that a restart does not raise
+    a second alert for a person whose alert is still open within its cooldown window.
+
+    Only alerts are read (open ones, of active deployments, seen within ``cooldown_s``): the
+    tracker holds alert ids, never anything about faces that did not match.
+
+    Returns:
+        The number of windows reopened.
+    """
+    tracker = runtime.tracker
+    assert tracker is not None
+    now = runtime.clock()
+    async with runtime.db.sessions() as session:
+        rows = (await session.execute(
+            select(Alert.id, Alert.camera_id, Alert.entry_id, Alert.last_seen)
+            .join(Deployment, Deployment.id == Alert.deployment_id)
+            .where(Deployment.active.is_(True),
+                   Alert.state.not_in(tuple(CLOSED_STATES)),
+                   Alert.last_seen >= now - tracker.cooldown_s)
+            .order_by(Alert.last_seen))).all()
+    for alert_id, camera_id, entry_id, last_seen in rows:
+        tracker.seen(camera_id, entry_id, alert_id, float(last_seen))
+    return len(rows)

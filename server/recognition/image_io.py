@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import Any
 
 import cv2
 import numpy as np
@@ -56,11 +57,41 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image:
         # libjpeg fills a truncated JPEG with grey and only warns; a frame cut short in transit
         # must not be matched as if it were whole.
         raise ImageRefused("undecodable_image", "truncated JPEG (no end-of-image marker)")
+    if data[:2] == b"\xff\xd8" and _scan_cut_short(data, image):
+        # The same with an end marker appended to the cut data: half a face filled with grey
+        # could match the wrong person, so the frame is refused rather than analysed.
+        raise ImageRefused("undecodable_image", "truncated JPEG (scan data ends early)")
     return np.ascontiguousarray(image, dtype=np.uint8)
 
 
 def _truncated_jpeg(data: bytes) -> bool:
     return data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-64:]
+
+
+_FILL = 128
+"""The value libjpeg decodes every missing block to (zero coefficients: mid-grey)."""
+_PROBE = b"\xff\x00" * 32
+"""Stuffed 1-bits (``FF 00``): no marker, and never valid Huffman data a scan could end on."""
+
+
+def _scan_cut_short(data: bytes, image: np.ndarray[Any, Any]) -> bool:
+    """Whether a baseline JPEG's scan data stopped before its last block.
+
+    libjpeg decodes the missing blocks of a cut scan as zero coefficients, so the last block
+    (the bottom-right corner) comes out exactly mid-grey. Only then (rarely: a real frame's
+    corner is almost never exactly 128 in every channel) is the frame decoded once more with
+    64 bytes of stuffed 1-bits put before its end marker: a complete scan ignores them, a cut
+    one decodes them as the missing data and comes out different. Progressive JPEGs cut
+    short keep their earlier, coarser scans and are not detected.
+    """
+    if not (image[-4:, -4:] == _FILL).all():
+        return False
+    end = data.rfind(b"\xff\xd9")
+    if end < 2:
+        return False
+    probe = cv2.imdecode(np.frombuffer(data[:end] + _PROBE + data[end:], dtype=np.uint8),
+                         cv2.IMREAD_COLOR)
+    return probe is None or probe.shape != image.shape or not np.array_equal(probe, image)
 
 
 def encode_jpeg(image: Image, quality: int = 90) -> bytes:

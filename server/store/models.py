@@ -180,6 +180,9 @@ class Alert(Base):
     acked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     """First officer acknowledgement (``ack`` of a message carrying this alert)."""
     created_at: Mapped[float] = mapped_column(Float)
+    incident_id: Mapped[str] = mapped_column(String(40), default="", index=True)
+    """The incident this alert belongs to: the id of the first alert of its watchlist entry in
+    its deployment while any of them is open (see :mod:`server.store.incidents`)."""
 
 
 class AlertEventRow(Base):

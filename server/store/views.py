@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.stats import OutcomeCounts, figures, tally
 from server.store.models import (
+    Account,
     Alert,
     AlertEventRow,
     Camera,
@@ -44,15 +45,17 @@ async def alert_views(session: AsyncSession, alerts: Sequence[Alert]) -> list[Al
     deployments = await _by_id(session, Deployment, {a.deployment_id for a in alerts})
     officers = await _by_id(session, Officer,
                             {a.assigned_officer_id for a in alerts if a.assigned_officer_id})
-    events: dict[str, list[AlertEvent]] = {}
-    rows = await session.execute(
+    rows = (await session.execute(
         select(AlertEventRow)
         .where(AlertEventRow.alert_id.in_([a.id for a in alerts]))
         .order_by(AlertEventRow.id)
-    )
-    for e in rows.scalars():
+    )).scalars().all()
+    names = await actor_names(session, {e.actor for e in rows})
+    events: dict[str, list[AlertEvent]] = {}
+    for e in rows:
         events.setdefault(e.alert_id, []).append(
-            AlertEvent(at=e.at, actor=e.actor, action=e.action, detail=e.detail))
+            AlertEvent(at=e.at, actor=e.actor, action=e.action, detail=e.detail,
+                       actor_name=names.get(e.actor, e.actor)))
     return [
         _card(a, entries.get(a.entry_id), cameras.get(a.camera_id),
               deployments.get(a.deployment_id),
@@ -112,7 +115,27 @@ def _card(
             pushed=alert.pushed_at,
         ),
         events=tuple(events),
+        incident_id=alert.incident_id or alert.id,
+        camera_place=camera.description if camera else "",
     )
+
+
+async def actor_names(session: AsyncSession, actors: set[str]) -> dict[str, str]:
+    """Readable names of event actors: an officer's call sign, else the account's name."""
+    ids = actors - {"system", ""}
+    if not ids:
+        return {}
+    names = {
+        row.id: row.name
+        for row in (await session.execute(select(Account.id, Account.name)
+                                          .where(Account.id.in_(ids)))).all()
+    }
+    names.update({
+        row.id: row.call_sign
+        for row in (await session.execute(select(Officer.id, Officer.call_sign)
+                                          .where(Officer.id.in_(ids)))).all()
+    })
+    return names
 
 
 def officer_view(officer: Officer, connected: bool) -> OfficerView:

@@ -69,6 +69,7 @@ async def snapshot(runtime: Runtime, account_id: str) -> Snapshot:
             deployments=tuple(await deployment_views(session, deps)),
             stats=tuple(await deployments_stats(session, deps)),
             last_seq=last_seq,
+            ack_timeout_s=runtime.settings.ack_timeout_s,
         )
 
 

@@ -32,6 +32,9 @@ class AlertEvent(msgspec.Struct, frozen=True, kw_only=True):
     """``raised``, ``sighted``, ``assigned``, ``accepted``, ``resolved``, ``dismissed``,
     ``reopened``, ``note``, ``ack_timeout``."""
     detail: str = ""
+    actor_name: str = ""
+    """Who ``actor`` is, for people to read: an officer's call sign, an account's display
+    name, or ``system``; empty from older servers (clients then show ``actor``)."""
 
 
 class AlertView(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,6 +76,12 @@ class AlertView(msgspec.Struct, frozen=True, kw_only=True):
     times: StageTimes = msgspec.field(default_factory=StageTimes)
     events: tuple[AlertEvent, ...] = ()
     notice: str = MATCH_NOTICE
+    incident_id: str = ""
+    """The incident this alert belongs to: alerts of the same watchlist entry in the same
+    deployment share one incident while any of them is open (the id of its first alert).
+    Empty from older servers: clients then treat the alert as its own incident."""
+    camera_place: str = ""
+    """The camera's own description of where it stands (``place`` is the deployment's)."""
 
 
 class OfficerView(msgspec.Struct, frozen=True, kw_only=True):

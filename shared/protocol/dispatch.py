@@ -61,6 +61,10 @@ class Snapshot(WireMessage, tag="snapshot"):
     deployments: tuple[DeploymentView, ...]
     stats: tuple[DeploymentStats, ...]
     last_seq: int
+    ack_timeout_s: float = 0.0
+    """How long an officer has to accept an assignment before it returns to the queue,
+    flagged (0: unknown, from older servers). Consoles show the time left on assigned
+    alerts."""
 
 
 class OfficerUpdated(WireMessage, tag="officer_updated"):

@@ -1,9 +1,8 @@
-"""Fixtures for the governance tests: an injectable clock, a bare runtime over a fresh store
-(no server, no engine) and, for end-to-end checks, the live server of ``tests/server``."""
+"""Fixtures for the governance tests: a bare runtime over a fresh store (no server, no engine)
+and the live server on the fake clock (``clock``, ``engine``: see ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,37 +11,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.recognition.dlib_engine import DlibEngine
+from server.recognition.engine import FaceEngine
+from server.recognition.tracker import CooldownTracker
 from server.runtime import Core, Runtime
 from server.store.audit import AuditEntry, AuditRecord, ChainAudit, to_entry
 from server.store.authorisation import DeploymentAuthorisation  # noqa: F401  (registers table)
 from server.store.db import Database
 from server.store.models import Base
 from server.ws.hub import Hub
-from tests.server.conftest import (  # noqa: F401  (fixtures re-exported for this package)
-    LiveServer,
-    engine,
-    make_settings,
-    photos,
-)
+from tests.support.clock import FakeClock
+from tests.support.live import LiveServer, make_settings
 
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = time.time() if start is None else start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+__all__ = ["FakeClock", "audit_entries", "count_rows", "snapshot"]
 
 
 @pytest.fixture
@@ -51,16 +31,17 @@ async def runtime(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
     (enough for the store-level governance code; no engine, no sockets)."""
     settings = make_settings(tmp_path)
     rt = Core(settings=settings, db=Database(settings.database_url), clock=clock,
-                 audit=ChainAudit(), publisher=Hub())
+                 audit=ChainAudit(), publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
     await rt.db.migrate()
     yield rt
     await rt.db.close()
 
 
 @pytest.fixture
-async def gov_live(tmp_path: Path, engine: DlibEngine,  # noqa: F811
+async def gov_live(tmp_path: Path, engine: FaceEngine,
                    clock: FakeClock) -> AsyncIterator[LiveServer]:
-    """The real server (uvicorn, dlib engine) running on the fake clock."""
+    """The real server (uvicorn; the fake engine) running on the fake clock."""
     async with LiveServer(make_settings(tmp_path), engine, clock=clock) as server:
         yield server
 

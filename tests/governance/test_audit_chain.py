@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete, text, update
 
 from server.cli import main as vigil
+from server.recognition.tracker import CooldownTracker
 from server.runtime import Core, Runtime
 from server.store.audit import (
     GENESIS,
@@ -211,7 +212,8 @@ def test_cli_verify_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
         db = Database(settings.database_url)
         await db.migrate()
         rt = Core(settings=settings, db=db, clock=FakeClock(), audit=ChainAudit(),
-                     publisher=Hub())
+                     publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
         if not tamper:
             await write_log(rt, 3)
         else:

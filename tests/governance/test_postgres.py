@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text, update
 
+from server.recognition.tracker import CooldownTracker
 from server.runtime import Core
 from server.services.governance import sweep
 from server.store.audit import AuditRecord, ChainAudit, verify
@@ -33,7 +34,8 @@ async def test_chain_and_purge_on_postgresql(tmp_path: Path) -> None:
         await conn.execute(text("CREATE SCHEMA public"))
     await db.migrate()
     clock = FakeClock()
-    rt = Core(settings=settings, db=db, clock=clock, audit=ChainAudit(), publisher=Hub())
+    rt = Core(settings=settings, db=db, clock=clock, audit=ChainAudit(), publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
 
     async def one(i: int) -> None:
         async with db.sessions() as session, session.begin():

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from server.errors import VigilError
+from server.recognition.tracker import CooldownTracker
 from server.runtime import Core, Runtime
 from server.services.governance import sweep
 from server.store.models import OutboxMessage
@@ -91,7 +92,8 @@ async def test_one_day_retention(tmp_path: Path, clock: FakeClock) -> None:
 
     settings = make_settings(tmp_path, retention_days=1)
     rt = Core(settings=settings, db=Database(settings.database_url), clock=clock,
-                 audit=ChainAudit(), publisher=Hub())
+                 audit=ChainAudit(), publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
     await rt.db.migrate()
     try:
         async with rt.db.sessions() as session, session.begin():
@@ -113,10 +115,8 @@ async def test_match_finishing_after_a_stop_keeps_nothing(runtime: Runtime,
 
     from server.pipeline.alerting import raise_or_update
     from server.pipeline.analysis import Match
-    from server.recognition.tracker import CooldownTracker
     from server.store.models import Deployment
 
-    runtime.tracker = CooldownTracker(60)
     async with runtime.db.sessions() as session, session.begin():
         await rows.deployment(session, "dep-1", clock())
         await session.execute(update(Deployment).values(active=False))

@@ -12,6 +12,7 @@ import pytest
 from server.cli import main as vigil
 from server.domain.stats import OutcomeCounts, figures, one_in, percent
 from server.domain.transparency import to_markdown
+from server.recognition.tracker import CooldownTracker
 from server.runtime import Core, Runtime
 from server.services.transparency import transparency_record
 from server.store.audit import ChainAudit
@@ -97,7 +98,8 @@ def test_vigil_stats_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
     async def prepare() -> None:
         rt = Core(settings=settings, db=Database(settings.database_url), clock=FakeClock(),
-                     audit=ChainAudit(), publisher=Hub())
+                     audit=ChainAudit(), publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
         await rt.db.migrate()
         await scripted(rt)
         await rt.db.close()

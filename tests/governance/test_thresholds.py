@@ -85,3 +85,20 @@ async def test_default_never_undercuts_the_floor(gov_live: LiveServer, photos: P
     assert policy["default"] < 0.97
     created = await new_deployment(world, api="admin")
     assert created["threshold"] == 0.97
+
+
+async def test_default_is_calibrated_to_the_watchlist_size(gov_live: LiveServer,
+                                                           photos: Photos) -> None:
+    # No threshold given: the deployment gets the operating threshold for its watchlist's
+    # size (one false alert in 100,000 non-matching faces), which sits at or above the floor.
+    from server.recognition import calibration
+
+    world = await build_world(gov_live, photos, start=False)
+    policy = await world.api["admin"].call(
+        "GET", f"/api/thresholds?watchlist_id={world.watchlist_id}")
+    model, size = policy["model_id"], policy["watchlist_size"]
+    assert policy["operating"] == pytest.approx(calibration.operating_threshold(model, size))
+    assert policy["operating"] >= policy["floor"]
+    assert calibration.operating_threshold(model, 1000) > policy["operating"]
+    created = await new_deployment(world, api="admin")
+    assert created["threshold"] == pytest.approx(max(policy["default"], policy["operating"]))

@@ -51,8 +51,9 @@ def crop_around(image: Image, face: Face, margin: float = 0.6) -> Image:
 
 
 @pytest.fixture(scope="session")
-def engine() -> DlibEngine:
-    return DlibEngine(upsample=1)
+def engine(dlib_engine: DlibEngine) -> DlibEngine:
+    """Recognition tests run on the real dlib engine (``tests/conftest.py`` loads it once)."""
+    return dlib_engine
 
 
 @pytest.fixture(scope="session")

@@ -129,3 +129,27 @@ def test_refusals_are_typed_errors_with_statuses(engine: DlibEngine, settings: S
     with pytest.raises(ImageRefused) as info:
         enrol(engine, b"", settings)
     assert info.value.status == 422
+
+
+def test_a_small_background_face_enrols_the_dominant_one(
+    engine: DlibEngine, settings: Settings, people: list[Person]
+) -> None:
+    subject = people[0].image
+    [big] = engine.detect(subject)
+    scale = 300 / subject.shape[1]
+    portrait = cv2.resize(subject, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    passer = people[6].image  # Tom Hanks, pasted small in the top-left corner
+    [small] = engine.detect(passer)
+    s = 0.45 * big.width * scale / small.width
+    tile = cv2.resize(passer, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    h, w = min(tile.shape[0], portrait.shape[0] // 2), min(tile.shape[1], portrait.shape[1] // 2)
+    canvas = cv2.copyMakeBorder(portrait, h, 0, w, 0, cv2.BORDER_REPLICATE)
+    canvas[:h, :w] = tile[:h, :w]
+    assert len(engine.detect(canvas)) == 2
+    result = enrol(engine, encode_jpeg(canvas), settings)
+    assert result.background_faces == 1
+    assert result.face.width > 1.6 * small.width * s * 0.9
+    alone = enrol(engine, encode_jpeg(portrait), settings)
+    assert alone.background_faces == 0
+    # the same person's template either way
+    assert float(np.dot(result.vector, alone.vector)) > 0.95

@@ -21,8 +21,8 @@ from server.evaluation.scenes import (
 from tests.recognition.conftest import dataset
 
 
-def _alert(entry: str, captured: float) -> dict[str, Any]:
-    return {"entry_id": entry, "times": {"captured": captured}}
+def _alert(entry: str, captured: float, similarity: float = 0.6) -> dict[str, Any]:
+    return {"entry_id": entry, "times": {"captured": captured}, "similarity": similarity}
 
 
 def test_alerts_count_true_only_in_the_frame_of_the_person() -> None:
@@ -34,7 +34,7 @@ def test_alerts_count_true_only_in_the_frame_of_the_person() -> None:
     ]
     entries = {"e-ann": "ann", "e-dan": "dan"}
     alerts = [_alert("e-ann", 10.0),   # right person, right frame: true
-              _alert("e-ann", 11.0),   # ann is not in frame 2: false
+              _alert("e-ann", 11.0, 0.52),   # ann is not in frame 2: false
               _alert("e-dan", 10.0)]   # dan is nowhere: false
     report = count(scenes, [10.0, 11.0], alerts, entries, health={"engine": "x"},
                    options=SceneOptions(frames=2), threshold=0.5, refused={},
@@ -44,6 +44,10 @@ def test_alerts_count_true_only_in_the_frame_of_the_person() -> None:
     assert report.recall == 1.0
     assert report.faces == 3
     assert report.false_alerts_per_1000_faces == pytest.approx(2000 / 3)
+    # recounted at a higher threshold, the weak false alert goes
+    higher = next(p for p in report.sweep if p.threshold == pytest.approx(0.55))
+    assert (higher.alerts, higher.false_alerts, higher.recall) == (2, 1, 1.0)
+    assert higher.precision == pytest.approx(0.5)
 
 
 def test_scenes_keep_enrolment_photos_out_and_halves_apart() -> None:

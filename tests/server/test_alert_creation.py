@@ -147,3 +147,27 @@ async def test_alert_creation_path(tmp_path: Path, engine: DlibEngine, photos: P
 
         for api in world.api.values():
             await api.close()
+
+
+async def test_a_restart_keeps_the_open_alert_window(tmp_path: Path, engine: DlibEngine,
+                                                     photos: Photos) -> None:
+    # Within the cooldown, a sighting after a restart updates the open alert instead of
+    # raising a second one for the same person at the same camera.
+    settings = make_settings(tmp_path)
+    async with LiveServer(settings, engine) as live:
+        world = await build_world(live, photos)
+        first = await _raise(live.runtime, world)
+        for api in world.api.values():
+            await api.close()
+    async with LiveServer(settings, engine) as again:
+        rt = again.runtime
+        assert await _raise(rt, world) == first
+        assert (await _alert(rt, first)).sightings == 2
+        assert await _alert_count(rt) == 1
+        # a closed alert is not reopened: the next sighting after a restart is a new lead
+        await AlertService(rt).dismiss(
+            DismissAlert(ref=1, alert_id=first, reason="different_person"),
+            Principal(account_id=world.ids["dispatcher"], name="disp", role="dispatcher"))
+    async with LiveServer(settings, engine) as third:
+        fresh = await _raise(third.runtime, world)
+        assert fresh not in ("", first)

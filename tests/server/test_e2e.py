@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from server.app import drain
 from tests.server.conftest import (
     LiveServer,
@@ -14,6 +16,8 @@ from tests.server.conftest import (
     open_ws,
     poll,
 )
+
+pytestmark = pytest.mark.real_engine  # real faces are the point here
 
 
 def frame(seq: int, data: bytes) -> dict[str, Any]:

@@ -6,10 +6,13 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 from server.recognition.image_io import encode_jpeg
 from tests.server.conftest import Api, LiveServer, Photos, enrol, make_token
 from tests.server.frames import insightface_image
+
+pytestmark = pytest.mark.real_engine  # real faces are the point here
 
 
 async def test_enrolment_refusals_and_listing(live: LiveServer, photos: Photos) -> None:
@@ -36,6 +39,7 @@ async def test_enrolment_refusals_and_listing(live: LiveServer, photos: Photos) 
     entry = await enrol(wm, wl["id"], photos.subject, "Subject A")
     assert entry["category"] == "wanted_serious_crime"
     assert entry["models"] == ["dlib-resnet-v1"]
+    assert entry["background_faces"] == 0  # one face in the photo: nothing left out
     listed = await wm.call("GET", f"/api/watchlists/{wl['id']}/entries")
     assert [e["id"] for e in listed] == [entry["id"]]
     await wm.call("DELETE", f"/api/watchlists/{wl['id']}/entries/{entry['id']}", 204)

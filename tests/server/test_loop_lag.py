@@ -3,10 +3,12 @@
 dlib's face descriptor holds the GIL for the whole call (~200 ms a face), so in a worker
 thread it froze the server's loop for the length of every embedding; the server now runs
 GIL-holding engines in worker processes (``server.recognition.process_engine``). This test
-runs the real server in this process and measures, on the server's own loop, the largest gap
-of a 10 ms ticker while frames with three faces each are analysed. With the engine in a thread
-the gap is the length of a batch embedding (hundreds of ms); the bound below is a functional
-one (the loop answers within a fraction of a second), not a benchmark.
+runs the real server in this process and counts, on the server's own loop, the ticks of a
+10 ms ticker: first with nothing to do (the idle baseline, measured in the same test, so a
+loaded machine slows both alike), then while frames with three faces each are analysed. With
+the engine in a thread the loop barely ticks during a frame (a fraction of the idle rate);
+with worker processes it keeps most of it. The ratio, not a wall-clock bound, decides; the
+absolute stall times are measured by ``make bench``.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ from server.recognition.image_io import decode_image
 from server.recognition.process_engine import ProcessEngine, releases_gil
 from tests.server.conftest import LiveServer, Photos, build_world, make_settings, open_ws
 
-MAX_GAP_MS = 150.0
-"""A 10 ms ticker must never wait longer than this (a stall, not a slow machine)."""
+MIN_TICK_RATIO = 0.3
+"""Ticks per second while frames are analysed, over ticks per second idle, at least. A
+GIL-holding engine in a thread measured 0.10, worker processes 0.65, both at load average 17
+on 2 cores (a free loop gives about 1 on an idle machine)."""
+IDLE_S = 1.5
+"""Length of the idle baseline."""
+
+pytestmark = pytest.mark.real_engine  # the point is dlib's hold on the GIL
 
 
 @pytest.fixture(scope="module")
@@ -49,32 +57,63 @@ async def _ticker(gaps: list[float], stop: asyncio.Event) -> None:
         last = now
 
 
+class Ticks:
+    """Ticks of a 10 ms ticker over a measured stretch of time."""
+
+    def __init__(self) -> None:
+        self.gaps: list[float] = []
+        self.stop = asyncio.Event()
+        self.started = time.perf_counter()
+        self.task = asyncio.create_task(_ticker(self.gaps, self.stop))
+        self.elapsed = 0.0
+
+    async def finish(self) -> Ticks:
+        self.stop.set()
+        await self.task
+        self.elapsed = time.perf_counter() - self.started
+        return self
+
+    @property
+    def rate(self) -> float:
+        return len(self.gaps) / self.elapsed
+
+
+async def tick_rates(live: LiveServer, photos: Photos, frames: int = 3) -> tuple[Ticks, Ticks]:
+    """The ticker idle for ``IDLE_S``, then while ``frames`` three-face frames are analysed."""
+    world = await build_world(live, photos)
+    camera, _ = await open_ws(live, "/ws/camera", world.tokens["camera"],
+                              camera_id=world.camera_id)
+    idle = Ticks()
+    await asyncio.wait({idle.task}, timeout=IDLE_S)
+    await idle.finish()
+    busy = Ticks()
+    try:
+        for seq in range(1, frames + 1):
+            await camera.send({"type": "frame", "seq": seq, "captured_at": time.time(),
+                               "jpeg": photos.frame_subject})
+            result = await camera.recv_type("frame_result")
+            assert result["status"] == "processed", result
+            assert result["faces"] == 3
+    finally:
+        await busy.finish()
+    await camera.close()
+    for api in world.api.values():
+        await api.close()
+    return idle, busy
+
+
 async def test_loop_ticks_while_dlib_frames_are_analysed(
     tmp_path: Path, process_engine: ProcessEngine, photos: Photos
 ) -> None:
     async with LiveServer(make_settings(tmp_path), process_engine) as live:  # type: ignore[arg-type]
-        world = await build_world(live, photos)
-        camera, _ = await open_ws(live, "/ws/camera", world.tokens["camera"],
-                                  camera_id=world.camera_id)
-        gaps: list[float] = []
-        stop = asyncio.Event()
-        ticker = asyncio.create_task(_ticker(gaps, stop))
-        try:
-            for seq in range(1, 4):
-                await camera.send({"type": "frame", "seq": seq, "captured_at": time.time(),
-                                   "jpeg": photos.frame_subject})
-                result = await camera.recv_type("frame_result")
-                assert result["status"] == "processed", result
-                assert result["faces"] == 3
-        finally:
-            stop.set()
-            await ticker
-        await camera.close()
-        for api in world.api.values():
-            await api.close()
+        idle, busy = await tick_rates(live, photos)
     # Three frames of about a second each: the ticker ran throughout.
-    assert len(gaps) >= 20, len(gaps)
-    assert max(gaps) < MAX_GAP_MS, f"loop stalled {max(gaps):.0f} ms (ticks: {len(gaps)})"
+    assert len(busy.gaps) >= 20, len(busy.gaps)
+    ratio = busy.rate / idle.rate
+    assert ratio >= MIN_TICK_RATIO, (
+        f"the loop ticked {busy.rate:.0f}/s while frames were analysed, {idle.rate:.0f}/s idle "
+        f"(ratio {ratio:.2f}; longest stall {max(busy.gaps):.0f} ms, idle "
+        f"{max(idle.gaps):.0f} ms)")
 
 
 async def test_app_runs_a_gil_holding_engine_it_loads_in_processes(tmp_path: Path) -> None:

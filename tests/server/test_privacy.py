@@ -17,6 +17,8 @@ from server.recognition.dlib_engine import DlibEngine
 from server.recognition.image_io import decode_image
 from tests.server.conftest import LiveServer, Photos, build_world, open_ws
 
+pytestmark = pytest.mark.real_engine  # real faces are the point here
+
 FRAMES = 200
 
 

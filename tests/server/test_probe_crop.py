@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from server.pipeline.analysis import probe_crop
 from server.recognition.dlib_engine import DlibEngine
 from server.recognition.image_io import decode_image
 from tests.server.frames import face_tiles, insightface_image
+
+pytestmark = pytest.mark.real_engine  # real faces are the point here
 
 
 def test_other_faces_inside_the_probe_crop_are_blurred(engine: DlibEngine) -> None:

@@ -22,6 +22,8 @@ from tests.server.conftest import (
     open_ws,
 )
 
+pytestmark = pytest.mark.real_engine  # real faces are the point here
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -1,6 +1,7 @@
-"""The console against the real server (uvicorn, real dlib engine, real photos).
+"""The console against the real server (uvicorn, the fake engine and its marker faces: the
+face itself is not the point here; ``tests/server/test_e2e.py`` covers real faces).
 
-An alert raised by streaming a real face appears in the queue; the photos come over REST;
+An alert raised by streaming a face appears in the queue; the photos come over REST;
 assigning with the keyboard reaches the officer's socket; dismissing needs a reason; a server
 restart is survived without losing or duplicating alerts.
 
@@ -10,8 +11,6 @@ Reuses the server tests' helpers (tests/server/conftest.py, tests/clients/confte
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,19 +20,15 @@ from tests.tui.tui_fakes import eventually
 
 pytest.importorskip("server.app", reason="the real server is not built yet")
 
-from server.recognition.dlib_engine import DlibEngine
 from shared.protocol.codec import dispatch_out
-from tests.clients.conftest import LiveServer as RestartableServer
 from tests.server.conftest import (
     LiveServer,
     Photos,
     ServerInfo,
     World,
     build_world,
-    make_settings,
     open_ws,
 )
-from tests.server.frames import DATASET, compose, face_tiles, insightface_image, jpeg
 from tui.connection import ResumableConnection
 from tui.dispatch.app import DispatchApp
 from tui.dispatch.config import ConsoleSettings
@@ -41,37 +36,10 @@ from tui.dispatch.screens.detail import DetailScreen
 from tui.dispatch.screens.modals import AssignScreen, DismissScreen
 from tui.dispatch.widgets.photo import PhotoPanel
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # Textual apps against a live server: tens of seconds when busy
 
-FRAME_S = 90.0
+FRAME_S = 60.0
 """Upper bound for a frame to become an alert on a busy 2-core machine."""
-
-
-@pytest.fixture(scope="module")
-def engine() -> DlibEngine:
-    return DlibEngine(upsample=1)
-
-
-@pytest.fixture(scope="module")
-def photos(engine: DlibEngine) -> Photos:
-    """As tests/server/conftest.py builds them (a subject among strangers), frames only."""
-    if not DATASET.is_dir():
-        pytest.skip(f"dataset {DATASET} is not present")
-    crowd = face_tiles(engine, insightface_image("t1.jpg"), size=150)
-    subject_tile = face_tiles(engine, DATASET / "obama" / "obama2.jpg", size=150)[0]
-    second_tile = face_tiles(engine, DATASET / "biden" / "biden2.jpg", size=150)[0]
-    return Photos(
-        subject=(DATASET / "obama" / "obama.jpg").read_bytes(),
-        second_subject=(DATASET / "biden" / "biden.jpg").read_bytes(),
-        frame_subject=jpeg(compose([crowd[0], subject_tile, crowd[1]])),
-        frame_second=jpeg(compose([second_tile, crowd[2]])),
-    )
-
-
-@pytest.fixture
-async def live(tmp_path: Path, engine: DlibEngine) -> AsyncIterator[LiveServer]:
-    async with LiveServer(make_settings(tmp_path), engine) as server:
-        yield server
 
 
 def console(server: ServerInfo, token: str) -> DispatchApp:
@@ -160,12 +128,9 @@ async def test_alert_in_queue_assign_by_keys_and_dismiss_needs_a_reason(
 
 
 async def test_server_restart_loses_and_duplicates_nothing(
-    tmp_path: Path, engine: DlibEngine, photos: Photos
+    live: LiveServer, photos: Photos
 ) -> None:
-    server = RestartableServer(tmp_path / "data", engine)
-    await server.start()
-    info = ServerInfo()
-    info.settings, info.port = server.settings, server.port
+    server = info = live  # restartable: stop() and start() keep the port and the database
     world = await build_world(info, photos, second=True)
     app = console(info, world.tokens["dispatcher"])
     try:
