@@ -23,6 +23,7 @@ from server.api.alerts import AlertController
 from server.api.deployments import DeploymentController
 from server.api.deps import DEPENDENCIES, RuntimeDep
 from server.api.governance import AuditController, AuthorisationController, ThresholdController
+from server.api.openapi_errors import declare_error_bodies
 from server.api.watchlists import WatchlistController
 from server.errors import VigilError
 from server.pipeline.alerting import reopen_windows
@@ -99,7 +100,7 @@ def create_app(
                 await drain(runtime)
         log.info("vigil stopped")
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             health, AccountController, CameraController, OfficerController,
             WatchlistController, DeploymentController, AlertController,
@@ -114,6 +115,8 @@ def create_app(
         request_max_body_size=settings.max_image_bytes + 1_000_000,
         debug=debug,
     )
+    declare_error_bodies(app)  # the schema's error body = what http_error/vigil_error send
+    return app
 
 
 @get("/api/health", operation_id="health", tags=["health"])
@@ -138,7 +141,8 @@ def http_error(_request: Request[Any, Any, Any], exc: HTTPException) -> Response
                             "message": str(exc.detail)}
     if exc.extra:
         body["detail"] = exc.extra
-    return Response(body, status_code=exc.status_code)
+    # Keep the framework's headers (405's Allow, 429's Retry-After): RFC 9110 requires them.
+    return Response(body, status_code=exc.status_code, headers=exc.headers)
 
 
 def internal_error(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:

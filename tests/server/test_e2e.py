@@ -17,7 +17,7 @@ from tests.server.conftest import (
     poll,
 )
 
-pytestmark = pytest.mark.real_engine  # real faces are the point here
+pytestmark = [pytest.mark.real_engine, pytest.mark.slow]  # real faces, frames of a second each
 
 
 def frame(seq: int, data: bytes) -> dict[str, Any]:

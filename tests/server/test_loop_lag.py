@@ -102,6 +102,7 @@ async def tick_rates(live: LiveServer, photos: Photos, frames: int = 3) -> tuple
     return idle, busy
 
 
+@pytest.mark.slow
 async def test_loop_ticks_while_dlib_frames_are_analysed(
     tmp_path: Path, process_engine: ProcessEngine, photos: Photos
 ) -> None:
@@ -116,6 +117,7 @@ async def test_loop_ticks_while_dlib_frames_are_analysed(
         f"{max(idle.gaps):.0f} ms)")
 
 
+@pytest.mark.slow
 async def test_app_runs_a_gil_holding_engine_it_loads_in_processes(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, engine="dlib", workers=1)
     async with LiveServer(settings, None) as live:  # type: ignore[arg-type]
