@@ -1,4 +1,6 @@
-"""``python -m bench [--quick | --full] [--only FIGURE,...]``: run the figures, write the results.
+"""``python -m bench [--quick | --full] [--only FIGURE,...] [--cameras N]``: run the figures.
+
+Results go to ``bench/results/latest.{json,md}``.
 
 Figures run in order; one that fails or cannot run is recorded with ``status`` ``error`` or
 ``unavailable`` and its reason, and the others still run. Exit status 0 when every figure ran
@@ -8,6 +10,7 @@ or was honestly unavailable, 1 when one raised an error.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
 import time
@@ -40,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help=f"comma list of figures: {','.join(FIGURES)}")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results folder")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--cameras", type=int, default=0, metavar="N",
+                        help="e2e sweep: 1..N cameras at 5 fps, the most with no dropped frame")
     return parser.parse_args(argv)
 
 
@@ -52,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown figure(s): {', '.join(unknown)}; choose from {', '.join(FIGURES)}",
               file=sys.stderr)
         return 2
-    ctx = Context(CONFIGS[mode], out_dir=args.out, quiet=args.quiet)
+    if args.cameras < 0:
+        print("--cameras must be 0 or more", file=sys.stderr)
+        return 2
+    cfg = dataclasses.replace(CONFIGS[mode], sweep_cameras=args.cameras)
+    ctx = Context(cfg, out_dir=args.out, quiet=args.quiet)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     result: dict[str, Any] = {"meta": {"schema": 1, "mode": mode, "started_at": started_at},
                               "machine": machine.describe()}

@@ -40,13 +40,18 @@ class Config:
     """Seconds of streaming at each camera load."""
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     """Threads for index builds."""
+    sweep_cameras: int = 0
+    """``--cameras N``: after the fixed loads, stream 1, 2, ... N cameras at 5 fps (ONNX engine)
+    and report the most this machine holds with no dropped frame (0: no sweep)."""
+    dlib_e2e: bool = True
+    """Also measure the end-to-end loads with the dlib engine (the baseline engine)."""
 
 
 CONFIGS: dict[Mode, Config] = {
     "quick": Config("quick", index_max=10_000, index_queries=300, exact_queries=100,
                     recognition_repeats=1, embed_repeats=3, pipeline_frames=3,
                     fanout_officers=200, fanout_dispatchers=10, fanout_alerts=5,
-                    fanout_budget_s=20.0, e2e_seconds=10.0),
+                    fanout_budget_s=20.0, e2e_seconds=10.0, dlib_e2e=False),
     "default": Config("default", index_max=100_000, index_queries=1000, exact_queries=200,
                       recognition_repeats=3, embed_repeats=8, pipeline_frames=8,
                       fanout_officers=1000, fanout_dispatchers=10, fanout_alerts=30,

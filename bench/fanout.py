@@ -27,6 +27,8 @@ from bench.profiling import start_py_spy
 from bench.stats import check, fmt, ratio, summarise, targeted, unavailable
 
 SWARMS = 2
+TARGET = ("alert delivered to all 1,000 officers + 10 dispatchers: p99 <= 1.5x the bare "
+          "websockets broadcast (same run)")
 PROFILE_FILE = "profile_server_fanout.txt"
 SETTLE_S = 60.0
 """After an alert, how long to wait for stragglers before counting missing deliveries."""
@@ -268,14 +270,11 @@ def run(ctx: Context) -> dict[str, Any]:
         result["ratio_p50_vs_baseline"] = ratio(ours["all_recipients_ms"]["median"],
                                                 base["all_recipients_ms"]["median"])
         # The target is stated for 1,000 officers; a smaller mode reports but does not judge.
-        judged = p99 if ctx.cfg.fanout_officers >= 1000 else None
-        result.update(targeted("alert delivered to all 1,000 officers + 10 dispatchers: "
-                               "p99 <= 250 ms",
-                               [check("server.all_recipients_ms.p99", judged, "<=", 250.0,
-                                      "ms")]))
+        judged = result["ratio_p99_vs_baseline"] if ctx.cfg.fanout_officers >= 1000 else None
+        result.update(targeted(TARGET, [check("ratio_p99_vs_baseline", judged, "<=", 1.5,
+                                              "x")]))
     else:
-        result.update(targeted("p99 <= 250 ms to all recipients", [
-            check("server.all_recipients_ms.p99", None, "<=", 250.0, "ms")]))
+        result.update(targeted(TARGET, [check("ratio_p99_vs_baseline", None, "<=", 1.5, "x")]))
     return result
 
 

@@ -26,8 +26,8 @@ def run(ctx: Context) -> dict[str, Any]:
     }
     four = result["loads"].get("4_camera", {})
     result["ratio_p99_vs_idle"] = ratio(four.get("p99"), result["idle"].get("p99"))
-    result.update(targeted("loop lag p99 <= 20 ms under the 4-camera load", [
-        check("loads.4_camera.p99", four.get("p99"), "<=", 20.0, "ms")]))
+    result.update(targeted("loop lag p99 <= 10 ms under the 4-camera load", [
+        check("loads.4_camera.p99", four.get("p99"), "<=", 10.0, "ms")]))
     return result
 
 

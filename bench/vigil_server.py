@@ -69,20 +69,50 @@ def split_cuts(cuts: list[FaceCut], subjects: dict[str, tuple[str, bytes]],
     return {k: v for k, v in mine.items() if v}, strangers
 
 
+def model_root() -> Path | None:
+    """The first model root of this checkout's settings holding a usable ONNX pack."""
+    from server.recognition.packs.registry import list_packs
+    from server.settings import load_settings
+
+    for root in load_settings().model_paths:
+        if root.is_dir() and any(p.manifest is not None for p in list_packs(root)):
+            return root
+    return None
+
+
+def onnx_available() -> str | None:
+    """``None`` when an ONNX model pack is installed, else why the ONNX engine cannot run."""
+    if model_root() is None:
+        return ("no ONNX model pack installed (`make install` or `vigil models install`); "
+                "the dlib engine runs instead")
+    return None
+
+
+def bench_engine(name: str) -> Any:
+    """The engine ``name`` (``dlib`` or ``onnx``) as the server would build it."""
+    if name == "dlib":
+        from server.recognition.dlib_engine import DlibEngine
+
+        return DlibEngine(upsample=1)
+    from server.recognition.engines import create_engine
+    from server.settings import load_settings
+
+    return create_engine(load_settings(engine="onnx", model_root=str(model_root())))
+
+
 def matching_cuts(mine: dict[str, list[FaceCut]], subjects: dict[str, tuple[str, bytes]],
-                  ) -> dict[str, list[FaceCut]]:
-    """Keep the scene faces that the dlib engine matches to their subject's enrolment photo at
-    the calibrated default threshold (with a 0.01 margin).
+                  engine_name: str = "dlib") -> dict[str, list[FaceCut]]:
+    """Keep the scene faces that the engine matches to their subject's enrolment photo at
+    its calibrated default threshold (with a 0.01 margin).
 
     The live figures measure latency, not accuracy, so every subject appearance must be a
     real match; which photos match is the evaluation's business (``vigil eval``).
     """
     import cv2
 
-    from server.recognition.dlib_engine import DlibEngine
     from server.recognition.image_io import decode_image
 
-    engine = DlibEngine(upsample=1)
+    engine = bench_engine(engine_name)
     threshold = default_threshold(engine.model_id)
 
     def template(image: Any) -> Any:
@@ -106,10 +136,11 @@ def matching_cuts(mine: dict[str, list[FaceCut]], subjects: dict[str, tuple[str,
     return out
 
 
-def cast_for(ctx: Context) -> tuple[dict[str, tuple[str, bytes]], dict[str, list[FaceCut]],
-                                    list[FaceCut]]:
-    """Subjects to enrol, their matching scene faces, and strangers (computed once a run)."""
-    cached = ctx.shared.get("cast")
+def cast_for(ctx: Context, engine: str = "dlib",
+             ) -> tuple[dict[str, tuple[str, bytes]], dict[str, list[FaceCut]], list[FaceCut]]:
+    """Subjects to enrol, their scene faces that ``engine`` matches, and strangers (computed
+    once a run per engine)."""
+    cached = ctx.shared.get(f"cast_{engine}")
     if cached is None:
         from bench.scenes import cut_faces, source_photos
 
@@ -117,9 +148,9 @@ def cast_for(ctx: Context) -> tuple[dict[str, tuple[str, bytes]], dict[str, list
         cuts = ctx.shared.get("face_cuts") or cut_faces(source_photos())
         ctx.remember("face_cuts", cuts)
         mine, strangers = split_cuts(cuts, subjects)
-        mine = matching_cuts(mine, subjects) if subjects else {}
+        mine = matching_cuts(mine, subjects, engine) if subjects else {}
         cached = ({k: subjects[k] for k in mine}, mine, strangers)
-        ctx.remember("cast", cached)
+        ctx.remember(f"cast_{engine}", cached)
     return cached  # type: ignore[no-any-return]
 
 
@@ -143,6 +174,9 @@ class BenchServer:
         self.env = {"VIGIL_DATA_DIR": str(self.data), "VIGIL_ENGINE": engine,
                     "VIGIL_COOLDOWN_S": str(cooldown_s), "VIGIL_WORKERS": str(workers),
                     "VIGIL_LOG_LEVEL": "WARNING"}
+        root = model_root() if engine == "onnx" else None
+        if root is not None:
+            self.env["VIGIL_MODEL_ROOT"] = str(root)
         self.child: Child | None = None
         self.port = 0
         self.pid = 0

@@ -63,12 +63,25 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Largest accepted encoded image (camera frame or enrolment photo)."""
     max_image_pixels: int = 4096 * 4096
     """Largest accepted decoded image, width x height."""
+    max_frame_pixels: int = 3840 * 2160
+    """Largest accepted camera frame, width x height (4K). Checked from the frame's header on
+    receipt, before any worker decodes it (a 49 KB PNG can claim 4096x4096 and cost ~1 GB
+    decoded)."""
+    downscale_frames: bool = False
+    """A JPEG frame over ``max_frame_pixels`` is decoded at 1/2, 1/4 or 1/8 size instead of
+    refused with ``image_too_large`` (other formats are always refused)."""
     max_message_bytes: int = 64_000
     """Largest accepted JSON websocket message."""
     max_messages_per_second: float = 50.0
     """Per-connection message rate; a connection that floods is closed."""
     send_queue_size: int = 256
     """Per-websocket bounded send queue; a client that falls behind is disconnected."""
+    min_face_px: float = 40.0
+    """Smallest face side, in frame pixels, that detection must find in camera frames (a
+    camera's own ``min_face_px`` overrides it). The ONNX engine tiles a frame only as finely
+    as this needs: 40 px (what the dlib engine finds at ``upsample`` 1) costs 12 detector
+    tiles per 1280x720 frame instead of 27 for every face the detector can see; 0 means
+    every face. Enrolment photos always use every face."""
     upsample: int = 1
     """dlib HOG upsampling passes: 1 finds faces of about 40 px and up (costs ~4x of 0)."""
     threshold: float = 0.0

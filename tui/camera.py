@@ -216,6 +216,7 @@ async def _send_frames(run: _Run, ws: ClientConnection) -> None:
         run.in_flight[seq] = time.monotonic()
         await ws.send(run.encoder.encode(frame))
         run.stats.frames_sent += 1
+        run.stats.capture_to_send_ms.append((time.time() - item.captured_at) * 1000.0)
     # The source is done: give the last results a chance, then close normally.
     deadline = time.monotonic() + (1.0 if run.stop.is_set() else opts.drain_timeout_s)
     while run.in_flight and time.monotonic() < deadline:

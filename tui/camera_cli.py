@@ -64,6 +64,10 @@ def progress_table(camera_id: str, stats: CameraStats) -> Table:
     return table
 
 
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
 def summary_lines(summary: CameraSummary) -> list[str]:
     p50 = "-" if summary.latency_ms_p50 is None else f"{summary.latency_ms_p50:.0f} ms"
     p99 = "-" if summary.latency_ms_p99 is None else f"{summary.latency_ms_p99:.0f} ms"
@@ -74,6 +78,8 @@ def summary_lines(summary: CameraSummary) -> list[str]:
         f"dropped: {summary.dropped_local} here, {summary.dropped_server} by the server; "
         f"no active deployment: {summary.no_active_deployment}; refused: {summary.refused}",
         f"latency (send -> result): median {p50}, p99 {p99}; reconnects: {summary.reconnects}",
+        f"capture -> send (encoding and this streamer's queue): median "
+        f"{_ms(summary.capture_to_send_ms_p50)}, p99 {_ms(summary.capture_to_send_ms_p99)}",
     ]
     if summary.error:
         lines.append(f"stopped: {summary.error}")

@@ -35,6 +35,10 @@ class CameraSummary(msgspec.Struct, kw_only=True, frozen=True):
     duration_s: float
     error: str | None = None
     """Why streaming stopped early (a refusal or an unreadable source), else None."""
+    capture_to_send_ms_p50: float | None = None
+    capture_to_send_ms_p99: float | None = None
+    """From reading a frame off the source to handing it to the socket: encoding plus any
+    wait in the streamer's own queue (the camera side of a frame's latency)."""
 
 
 @dataclass
@@ -55,6 +59,7 @@ class CameraStats:
     last_error: str = ""
     round_trip_ms: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
     server_ms: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
+    capture_to_send_ms: deque[float] = field(default_factory=lambda: deque(maxlen=4096))
     started: float = field(default_factory=time.monotonic)
     # Drops reported by connections that have ended (dropped_total restarts per connection).
     _dropped_before: int = 0
@@ -100,6 +105,8 @@ class CameraStats:
             reconnects=self.reconnects,
             duration_s=round(time.monotonic() - self.started, 3),
             error=error,
+            capture_to_send_ms_p50=percentile(self.capture_to_send_ms, 50),
+            capture_to_send_ms_p99=percentile(self.capture_to_send_ms, 99),
         )
 
 

@@ -106,7 +106,8 @@ class CameraController(Controller):
                     raise VigilError("bad_account", "account_id must be a camera account")
             cam = Camera(id=cam_id, name=data.name, description=data.description,
                          lat=data.lat, lon=data.lon, mobile=data.mobile,
-                         account_id=data.account_id, frames_no_deployment=0)
+                         account_id=data.account_id, frames_no_deployment=0,
+                         min_face_px=data.min_face_px)
             session.add(cam)
             await rt.audit.record(session, actor=principal.account_id,
                                   action="camera_registered", at=rt.clock(), camera_id=cam_id)

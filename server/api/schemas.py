@@ -66,6 +66,9 @@ class CameraCreate(msgspec.Struct, frozen=True, kw_only=True):
     account_id: Id | None = None
     """Camera account allowed to stream for this camera. None: no camera token may stream
     for it until an administrator binds one (``POST /api/cameras/{id}/bind``)."""
+    min_face_px: Annotated[float, msgspec.Meta(ge=8, le=2000)] | None = None
+    """Smallest face side (frame pixels) detection must find in this camera's frames; None
+    uses the server's ``min_face_px`` setting. Larger is cheaper (fewer detector tiles)."""
 
 
 class CameraBind(msgspec.Struct, frozen=True, kw_only=True):

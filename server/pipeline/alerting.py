@@ -15,7 +15,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import new_id
@@ -23,7 +23,7 @@ from server.domain.alerts import CLOSED_STATES
 from server.domain.assignment import Candidate, within_radius
 from server.pipeline.analysis import Match
 from server.runtime import Core, Runtime
-from server.store.active_officers import active_officers
+from server.store.active_officers import active_officer_positions
 from server.store.incidents import incident_for
 from server.store.models import (
     Account,
@@ -38,7 +38,6 @@ from server.store.outbox import Staged, stage
 from server.store.views import alert_view
 from shared.geo import valid_position
 from shared.protocol.alerts import AlertView
-from shared.protocol.base import WireMessage
 from shared.protocol.officer import AlertAssigned, AlertRaised, AlertUpdated, AlertWithdrawn
 
 log = logging.getLogger("vigil.alerts")
@@ -94,28 +93,19 @@ async def publish_change(
             session.add(AlertRecipient(alert_id=alert.id, account_id=assigned_to,
                                        route="assigned"))
             officers.add(assigned_to)
-
-        def build_assigned(_a: str, seq: int) -> WireMessage:
-            return AlertAssigned(seq=seq, alert=view)
-
-        staged += await stage(session, [assigned_to], build_assigned, alert_id=alert.id,
-                              now=now)
+        staged += await stage(session, [assigned_to], AlertAssigned(seq=0, alert=view),
+                              alert_id=alert.id, now=now)
     if withdraw:
-
-        def build_withdrawn(_a: str, seq: int) -> WireMessage:
-            return AlertWithdrawn(seq=seq, alert_id=alert.id, reason=withdraw_reason)
-
-        staged += await stage(session, withdraw, build_withdrawn, alert_id=alert.id, now=now)
+        staged += await stage(session, withdraw,
+                              AlertWithdrawn(seq=0, alert_id=alert.id, reason=withdraw_reason),
+                              alert_id=alert.id, now=now)
         await session.execute(delete(AlertRecipient).where(
             AlertRecipient.alert_id == alert.id, AlertRecipient.account_id.in_(withdraw)))
     others = (await dispatcher_ids(session)) + sorted(
         officers - set(withdraw) - ({assigned_to} if assigned_to else set())
     )
-
-    def build_updated(_a: str, seq: int) -> WireMessage:
-        return AlertUpdated(seq=seq, alert=view)
-
-    staged += await stage(session, others, build_updated, alert_id=alert.id, now=now)
+    staged += await stage(session, others, AlertUpdated(seq=0, alert=view), alert_id=alert.id,
+                          now=now)
     return staged
 
 
@@ -246,20 +236,21 @@ def _write_probe(path: Path, jpeg: bytes) -> None:
 async def _route_new(
     session: AsyncSession, runtime: Runtime, alert: Alert, dep: Deployment
 ) -> list[Staged]:
-    officers = await active_officers(session, runtime.clock())  # never revoked/expired
+    # Rows, not ORM objects: nothing per recipient but a tuple and a row of one insert.
+    officers = await active_officer_positions(session, runtime.clock())  # never revoked/expired
     nearby = within_radius(
-        (Candidate(o.id, o.status, o.lat, o.lon) for o in officers),
-        alert.lat, alert.lon, dep.notify_radius_m,
+        (Candidate(*row) for row in officers), alert.lat, alert.lon, dep.notify_radius_m,
     )
-    for officer_id in nearby:
-        session.add(AlertRecipient(alert_id=alert.id, account_id=officer_id, route="nearby"))
+    if nearby:
+        recipients = AlertRecipient.__table__
+        assert isinstance(recipients, Table)
+        await session.execute(insert(recipients), [
+            {"alert_id": alert.id, "account_id": officer_id, "route": "nearby"}
+            for officer_id in nearby])
     alert.pushed_at = runtime.clock()
     view: AlertView = await alert_view(session, alert)
-
-    def build(_a: str, seq: int) -> WireMessage:
-        return AlertRaised(seq=seq, alert=view, route="nearby")
-
-    return await stage(session, [*(await dispatcher_ids(session)), *nearby], build,
+    return await stage(session, [*(await dispatcher_ids(session)), *nearby],
+                       AlertRaised(seq=0, alert=view, route="nearby"),
                        alert_id=alert.id, now=runtime.clock())
 
 

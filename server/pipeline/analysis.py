@@ -15,9 +15,10 @@ import msgspec
 import numpy as np
 
 from server.recognition.engine import Face, FaceEngine, Image
-from server.recognition.image_io import decode_image, encode_jpeg
+from server.recognition.frame_faces import decode_frame, find_faces
+from server.recognition.image_io import encode_jpeg
 from server.recognition.matching import Matcher
-from server.recognition.quality import assess
+from server.recognition.process_engine import ProcessEngine
 from server.recognition.timing import StageTimer
 from server.settings import Settings
 
@@ -48,33 +49,38 @@ def analyse_frame(
     settings: Settings,
     threshold: float,
     now: float,
+    min_face_px: float = 0.0,
 ) -> Analysis:
     """Run one frame through the pipeline (called in a worker thread).
+
+    ``min_face_px`` is the smallest face side the camera must find (0: every face the engine
+    can see); engines that can use it detect faster.
 
     Raises:
         ImageRefused: ``undecodable_image`` or ``image_too_large``.
     """
     timer = StageTimer()
-    with timer.stage("decode"):
-        image = decode_image(
-            jpeg, max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
-        )
-    faces = engine.detect(image, timer)
-    prob = bool(getattr(engine, "score_is_probability", False))
-    with timer.stage("quality"):
-        good = [f for f in faces if assess(image, f, settings.quality,
-                                           score_is_probability=prob).ok]
+    if isinstance(engine, ProcessEngine):
+        # One round trip: the JPEG bytes go to a worker process, which decodes, detects,
+        # gates and embeds; the pixels stay there unless a face matches.
+        found = engine.find_faces(jpeg, settings, min_face_px, timer)
+    else:
+        found = find_faces(engine, jpeg, settings, min_face_px, timer)
+    faces = found.faces
     matches: list[Match] = []
-    if good:
-        vectors = engine.embed(image, good, timer)
+    if found.good:
         with timer.stage("search"):
-            hits = matcher.search(vectors, now)
-        for face, hit in zip(good, hits, strict=True):
+            hits = matcher.search(found.vectors, now)
+        image = found.image
+        for i, hit in zip(found.good, hits, strict=True):
             if hit is not None and hit.similarity >= threshold:
                 with timer.stage("crop"):
-                    crop = probe_crop(image, face, faces)
+                    if image is None:  # analysed in a worker process: decode here, once
+                        image = decode_frame(jpeg, settings)
+                    crop = probe_crop(image, faces[i], faces)
                 matches.append(Match(hit.entry_id, hit.similarity, crop, time.time()))
-        del vectors, hits  # below-threshold templates go no further than this frame
+        del hits  # below-threshold templates go no further than this frame
+    del found
     return Analysis(len(faces), tuple(matches), timer.ms)
 
 

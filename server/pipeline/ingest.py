@@ -19,6 +19,8 @@ from sqlalchemy import select, update
 from server.errors import VigilError
 from server.pipeline.alerting import count_frame, raise_or_update
 from server.pipeline.analysis import Analysis, analyse_frame
+from server.recognition.frame_faces import frame_pixels
+from server.recognition.image_io import check_image
 from server.recognition.matching import IndexMatcher, Matcher, index_path
 from server.runtime import Runtime
 from server.store.models import Camera, Deployment, DeploymentCamera, Entry, Template, Watchlist
@@ -63,6 +65,8 @@ class ActiveDeployment(msgspec.Struct, frozen=True):
     id: str
     watchlist_id: str
     threshold: float
+    min_face_px: float | None = None
+    """The camera's own smallest face to find (None: the ``min_face_px`` setting)."""
 
 
 async def active_deployment(
@@ -72,8 +76,10 @@ async def active_deployment(
     async with runtime.db.sessions() as session:
         row = (
             await session.execute(
-                select(Deployment.id, Deployment.watchlist_id, Deployment.threshold)
+                select(Deployment.id, Deployment.watchlist_id, Deployment.threshold,
+                       Camera.min_face_px)
                 .join(DeploymentCamera, DeploymentCamera.deployment_id == Deployment.id)
+                .join(Camera, Camera.id == DeploymentCamera.camera_id)
                 .where(
                     DeploymentCamera.camera_id == camera_id,
                     Deployment.active.is_(True),
@@ -83,7 +89,10 @@ async def active_deployment(
                 .limit(1)
             )
         ).first()
-    return None if row is None else ActiveDeployment(row[0], row[1], float(row[2]))
+    if row is None:
+        return None
+    return ActiveDeployment(row[0], row[1], float(row[2]),
+                            None if row[3] is None else float(row[3]))
 
 
 async def matcher_for(runtime: Runtime, watchlist_id: str) -> Matcher:
@@ -166,16 +175,23 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending) -> FrameResu
             )
         return FrameResult(seq=frame.seq, status="no_active_deployment",
                            code=ErrorCode.NO_ACTIVE_DEPLOYMENT)
+    settings = runtime.settings
+    try:
+        # The header alone (microseconds, on the loop): an oversized frame never takes a
+        # worker, let alone gets decoded there.
+        check_image(frame.jpeg, max_bytes=settings.max_image_bytes,
+                    max_pixels=frame_pixels(settings), downscale=settings.downscale_frames)
+    except VigilError as exc:
+        return await _refused(runtime, dep.id, frame.seq, exc)
     matcher = await matcher_for(runtime, dep.watchlist_id)
     engine = runtime.engine
+    min_face = settings.min_face_px if dep.min_face_px is None else dep.min_face_px
     try:
         analysis: Analysis = await runtime.in_pool(
-            analyse_frame, engine, matcher, frame.jpeg, runtime.settings, dep.threshold, now
+            analyse_frame, engine, matcher, frame.jpeg, settings, dep.threshold, now, min_face
         )
     except VigilError as exc:
-        runtime.count("frames_refused")
-        await count_frame(runtime, dep.id, faces=0, refused=True)
-        return FrameResult(seq=frame.seq, status="refused", code=exc.code)
+        return await _refused(runtime, dep.id, frame.seq, exc)
     await count_frame(runtime, dep.id, faces=analysis.faces, refused=False)
     for match in analysis.matches:
         await raise_or_update(
@@ -184,3 +200,10 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending) -> FrameResu
             lon=frame.lon,
         )
     return FrameResult(seq=frame.seq, status="processed", faces=analysis.faces)
+
+
+async def _refused(runtime: Runtime, deployment_id: str, seq: int, exc: VigilError,
+                   ) -> FrameResult:
+    runtime.count("frames_refused")
+    await count_frame(runtime, deployment_id, faces=0, refused=True)
+    return FrameResult(seq=seq, status="refused", code=exc.code)

@@ -17,20 +17,21 @@ from PIL import Image as PILImage
 from server.errors import ImageRefused
 from server.recognition.engine import Image
 
+REDUCTIONS = ((2, cv2.IMREAD_REDUCED_COLOR_2), (4, cv2.IMREAD_REDUCED_COLOR_4),
+              (8, cv2.IMREAD_REDUCED_COLOR_8))
+"""JPEG decoding at 1/2, 1/4 or 1/8 size (libjpeg scales in the DCT, so the full-size image
+is never allocated)."""
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image:
-    """Decode JPEG/PNG/... bytes into a BGR uint8 image.
 
-    Args:
-        data: encoded image bytes from a client.
-        max_bytes: largest accepted encoded size.
-        max_pixels: largest accepted width x height.
+def image_size(data: bytes, *, max_bytes: int) -> tuple[int, int]:
+    """``(width, height)`` from the image header, without decoding the pixels.
 
-    Returns:
-        ``H x W x 3`` BGR uint8 array (grey and alpha images are converted).
+    Cheap (microseconds: Pillow reads only the header), so the server checks a frame with it
+    on receipt, before the frame takes a worker.
 
     Raises:
-        ImageRefused: ``image_too_large`` or ``undecodable_image``.
+        ImageRefused: ``image_too_large`` (bytes, or a header beyond Pillow's own bomb
+            limit) or ``undecodable_image``.
     """
     if len(data) > max_bytes:
         raise ImageRefused("image_too_large", f"{len(data)} bytes, limit {max_bytes}")
@@ -38,19 +39,73 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image:
         raise ImageRefused("undecodable_image", "empty image")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's own bomb warning; we check below
+            warnings.simplefilter("ignore")  # Pillow's own bomb warning; callers check
             with PILImage.open(io.BytesIO(data)) as header:
                 width, height = header.size
     except PILImage.DecompressionBombError as exc:  # header claims > 2x Pillow's own limit
-        raise ImageRefused("image_too_large", f"{exc}; limit {max_pixels} pixels") from exc
+        raise ImageRefused("image_too_large", f"{exc}") from exc
     except Exception as exc:  # Pillow raises many types for garbage input
         raise ImageRefused("undecodable_image", "not a recognised image format") from exc
-    if width * height > max_pixels:
+    return int(width), int(height)
+
+
+def check_image(data: bytes, *, max_bytes: int, max_pixels: int,
+                downscale: bool = False) -> tuple[int, int]:
+    """Refuse an image whose header is over the limits, before anything decodes it.
+
+    Args:
+        data: encoded image bytes.
+        max_bytes: largest accepted encoded size.
+        max_pixels: largest accepted width x height.
+        downscale: accept a JPEG over ``max_pixels`` that decoding at 1/2, 1/4 or 1/8 size
+            brings under it (see :func:`decode_image`).
+
+    Returns:
+        The ``(width, height)`` of the header.
+
+    Raises:
+        ImageRefused: ``image_too_large`` or ``undecodable_image``.
+    """
+    width, height = image_size(data, max_bytes=max_bytes)
+    if width * height > max_pixels and not (
+        downscale and _reduction(data, width, height, max_pixels) is not None
+    ):
         raise ImageRefused(
             "image_too_large", f"{width}x{height} pixels, limit {max_pixels} pixels"
         )
+    return width, height
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int,
+                 downscale: bool = False) -> Image:
+    """Decode JPEG/PNG/... bytes into a BGR uint8 image.
+
+    The header is checked first (:func:`check_image`): a small file that claims huge
+    dimensions is refused without allocating its pixels.
+
+    Args:
+        data: encoded image bytes from a client.
+        max_bytes: largest accepted encoded size.
+        max_pixels: largest accepted width x height.
+        downscale: a JPEG over ``max_pixels`` is decoded at the largest of 1/2, 1/4 or 1/8
+            size that fits instead of refused (other formats are still refused: they cannot
+            be decoded smaller).
+
+    Returns:
+        ``H x W x 3`` BGR uint8 array (grey and alpha images are converted).
+
+    Raises:
+        ImageRefused: ``image_too_large`` or ``undecodable_image``.
+    """
+    width, height = check_image(data, max_bytes=max_bytes, max_pixels=max_pixels,
+                                downscale=downscale)
+    flag = cv2.IMREAD_COLOR
+    if width * height > max_pixels:
+        reduction = _reduction(data, width, height, max_pixels)
+        assert reduction is not None  # check_image refused it otherwise
+        flag = reduction
     buf = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    image = cv2.imdecode(buf, flag)
     if image is None or image.size == 0:
         raise ImageRefused("undecodable_image", "the image data is corrupt or truncated")
     if _truncated_jpeg(data):
@@ -62,6 +117,16 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image:
         # could match the wrong person, so the frame is refused rather than analysed.
         raise ImageRefused("undecodable_image", "truncated JPEG (scan data ends early)")
     return np.ascontiguousarray(image, dtype=np.uint8)
+
+
+def _reduction(data: bytes, width: int, height: int, max_pixels: int) -> int | None:
+    """The OpenCV flag decoding a JPEG at the largest reduced size within ``max_pixels``."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    for factor, flag in REDUCTIONS:
+        if -(-width // factor) * -(-height // factor) <= max_pixels:
+            return flag
+    return None
 
 
 def _truncated_jpeg(data: bytes) -> bool:

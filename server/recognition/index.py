@@ -53,6 +53,14 @@ DEFAULT_CAPACITY = 1024
 DEFAULT_M = 16
 DEFAULT_EF_CONSTRUCTION = 200
 DEFAULT_EF = 128
+EXACT_MAX_FLOATS = 1_024_000
+"""Up to this many stored floats (templates x dimension: 8,000 x 128 or 2,000 x 512), a
+search is an exact numpy product over the live templates instead of an HNSW walk, which is
+exact (recall 1) and faster there. Measured single-threaded, both searches interleaved on
+the same mated probes (M 16, ef 128), median exact/HNSW time: 128-d 0.66 at 5,000 and 1.24
+at 10,000 templates; 512-d 0.70 at 2,000 and 2.0 or more from 5,000 (a loaded 2-core
+machine, load average ~20: the ratio, not the times). Watchlists hold at most 2,000
+entries, so most searches in service are exact; ``search_mode`` says which is used."""
 REBUILD_DELETED_FRACTION = 0.25
 """Rebuild when deleted elements exceed this share of the graph (and number at least
 :data:`REBUILD_MIN_DELETED`, so that a small watchlist is not rebuilt on every removal)."""
@@ -108,6 +116,8 @@ class WatchlistIndex:
         self._live: set[int] = set()
         self._deleted: set[int] = set()
         self._graph = self._new_graph(max(16, int(capacity)))
+        self._exact_cache: tuple[npt.NDArray[np.int64], Vectors] | None = None
+        """Live ids and their vectors for exact search (rebuilt after a change)."""
 
     # -- queries -------------------------------------------------------------------------
 
@@ -125,6 +135,11 @@ class WatchlistIndex:
     def deleted(self) -> int:
         """Elements marked deleted and still in the graph."""
         return len(self._deleted)
+
+    @property
+    def search_mode(self) -> str:
+        """``exact`` (numpy product, up to :data:`EXACT_MAX_FLOATS`) or ``hnsw``."""
+        return "exact" if len(self._live) * self.dim <= EXACT_MAX_FLOATS else "hnsw"
 
     def ids(self) -> list[int]:
         """Live template ids, sorted."""
@@ -156,6 +171,8 @@ class WatchlistIndex:
             if n == 0 or queries.shape[0] == 0:
                 return [[] for _ in range(queries.shape[0])]
             kk = min(k, n)
+            if n * self.dim <= EXACT_MAX_FLOATS:
+                return self._exact_search(queries, kk)
             try:
                 labels, distances = self._graph.knn_query(queries, k=kk, num_threads=1)
             except RuntimeError:
@@ -189,6 +206,7 @@ class WatchlistIndex:
             return
         with self._lock.write():
             self._add_locked(ids, data)
+            self._exact_cache = None
 
     def remove(self, template_id: int) -> bool:
         """Remove one template; returns whether it was present."""
@@ -198,6 +216,7 @@ class WatchlistIndex:
         """Remove templates (absent ids are ignored); returns how many were removed."""
         removed = 0
         with self._lock.write():
+            self._exact_cache = None
             for t in template_ids:
                 t = int(t)
                 if t in self._live:
@@ -226,6 +245,7 @@ class WatchlistIndex:
             self._graph = graph
             self._live = set(ids)
             self._deleted = set()
+            self._exact_cache = None
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -291,6 +311,7 @@ class WatchlistIndex:
             raise StaleIndex(f"{path} holds {graph.get_current_count()} elements, side file "
                              f"{len(live) + len(deleted)}")
         index._graph, index._live, index._deleted = graph, live, deleted
+        index._exact_cache = None
         return index
 
     @classmethod
@@ -360,6 +381,25 @@ class WatchlistIndex:
             self._graph.resize_index(max(used + new, 2 * self.capacity))
         self._graph.add_items(data, np.asarray(ids, dtype=np.int64), num_threads=1)
         self._live.update(ids)
+
+    def _exact_search(self, queries: Vectors, k: int) -> list[list[Match]]:
+        """Exact top-``k`` by cosine over the live templates (call under the read lock)."""
+        cached = self._exact_cache
+        if cached is None:
+            ids = np.asarray(sorted(self._live), dtype=np.int64)
+            stored = normalise_rows(np.asarray(self._graph.get_items(ids), dtype=np.float32))
+            cached = self._exact_cache = (ids, stored)  # readers racing here compute the same
+        ids, stored = cached
+        sims = queries @ stored.T
+        if k < len(ids):
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        else:
+            top = np.broadcast_to(np.arange(len(ids)), (len(sims), len(ids)))
+        out: list[list[Match]] = []
+        for row, cols in zip(sims, top, strict=True):
+            best = cols[np.argsort(-row[cols], kind="stable")]
+            out.append([(int(ids[j]), float(row[j])) for j in best])
+        return out
 
     def _compact_locked(self) -> None:
         ids = sorted(self._live)

@@ -14,10 +14,11 @@ kept per thread.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from server.recognition.ssd import decode_offsets, make_priors
 from server.recognition.tiling import (
     Tile,
     cut_tiles,
+    finest_scale,
     inner_edge_mask,
     iou_matrix,
     nms,
@@ -87,11 +89,28 @@ def providers() -> list[str]:
     return [*chosen, "CPUExecutionProvider"]
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
+def session_options(threads: int) -> ort.SessionOptions:
+    """Options for a session on a small CPU shared with the server's other work.
+
+    ``threads`` intra-op threads (see :func:`default_threads`), one inter-op thread and
+    sequential execution: the graphs are chains, so parallel branches buy nothing and each
+    extra pool is threads that compete with the worker threads. Every graph optimisation
+    (constant folding, operator fusion, memory-layout changes) is on; ORT's spinning
+    intra-op threads are off, because on 2 cores a spinning worker steals the CPU the other
+    frame's worker and the event loop need.
+    """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
+    return opts
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    opts = session_options(threads)
     try:
         return ort.InferenceSession(str(path), opts, providers=providers())
     except Exception as exc:  # ORT raises untyped errors for unloadable graphs
@@ -121,6 +140,14 @@ class OnnxEngine:
 
     name = "onnx"
     score_is_probability = True
+    sized_detection = True
+    """``detect`` takes ``min_face_px`` (see ``server.recognition.frame_faces``)."""
+    releases_gil = False
+    """ONNX Runtime releases the GIL while a graph runs, but dlib's 68-point predictor, the
+    tile cutting and the box decoding do not: sampled with ``py-spy --gil`` under the bench's
+    4-camera load, frame analysis held the GIL for ~60% of the samples (the landmark
+    predictor alone ~30%), which is event-loop lag. So the server runs this engine in worker
+    processes too (:mod:`server.recognition.process_engine`)."""
 
     def __init__(self, pack_dir: Path, threads: int | None = None, verify: bool = True) -> None:
         """Load a pack.
@@ -138,6 +165,7 @@ class OnnxEngine:
         if verify:
             verify_files(self.pack_dir, self.manifest)
         m = self.manifest
+        self._threads = threads
         self.model_id = m.embedder.model_id
         self.dim = m.embedder.embedding_size
         self.detector_id = m.detector.model_id
@@ -165,17 +193,33 @@ class OnnxEngine:
         log.info("onnx engine: pack %s %s, model %s, providers %s", m.name, m.version,
                  self.model_id, ",".join(self.providers))
 
+    def factory(self) -> Callable[[], OnnxEngine]:
+        """A picklable builder of an equivalent engine (for worker processes; the pack's
+        files were verified when this one loaded)."""
+        return functools.partial(OnnxEngine, self.pack_dir, self._threads, verify=False)
+
     # -- detection -------------------------------------------------------------------------
 
-    def detect(self, image: Image, timer: StageTimer | None = None) -> list[Face]:
-        """Find faces in a BGR frame, best first (scores are probabilities)."""
+    def detect(
+        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0
+    ) -> list[Face]:
+        """Find faces in a BGR frame, best first (scores are probabilities).
+
+        Args:
+            image: BGR frame.
+            timer: stage times, if wanted.
+            min_face_px: the smallest face side (frame pixels) the caller needs; larger than
+                the detector's own smallest, it skips the finest tiles (0: every face the
+                detector can find, e.g. enrolment photos).
+        """
         h, w = image.shape[:2]
         if h < 2 or w < 2 or image.ndim != 3 or image.shape[2] != 3:
             return []  # decode_image never gives these; a caller's empty crop finds nothing
         d = self.manifest.detector
         tw, th = d.input_size
         with stage(timer, "detect"):
-            tiles = plan_tiles(w, h, tw, th, d.tile_overlap, d.tiled)
+            tiles = plan_tiles(w, h, tw, th, d.tile_overlap, d.tiled,
+                               finest_scale(min_face_px, d.min_face_px))
             found = []
             for start in range(0, len(tiles), MAX_BATCH):
                 chunk = tiles[start : start + MAX_BATCH]

@@ -12,8 +12,13 @@ its models loaded before the constructor returns, so a broken model fails the st
 first frame). The pool uses the ``forkserver`` start method: the server has threads, and
 forking a threaded process is unsafe.
 
-Privacy invariant 2 holds: images cross to the workers pickled through the pool's pipes, in
-memory only; nothing is written to disk, and a worker keeps nothing after a call returns.
+Camera frames go to a worker as their JPEG bytes, one call per frame (:meth:`ProcessEngine.
+find_faces`: decode, detect, quality gate and embed in the worker), and only faces and
+templates come back: no decoded frame is pickled, and no frame makes two trips.
+``detect``/``embed`` (enrolment, evaluation) still send the decoded image.
+
+Privacy invariant 2 holds: images cross to the workers through the pool's pipes, in memory
+only; nothing is written to disk, and a worker keeps nothing after a call returns.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
+from server.recognition.frame_faces import FrameFaces, find_faces
 from server.recognition.timing import StageTimer
+from server.settings import Settings
 
 T = TypeVar("T")
 
@@ -105,6 +113,13 @@ def _detect(image: Image) -> tuple[list[Face], dict[str, float]]:
     return faces, timer.ms
 
 
+def _find_faces(jpeg: bytes, settings: Settings, min_face_px: float,
+                ) -> tuple[FrameFaces, dict[str, float]]:
+    timer = StageTimer()
+    found = find_faces(_worker_engine(), jpeg, settings, min_face_px, timer, keep_image=False)
+    return found, timer.ms
+
+
 def _embed(image: Image, faces: Sequence[Face]) -> tuple[Vectors, dict[str, float]]:
     timer = StageTimer()
     vectors = _worker_engine().embed(image, faces, timer)
@@ -148,6 +163,8 @@ class ProcessEngine:
         self.dim = dim
         self.score_is_probability = score_is_probability
         self.workers = max(1, int(workers))
+        self.pack_dir: Path | None = None
+        """The model pack the workers load, when the engine comes from one (``wrap``)."""
         context = multiprocessing.get_context("forkserver")
         # Import the engine's module once in the fork server, so that each worker forks
         # with it loaded (its models are still loaded per worker, by the initializer).
@@ -181,10 +198,12 @@ class ProcessEngine:
         factory = getattr(engine, "factory", None)
         if factory is None:
             raise TypeError(f"engine {engine.name} holds the GIL but offers no factory()")
-        return cls(
+        wrapped = cls(
             factory(), workers, name=engine.name, model_id=engine.model_id, dim=engine.dim,
             score_is_probability=bool(getattr(engine, "score_is_probability", False)),
         )
+        wrapped.pack_dir = getattr(engine, "pack_dir", None)
+        return wrapped
 
     def _call(self, fn: Callable[..., tuple[T, dict[str, float]]], timer: StageTimer | None,
               *args: Any) -> T:
@@ -198,6 +217,17 @@ class ProcessEngine:
     def detect(self, image: Image, timer: StageTimer | None = None) -> list[Face]:
         """Find faces (in a worker process), best first."""
         return self._call(_detect, timer, image)
+
+    def find_faces(self, jpeg: bytes, settings: Settings, min_face_px: float,
+                   timer: StageTimer | None = None) -> FrameFaces:
+        """A whole camera frame in one worker call: decode, detect, quality gate, embed
+        (see :func:`server.recognition.frame_faces.find_faces`). Only the JPEG bytes go to
+        the worker and only faces and templates come back; the decoded frame stays there.
+
+        Raises:
+            ImageRefused: ``undecodable_image`` or ``image_too_large``.
+        """
+        return self._call(_find_faces, timer, jpeg, settings, min_face_px)
 
     def embed(
         self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None

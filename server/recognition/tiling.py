@@ -46,7 +46,8 @@ def _starts(length: int, tile: int, overlap: int) -> list[int]:
 
 
 def plan_tiles(
-    width: int, height: int, tile_w: int, tile_h: int, overlap: int, tiled: bool = True
+    width: int, height: int, tile_w: int, tile_h: int, overlap: int, tiled: bool = True,
+    finest: float = 1.0,
 ) -> list[Tile]:
     """Every tile of every level for a ``width x height`` frame (see module docstring).
 
@@ -57,6 +58,9 @@ def plan_tiles(
         tile_h: detector input height.
         overlap: overlap between neighbouring tiles of one level, in level pixels.
         tiled: ``False`` gives only the whole-frame pass.
+        finest: scale of the finest level (1.0: full resolution). A camera whose smallest
+            face to find is larger than the detector's smallest starts coarser, with fewer
+            tiles (see :func:`finest_scale`).
 
     Returns:
         Tiles, finest level first; the last is the whole frame fitted into one tile.
@@ -65,8 +69,9 @@ def plan_tiles(
     fit = min(tile_w / width, tile_h / height)
     tiles: list[Tile] = []
     level = 0
+    finest = min(1.0, max(finest, 1e-6))
     while tiled:
-        scale = 2.0**-level
+        scale = finest * 2.0**-level
         if scale <= fit * 1.001:
             break
         lw, lh = max(1, round(width * scale)), max(1, round(height * scale))
@@ -78,6 +83,18 @@ def plan_tiles(
     lw, lh = max(1, round(width * fit)), max(1, round(height * fit))
     tiles.append(Tile(fit, 0, 0, lw, lh))
     return tiles
+
+
+def finest_scale(min_face_px: float, detector_min_px: float) -> float:
+    """Scale of the finest tile level that still shows a ``min_face_px`` face (frame pixels)
+    at the detector's smallest reliable size ``detector_min_px`` (input pixels); at most 1.
+
+    Level scales halve from there, so every face from ``min_face_px`` up is seen at
+    ``detector_min_px`` to twice that on some level (or whole in the last, fitted one).
+    """
+    if min_face_px <= 0 or detector_min_px <= 0:
+        return 1.0
+    return min(1.0, detector_min_px / min_face_px)
 
 
 def cut_tiles(image: Image, tiles: list[Tile], tile_w: int, tile_h: int) -> Image:

@@ -34,6 +34,21 @@ async def active_officers(session: AsyncSession, now: float) -> Sequence[Officer
     )).scalars().all()
 
 
+async def active_officer_positions(
+    session: AsyncSession, now: float,
+) -> Sequence[tuple[str, str, float | None, float | None]]:
+    """``(id, status, lat, lon)`` of every officer active at ``now`` (as
+    :func:`active_officers`), as plain rows: routing one alert to a thousand officers needs
+    no ORM object per officer."""
+    rows = await session.execute(
+        select(Officer.id, Officer.status, Officer.lat, Officer.lon)
+        .join(Account, Account.id == Officer.id).where(
+            Account.revoked.is_(False),
+            or_(Account.expires_at.is_(None), Account.expires_at > now))
+    )
+    return [(str(i), str(s), lat, lon) for i, s, lat, lon in rows.all()]
+
+
 async def active_officer(session: AsyncSession, officer_id: str, now: float) -> Officer:
     """The officer of this id, if its account is valid at ``now``.
 

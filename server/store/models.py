@@ -62,6 +62,10 @@ class Camera(Base):
     account_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     frames_no_deployment: Mapped[int] = mapped_column(Integer, default=0)
     """Frames refused because no active deployment lists this camera (counted, not kept)."""
+    min_face_px: Mapped[float | None] = mapped_column(Float, nullable=True, default=None)
+    """Smallest face side (frame pixels) detection must find in this camera's frames; None
+    uses the ``min_face_px`` setting. A camera far from where people pass needs a smaller one
+    (and costs more per frame)."""
 
 
 class Officer(Base):

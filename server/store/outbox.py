@@ -30,7 +30,7 @@ class Staged(msgspec.Struct, frozen=True):
 _encoder = msgspec.json.Encoder()
 
 
-def _table(model: type[Alert] | type[OutboxMessage]) -> Table:
+def _table(model: type[Alert] | type[OutboxMessage] | type[Cursor]) -> Table:
     """The Core table of a model, for executemany statements (one round trip for N rows)."""
     table = model.__table__
     assert isinstance(table, Table)
@@ -52,17 +52,17 @@ async def _cursor(session: AsyncSession, account_id: str) -> Cursor:
 async def stage(
     session: AsyncSession,
     recipients: Iterable[str],
-    build: Callable[[str, int], WireMessage],
+    message: WireMessage,
     *,
     alert_id: str | None,
     now: float,
 ) -> list[Staged]:
-    """Allocate the next seq of each recipient and write its message to the outbox.
+    """Allocate the next seq of each recipient and write its copy of ``message`` to the outbox.
 
     Args:
         session: the open transaction of the change being reported.
         recipients: account ids.
-        build: makes the message for one recipient and seq.
+        message: the message every recipient gets; its ``seq`` is set per recipient.
         alert_id: the alert the message is about (for officer acknowledgement times and
             purges).
         now: current time.
@@ -73,21 +73,77 @@ async def stage(
     accounts = list(dict.fromkeys(recipients))
     if not accounts:
         return []
-    # One locking read of every recipient's cursor and one multi-row insert, not a round
-    # trip per recipient: a fan-out to 1,000 officers was ~17 s of store round trips.
-    cursors = await _cursors(session, accounts)
+    # Per recipient only a seq and a row: the seqs come from one UPDATE ... RETURNING per
+    # chunk, the message is encoded once and the rows go in one multi-row insert. (A fan-out
+    # to 1,000 officers was ~17 s of store round trips with a statement per recipient, and
+    # still 2.8x a bare broadcast with an ORM cursor object and an encode per recipient.)
+    seqs = await _next_seqs(session, accounts)
+    encode = encoder_for(message)
     staged: list[Staged] = []
     rows: list[dict[str, object]] = []
     for account_id in accounts:
-        cursor = cursors[account_id]
-        seq = (cursor.last_seq or 0) + 1
-        cursor.last_seq = seq
-        payload = _encoder.encode(build(account_id, seq))
+        seq = seqs[account_id]
+        payload = encode(seq)
         rows.append({"account_id": account_id, "seq": seq, "alert_id": alert_id,
                      "payload": payload, "created_at": now})
         staged.append(Staged(account_id, seq, payload))
     await session.execute(insert(_table(OutboxMessage)), rows)
     return staged
+
+
+_SEQ_FIELD = b',"seq":'
+
+
+def encoder_for(message: WireMessage) -> Callable[[int], bytes]:
+    """The JSON of ``message`` for any seq, from a single encode.
+
+    A tagged message with ``seq`` as its first field encodes as ``{"type":"...","seq":N,...``
+    (msgspec writes the tag, then the fields in order): the bytes around the seq are encoded
+    once and each recipient's seq is spliced in. Any other message is encoded per seq.
+    """
+    if "seq" not in getattr(message, "__struct_fields__", ()):
+        raise ValueError(f"{type(message).__name__} has no seq to allocate")
+    blob = _encoder.encode(msgspec.structs.replace(message, seq=0))  # type: ignore[type-var]
+    at = blob.find(_SEQ_FIELD + b"0")
+    head, tail = blob[:at], blob[at + len(_SEQ_FIELD) + 1:]
+    if at < 0 or message.__struct_fields__[0] != "seq" or b"," in head or tail[:1] not in (
+        b",", b"}"
+    ):
+
+        def each(seq: int) -> bytes:
+            return _encoder.encode(msgspec.structs.replace(message, seq=seq))  # type: ignore[type-var]
+
+        return each
+    prefix = head + _SEQ_FIELD
+
+    def spliced(seq: int) -> bytes:
+        return b"%s%d%s" % (prefix, seq, tail)
+
+    return spliced
+
+
+async def _next_seqs(session: AsyncSession, accounts: Sequence[str]) -> dict[str, int]:
+    """Advance the cursor of each account by one and return the new seqs (cursors missing
+    are created). Core statements: no ORM object per recipient."""
+    cursors = _table(Cursor)
+    seqs: dict[str, int] = {}
+    for i in range(0, len(accounts), _IN_CHUNK):
+        chunk = accounts[i : i + _IN_CHUNK]
+        have = set((await session.execute(
+            select(cursors.c.account_id).where(cursors.c.account_id.in_(chunk))
+        )).scalars())
+        missing = [a for a in chunk if a not in have]
+        if missing:
+            await session.execute(insert(cursors), [
+                {"account_id": a, "last_seq": 0, "acked_seq": 0} for a in missing])
+        # The UPDATE locks the rows (PostgreSQL) as the old SELECT ... FOR UPDATE did.
+        rows = await session.execute(
+            update(cursors).where(cursors.c.account_id.in_(chunk))
+            .values(last_seq=cursors.c.last_seq + 1)
+            .returning(cursors.c.account_id, cursors.c.last_seq)
+        )
+        seqs.update((str(a), int(s)) for a, s in rows.all())
+    return seqs
 
 
 _IN_CHUNK = 500

@@ -21,7 +21,6 @@ from server.errors import VigilError
 from server.settings import Settings
 from server.store.models import Account, Alert, AlertEventRow, AlertRecipient, OutboxMessage
 from server.store.outbox import Staged, stage
-from shared.protocol.base import WireMessage
 from shared.protocol.officer import AlertWithdrawn
 
 log = logging.getLogger("vigil.governance")
@@ -118,12 +117,9 @@ async def stage_withdrawals(
         routes.setdefault(alert_id, []).append(account_id)
     staged: list[Staged] = []
     for alert_id in alert_ids:
-
-        def build(_account: str, seq: int, alert_id: str = alert_id) -> WireMessage:
-            return AlertWithdrawn(seq=seq, alert_id=alert_id, reason="purged")
-
         staged += await stage(session, [*dispatchers, *sorted(routes.get(alert_id, []))],
-                              build, alert_id=None, now=now)
+                              AlertWithdrawn(seq=0, alert_id=alert_id, reason="purged"),
+                              alert_id=None, now=now)
     return staged
 
 

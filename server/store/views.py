@@ -153,7 +153,7 @@ def officer_view(officer: Officer, connected: bool) -> OfficerView:
 def camera_view(camera: Camera) -> CameraView:
     return CameraView(
         id=camera.id, name=camera.name, lat=camera.lat, lon=camera.lon,
-        description=camera.description, mobile=camera.mobile,
+        description=camera.description, mobile=camera.mobile, min_face_px=camera.min_face_px,
     )
 
 

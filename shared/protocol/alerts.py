@@ -102,6 +102,9 @@ class CameraView(msgspec.Struct, frozen=True, kw_only=True):
     lon: float | None = None
     description: str = ""
     mobile: bool = False
+    min_face_px: float | None = None
+    """Smallest face side (pixels) detection looks for in this camera's frames; None: the
+    server's ``min_face_px`` setting."""
 
 
 class DeploymentView(msgspec.Struct, frozen=True, kw_only=True):

@@ -101,6 +101,10 @@ async def test_streams_a_folder_and_counts_results(fake_server: Start, image_fol
     assert summary.faces_seen == 12
     assert summary.latency_ms_p50 is not None
     assert summary.reconnects == 0
+    # the streamer's own share of the latency is reported, and it is never negative
+    assert summary.capture_to_send_ms_p50 is not None
+    assert summary.capture_to_send_ms_p99 is not None
+    assert 0.0 <= summary.capture_to_send_ms_p50 <= summary.capture_to_send_ms_p99
 
 
 async def test_no_drop_mode_waits_for_the_server(fake_server: Start, image_folder: Path) -> None:

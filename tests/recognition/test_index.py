@@ -241,3 +241,33 @@ def test_readers_share_the_lock_and_a_writer_excludes_them() -> None:
     assert writer_in.wait(30)
     for t in (r1, r2, w):
         t.join(30)
+
+
+def test_small_index_searches_exactly_and_agrees_with_the_graph(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Below the crossover the search is an exact product; forcing the HNSW walk on the same
+    templates finds the same best matches with the same similarities."""
+    from server.recognition import index as module
+
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((300, 128)).astype(np.float32)
+    idx = WatchlistIndex("m", 128)
+    idx.add(list(range(300)), vectors, "m")
+    idx.remove(7)
+    assert idx.search_mode == "exact"
+    probes = vectors[[3, 7, 150]] + 0.05 * rng.standard_normal((3, 128)).astype(np.float32)
+    exact = idx.search(probes, k=3, model_id="m")
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    q = probes / np.linalg.norm(probes, axis=1, keepdims=True)
+    sims = q @ unit.T
+    sims[:, 7] = -2.0  # removed
+    for row, found in zip(sims, exact, strict=True):
+        assert [t for t, _ in found] == [int(j) for j in np.argsort(-row)[:3]]
+        assert [s for _, s in found] == pytest.approx([float(row[t]) for t, _ in found],
+                                                       abs=1e-5)
+    monkeypatch.setattr(module, "EXACT_MAX_FLOATS", 0)
+    assert idx.search_mode == "hnsw"
+    graph = idx.search(probes, k=3, model_id="m")
+    assert [r[0][0] for r in graph] == [r[0][0] for r in exact]
+    assert [r[0][1] for r in graph] == pytest.approx([r[0][1] for r in exact], abs=1e-5)

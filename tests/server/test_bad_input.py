@@ -10,6 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from server.recognition.dlib_engine import DlibEngine
+from tests.recognition.test_image_io import big_png
 from tests.server.conftest import (
     LiveServer,
     Photos,
@@ -81,9 +82,12 @@ async def test_bad_input(tmp_path: Path, engine: DlibEngine, photos: Photos) -> 
         assert (r["status"], r["code"]) == ("refused", "undecodable_image")
         r = await frame_result(3, b"\xff\xd8" + b"\x00" * (settings.max_image_bytes + 10))
         assert (r["status"], r["code"]) == ("refused", "frame_too_large")
+        # A few KB of PNG claiming 4096x4096 (over the frame limit): refused from its header.
+        r = await frame_result(4, big_png())
+        assert (r["status"], r["code"]) == ("refused", "image_too_large")
         stats = await world.api["dispatcher"].call(
             "GET", f"/api/deployments/{world.deployment_id}/stats")
-        assert stats["frames_refused"] == 2
+        assert stats["frames_refused"] == 3
         # Beyond the transport limit the socket is closed with 1009 (message too big).
         big, _ = await open_ws(live, "/ws/camera", world.tokens["camera"],
                                camera_id=world.camera_id)

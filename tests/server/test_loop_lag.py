@@ -21,9 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from server.errors import ImageRefused
 from server.recognition.dlib_engine import DlibEngine
+from server.recognition.frame_faces import find_faces
 from server.recognition.image_io import decode_image
 from server.recognition.process_engine import ProcessEngine, releases_gil
+from server.recognition.timing import StageTimer
 from tests.server.conftest import LiveServer, Photos, build_world, make_settings, open_ws
 
 MIN_TICK_RATIO = 0.3
@@ -138,3 +141,21 @@ def test_process_engine_gives_the_same_faces_and_templates(
     assert process_engine.detect(image) == faces
     # Three faces shared out between the two workers come back in the caller's order.
     assert np.array_equal(process_engine.embed(image, faces), engine.embed(image, faces))
+
+
+def test_a_frame_is_one_worker_call_with_the_same_result(
+    engine: DlibEngine, process_engine: ProcessEngine, photos: Photos, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    here = find_faces(engine, photos.frame_subject, settings, 0.0, StageTimer())
+    there = process_engine.find_faces(photos.frame_subject, settings, 0.0, StageTimer())
+    assert there.faces == here.faces
+    assert len(here.faces) == 3
+    assert there.good == here.good
+    assert np.array_equal(there.vectors, here.vectors)
+    # The decoded frame stayed in the worker; only faces and templates came back.
+    assert here.image is not None
+    assert there.image is None
+    with pytest.raises(ImageRefused) as refused:
+        process_engine.find_faces(b"not an image", settings, 0.0)
+    assert refused.value.code == "undecodable_image"

@@ -9,24 +9,24 @@ from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
 from server.store.db import Database
 from server.store.group_commit import AckBatcher
 from server.store.models import Alert, Deployment, OutboxMessage, Watchlist
-from server.store.outbox import pending, positions, stage
-from shared.protocol.base import WireMessage
+from server.store.outbox import encoder_for, pending, positions, stage
 from shared.protocol.common import Pong
+from shared.protocol.officer import AlertWithdrawn, OfficerOut
 from tests.server.conftest import make_settings
 
 ACCOUNTS = [f"acc-{i:04d}" for i in range(1_200)]
 """More than one ``IN (...)`` chunk (500) of recipients."""
 
 
-def _build(_account: str, seq: int) -> WireMessage:
-    # Any wire message will do: the outbox stores the encoded bytes.
-    return Pong(ref=seq, server_time=1.0)
+# Any durable wire message will do: the outbox stores the encoded bytes.
+_build = AlertWithdrawn(seq=0, alert_id="alr-1", reason="test")
 
 
 @pytest.fixture
@@ -97,3 +97,22 @@ async def test_concurrent_acks_share_transactions(db: Database) -> None:
     # The first ack to arrive that covered each alert's message.
     assert stamps == {"alr-1": 100.0, "alr-2": 500.0}
     await asyncio.gather(*tasks)
+
+
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "protocol" / "officer" / "out"
+
+
+@pytest.mark.parametrize("name", ["alert_raised", "alert_updated", "alert_assigned",
+                                  "alert_withdrawn"])
+def test_one_encode_gives_every_recipients_bytes(name: str) -> None:
+    """The spliced payload of each seq is byte for byte the message encoded with that seq."""
+    message = msgspec.json.decode((GOLDEN / f"{name}.json").read_bytes(), type=OfficerOut)
+    encode = encoder_for(message)
+    for seq in (0, 1, 9, 10, 12345, 2**40):
+        expected = msgspec.json.encode(msgspec.structs.replace(message, seq=seq))
+        assert encode(seq) == expected
+
+
+def test_a_message_without_seq_is_refused() -> None:
+    with pytest.raises(ValueError, match="no seq"):
+        encoder_for(Pong(ref=1, server_time=1.0))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,16 @@ def _installed_image(name: str) -> Path | None:
         return None
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "images" / name
     return path if path.exists() else None
+
+
+@pytest.fixture(autouse=True)
+def utc_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The console shows local time; tests (and snapshots) pin the zone to UTC."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 @pytest.fixture(scope="session")

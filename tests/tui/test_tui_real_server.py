@@ -154,8 +154,10 @@ async def test_server_restart_loses_and_duplicates_nothing(
             await eventually(lambda: app.status.state == "connected", 60)
             await eventually(lambda: len(app.state.alerts) == 2, FRAME_S)
             assert first in app.state.alerts
-            assert app.screen.query_one("#queue").ids.count(first) == 1  # type: ignore[attr-defined]
-            assert len(app.screen.query_one("#queue").ids) == 2  # type: ignore[attr-defined]
+            queue = app.screen.query_one("#queue")
+            # The queue re-renders on the state change message, just after the state.
+            await eventually(lambda: len(queue.ids) == 2, 10)  # type: ignore[attr-defined]
+            assert queue.ids.count(first) == 1  # type: ignore[attr-defined]
             await camera.close()
     finally:
         for api in world.api.values():

@@ -175,3 +175,59 @@ def test_officer_map_letters_are_stable_and_distinct() -> None:
     moved = msgspec.structs.replace(officers()[2], lat=51.6)
     state.apply(OfficerUpdated(officer=moved))
     assert state.officer_marks() == marks
+
+
+def test_alerts_of_one_incident_make_one_queue_row_that_a_sighting_never_moves() -> None:
+    state = fresh()
+    state.apply_all([
+        AlertRaised(seq=1, alert=alert(1)),
+        AlertRaised(seq=2, alert=alert(2)),
+        # Subject 1 again at the other camera: the same incident as al-1.
+        AlertRaised(seq=3, alert=alert(3, camera="cam-2", entry_id="en-1", incident_id="al-1",
+                                       display_name="Subject 1")),
+    ])
+    rows = state.incidents()
+    assert [i.id for i in rows] == ["al-2", "al-1"]
+    first = rows[1]
+    assert [a.id for a in first.alerts] == ["al-3", "al-1"], "the newest alert leads"
+    assert first.camera_names == ("Gate B", "Gate A")
+    assert first.first_seen == T0 + 60
+    assert first.sightings == 2
+    # A later sighting of the older incident does not move it above the newer one.
+    state.apply(AlertUpdated(seq=4, alert=alert(1, version=2, sightings=9,
+                                                last_seen=T0 + 3600)))
+    assert [i.id for i in state.incidents()] == ["al-2", "al-1"]
+    # A state change does: an assigned incident goes below the new ones.
+    state.apply(AlertUpdated(seq=5, alert=alert(2, version=2, state="assigned")))
+    assert [i.id for i in state.incidents()] == ["al-1", "al-2"]
+    # Without an incident id (an older server) every alert is its own incident.
+    state.apply(AlertRaised(seq=6, alert=alert(7, incident_id="")))
+    assert "al-7" in [i.id for i in state.incidents()]
+
+
+def test_search_matches_the_cameras_own_place_not_the_deployments() -> None:
+    state = fresh()
+    state.apply_all([AlertRaised(seq=1, alert=alert(1)),
+                     AlertRaised(seq=2, alert=alert(2, camera="cam-2"))])
+    assert [a.id for a in state.queue(QueueFilter(text="concourse"))] == ["al-2"]
+    assert state.queue(QueueFilter(text="King's Cross and St Pancras")) == []
+
+
+def test_ack_deadline_names_and_pending() -> None:
+    from shared.protocol.alerts import AlertEvent
+
+    state = DispatchState(clock=lambda: T0)
+    state.apply(snapshot(ack_timeout_s=120))
+    assigned = alert(1, state="assigned", assigned_officer_id="of-2", events=(
+        AlertEvent(at=T0 + 100, actor="acc-dee", action="assigned", detail="officer=of-2"),))
+    state.apply(AlertRaised(seq=1, alert=assigned))
+    assert state.ack_deadline(state.alerts["al-1"]) == T0 + 220
+    assert state.ack_deadline(alert(2)) is None
+    # Names: the server's, else a known officer's call sign, else the id.
+    assert state.actor_name("acc-dee", "Dispatcher Dee") == "Dispatcher Dee"
+    assert state.actor_name("of-2") == "Bravo-2"
+    assert state.actor_name("acc-unknown") == "acc-unknown"
+    assert state.set_pending("al-1", "assign Bravo-2").kind == "pending"
+    assert state.pending == {"al-1": "assign Bravo-2"}
+    state.set_pending("al-1", None)
+    assert state.pending == {}

@@ -227,7 +227,8 @@ def alert(
     name, place, lat, lon = cams.get(camera, (camera, "unknown", None, None))
     fields: dict[str, Any] = dict(
         id=f"al-{n}", version=version, deployment_id=deployment, camera_id=camera,
-        camera_name=name, place=place, lat=lat, lon=lon, entry_id=f"en-{n}",
+        camera_name=name, place="King's Cross and St Pancras", camera_place=place, lat=lat,
+        lon=lon, entry_id=f"en-{n}", incident_id=f"al-{n}",
         subject_ref=f"SUBJ-{n:03d}", display_name=f"Subject {n}", category=category,
         reason="Court warrant for armed robbery", legal_basis="PACE s.24, warrant 12/2026",
         reference_image_date="2026-03-14", similarity=similarity, threshold=0.6,
@@ -280,10 +281,12 @@ def stats() -> tuple[DeploymentStats, ...]:
     )
 
 
-def snapshot(alerts: tuple[AlertView, ...] = (), last_seq: int = 0) -> Snapshot:
+def snapshot(alerts: tuple[AlertView, ...] = (), last_seq: int = 0,
+             ack_timeout_s: float = 0.0) -> Snapshot:
     return Snapshot(
         server_time=T0 + 600, alerts=alerts, officers=officers(), cameras=cameras(),
         deployments=deployments(), stats=stats(), last_seq=last_seq,
+        ack_timeout_s=ack_timeout_s,
     )
 
 

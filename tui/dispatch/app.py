@@ -24,14 +24,14 @@ from shared.protocol.dispatch import (
     DispatchOut,
     ReopenAlert,
 )
-from tui.connection import ClientError, Connection, ConnectionStatus
+from tui.connection import ClientError, Connection, ConnectionStatus, RequestTimeout
 from tui.dispatch.config import THEMES, ConsoleSettings
 from tui.dispatch.messages import StateChanged, StatusChanged
 from tui.dispatch.screens.base import AlertScreen
 from tui.dispatch.screens.detail import DetailScreen, ImageFetcher
 from tui.dispatch.screens.main import MainScreen
 from tui.dispatch.screens.modals import AssignScreen, DismissScreen, HelpScreen, NoteScreen
-from tui.dispatch.state import DispatchState
+from tui.dispatch.state import Change, DispatchState
 from tui.dispatch.widgets.status_bar import status_text
 
 Connect = Callable[[], Connection[DispatchOut]]
@@ -112,14 +112,29 @@ class DispatchApp(App[int]):
         if change.kind == "none":
             return
         if change.kind == "alert_raised" and change.alert_id in self.state.alerts:
-            alert = self.state.alerts[change.alert_id]
-            self.notify(f"{alert.display_name} at {alert.camera_name} "
-                        f"({alert.similarity:.2f} / {alert.threshold:.2f})", title="New alert")
-            if self.bell_on:
-                self.bell()
+            self._announce(self.state.alerts[change.alert_id])
+        self._broadcast(change)
+
+    def _broadcast(self, change: Change) -> None:
         for screen in self.screen_stack:
             screen.post_message(StateChanged(change))
         self._show_status()
+
+    def _announce(self, alert: AlertView) -> None:
+        """A new incident is announced (and rings); an alert joining an open incident is
+        news too, but the same person: a quieter line, no bell."""
+        incident = self.state.incident_of(alert)
+        where = alert.camera_name
+        if len(incident.alerts) > 1:
+            self.notify(f"{alert.display_name} seen again at {where} "
+                        f"({alert.similarity:.2f} / {alert.threshold:.2f}); same incident, "
+                        f"{len(incident.alerts)} alerts", title="Sighting", timeout=6)
+            return
+        self.notify(f"{alert.display_name} at {where} "
+                    f"({alert.similarity:.2f} / {alert.threshold:.2f})", title="New incident",
+                    timeout=10)
+        if self.bell_on:
+            self.bell()
 
     def _on_status(self, status: ConnectionStatus) -> None:
         previous = self.status.state
@@ -183,7 +198,8 @@ class DispatchApp(App[int]):
             if officer_id:
                 call_sign = self.state.officers[officer_id].call_sign
                 self._command(AssignAlert(ref=self._ref(), alert_id=alert.id,
-                                          officer_id=officer_id), f"Assigned to {call_sign}")
+                                          officer_id=officer_id), f"Assigned to {call_sign}",
+                              f"assign {call_sign}")
 
         self.push_screen(AssignScreen(self.state, alert), chosen)
 
@@ -196,7 +212,7 @@ class DispatchApp(App[int]):
             if answer is not None:
                 reason, text = answer
                 self._command(DismissAlert(ref=self._ref(), alert_id=alert.id, reason=reason,
-                                           text=text), "Alert dismissed")
+                                           text=text), "Alert dismissed", "dismiss")
 
         self.push_screen(DismissScreen(alert), chosen)
 
@@ -208,14 +224,15 @@ class DispatchApp(App[int]):
         def chosen(text: str | None) -> None:
             if text:
                 self._command(AddNote(ref=self._ref(), alert_id=alert.id, text=text),
-                              "Note added")
+                              "Note added", "note")
 
         self.push_screen(NoteScreen(alert), chosen)
 
     def action_reopen(self) -> None:
         alert = self._current_alert()
         if alert is not None:
-            self._command(ReopenAlert(ref=self._ref(), alert_id=alert.id), "Alert reopened")
+            self._command(ReopenAlert(ref=self._ref(), alert_id=alert.id), "Alert reopened",
+                          "reopen")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -235,18 +252,33 @@ class DispatchApp(App[int]):
         assert self._conn is not None
         return self._conn.next_ref()
 
-    def _command(self, command: Any, success: str) -> None:
-        self.run_worker(self._send_command(command, success), group="commands",
+    def _command(self, command: Any, success: str, doing: str) -> None:
+        self.run_worker(self._send_command(command, success, doing), group="commands",
                         exit_on_error=False)
 
-    async def _send_command(self, command: Any, success: str) -> CommandResult | None:
-        """Send and report; the state changes only through the server's own updates."""
+    async def _send_command(self, command: Any, success: str,
+                            doing: str = "sending") -> CommandResult | None:
+        """Send and report; the state changes only through the server's own updates.
+
+        While the server has not answered, the alert's row shows ``⧗ doing…`` (a loaded
+        server takes seconds); no answer in time is said as such: the command may or may not
+        have been applied, and the queue shows what the server says.
+        """
         assert self._conn is not None
+        alert_id = str(command.alert_id)
+        self._broadcast(self.state.set_pending(alert_id, doing))
         try:
             result = await self._conn.request(command)
+        except RequestTimeout:
+            self.notify(f"No answer from the server to '{doing}' in time: it may or may not "
+                        "have been applied; the queue shows the server's state.",
+                        title="No answer", severity="warning", timeout=15)
+            return None
         except ClientError as exc:
             self.notify(exc.message, title="Not sent", severity="error")
             return None
+        finally:
+            self._broadcast(self.state.set_pending(alert_id, None))
         if result.ok:
             self.notify(success)
         else:

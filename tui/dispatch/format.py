@@ -40,13 +40,27 @@ def distance(metres: float | None) -> str:
 
 
 def clock(epoch: float) -> str:
-    """``HH:MM:SS`` in UTC (police logs are kept in UTC)."""
-    return time.strftime("%H:%M:%S", time.gmtime(epoch))
+    """``HH:MM:SS`` in the console's local time (what the dispatcher's wall clock says)."""
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def when(epoch: float, now: float) -> str:
+    """Local ``HH:MM:SS`` when ``epoch`` is today (by ``now``), else ``28 Nov HH:MM``."""
+    then, today = time.localtime(epoch), time.localtime(now)
+    if (then.tm_year, then.tm_yday) == (today.tm_year, today.tm_yday):
+        return time.strftime("%H:%M:%S", then)
+    return time.strftime("%d %b %H:%M", then)
 
 
 def stamp(epoch: float) -> str:
-    """``YYYY-MM-DD HH:MM:SS`` UTC."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))
+    """``YYYY-MM-DD HH:MM:SS TZ`` in local time."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(epoch))
+
+
+def countdown(seconds: float) -> str:
+    """``1:05`` (minutes:seconds), ``0:00`` once past."""
+    left = max(0, int(seconds))
+    return f"{left // 60}:{left % 60:02d}"
 
 
 def similarity(value: float, threshold: float) -> str:

@@ -41,7 +41,7 @@ STATE_FILTERS: tuple[StateFilter, ...] = ("open", "all", "new", "assigned", "acc
 
 ChangeKind = Literal[
     "none", "reset", "alert_raised", "alert_updated", "alert_withdrawn", "officer", "stats",
-    "deployment",
+    "deployment", "pending",
 ]
 
 
@@ -64,7 +64,8 @@ class QueueFilter:
     deployment_id: str | None = None
     category: Category | None = None
     text: str = ""
-    """Case-insensitive substring of subject, name, camera, place, call sign or id."""
+    """Case-insensitive substring of subject, name, camera, the camera's place, call sign or
+    id (not the deployment's place: every alert of a deployment shares it)."""
 
     def matches(self, alert: AlertView) -> bool:
         if self.deployment_id is not None and alert.deployment_id != self.deployment_id:
@@ -77,7 +78,7 @@ class QueueFilter:
             needle = self.text.casefold()
             haystack = " ".join(
                 (alert.id, alert.subject_ref, alert.display_name, alert.camera_name,
-                 alert.place, alert.assigned_call_sign or "", alert.category)
+                 alert.camera_place, alert.assigned_call_sign or "", alert.category)
             ).casefold()
             return needle in haystack
         return True
@@ -93,22 +94,78 @@ def _state_matches(wanted: StateFilter, state: AlertState) -> bool:
     return state == wanted
 
 
-def queue_rank(alert: AlertView) -> tuple[int, float]:
-    """Sort key of the queue: what needs a dispatcher first, then the most recent.
-
-    Order of groups: flagged (an assignment nobody accepted came back), new, assigned but not
-    yet accepted, accepted, closed. Within a group the latest sighting comes first: a subject
-    seen a minute ago is more likely still there than one seen an hour ago.
-    """
+def state_group(alert: AlertView) -> int:
+    """Flagged (an assignment nobody accepted came back), new, assigned but not yet accepted,
+    accepted, closed: what needs a dispatcher first."""
     if alert.state == "new":
-        group = 0 if alert.flagged else 1
-    elif alert.state == "assigned":
-        group = 2
-    elif alert.state == "accepted":
-        group = 3
-    else:
-        group = 4
-    return (group, -alert.last_seen)
+        return 0 if alert.flagged else 1
+    if alert.state == "assigned":
+        return 2
+    if alert.state == "accepted":
+        return 3
+    return 4
+
+
+def queue_rank(alert: AlertView) -> tuple[int, float]:
+    """Sort key of alerts: state group first, then the most recently raised.
+
+    Raised, not last seen: a new sighting must not move a row under the dispatcher's cursor;
+    the order changes only when a state changes (or the dispatcher sorts by a column).
+    """
+    return (state_group(alert), -alert.first_seen)
+
+
+def incident_key(alert: AlertView) -> str:
+    """The incident an alert belongs to (its own id where the server sent none)."""
+    return alert.incident_id or alert.id
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Alerts of one watchlist entry in one deployment while open: one row of the queue.
+
+    ``lead`` is the alert that needs the dispatcher most (new before assigned before
+    accepted, then the latest raised); the console's actions apply to it.
+    """
+
+    id: str
+    alerts: tuple[AlertView, ...]
+    """In queue order (``lead`` first)."""
+
+    @property
+    def lead(self) -> AlertView:
+        return self.alerts[0]
+
+    @property
+    def first_seen(self) -> float:
+        return min(a.first_seen for a in self.alerts)
+
+    @property
+    def last_seen(self) -> float:
+        return max(a.last_seen for a in self.alerts)
+
+    @property
+    def sightings(self) -> int:
+        return sum(a.sightings for a in self.alerts)
+
+    @property
+    def best(self) -> AlertView:
+        """The alert with the highest similarity margin over its threshold."""
+        return max(self.alerts, key=lambda a: a.similarity - a.threshold)
+
+    @property
+    def camera_names(self) -> tuple[str, ...]:
+        """Cameras that saw the subject, the most recent first, each once."""
+        names: list[str] = []
+        for alert in sorted(self.alerts, key=lambda a: -a.last_seen):
+            if alert.camera_name not in names:
+                names.append(alert.camera_name)
+        return tuple(names)
+
+
+def incident_rank(incident: Incident) -> tuple[int, float]:
+    """Queue order of incidents: the lead's state group, then the most recently opened."""
+    return (state_group(incident.lead), -incident.first_seen)
 
 
 @dataclass(frozen=True)
@@ -138,6 +195,10 @@ class DispatchState:
     """Server clock minus local clock, from the last snapshot."""
     synced: bool = False
     """True once a snapshot arrived."""
+    ack_timeout_s: float = 0.0
+    """From the snapshot: how long an officer has to accept (0: the server did not say)."""
+    pending: dict[str, str] = field(default_factory=dict)
+    """Alert id -> what the dispatcher sent for it that the server has not answered yet."""
     _withdrawn: set[str] = field(default_factory=set)
 
     # -- applying messages ----------------------------------------------------------------
@@ -184,6 +245,7 @@ class DispatchState:
             self.unseen |= {a.id for a in snap.alerts if a.state == "new"}
         self._withdrawn -= set(self.alerts)
         self.clock_offset = snap.server_time - self.clock()
+        self.ack_timeout_s = snap.ack_timeout_s
         self.synced = True
         return Change("reset")
 
@@ -217,6 +279,43 @@ class DispatchState:
         """The alerts the queue shows, in queue order."""
         flt = flt or QueueFilter()
         return sorted((a for a in self.alerts.values() if flt.matches(a)), key=queue_rank)
+
+    def incidents(self, flt: QueueFilter | None = None) -> list[Incident]:
+        """Incidents with at least one alert the filter shows, in queue order; each holds
+        the alerts the filter shows."""
+        groups: dict[str, list[AlertView]] = {}
+        for alert in self.queue(flt):
+            groups.setdefault(incident_key(alert), []).append(alert)
+        return sorted((Incident(key, tuple(alerts)) for key, alerts in groups.items()),
+                      key=incident_rank)
+
+    def incident_of(self, alert: AlertView) -> Incident:
+        """Every alert held of this alert's incident, in queue order."""
+        key = incident_key(alert)
+        return Incident(key, tuple(sorted(
+            (a for a in self.alerts.values() if incident_key(a) == key), key=queue_rank)))
+
+    def ack_deadline(self, alert: AlertView) -> float | None:
+        """When an assigned alert returns to the queue unless accepted (server clock)."""
+        if alert.state != "assigned" or self.ack_timeout_s <= 0:
+            return None
+        assigned = [e.at for e in alert.events if e.action == "assigned"]
+        return max(assigned) + self.ack_timeout_s if assigned else None
+
+    def actor_name(self, actor: str, actor_name: str = "") -> str:
+        """A readable name for an event's actor: the server's, else a known call sign."""
+        if actor_name:
+            return actor_name
+        officer = self.officers.get(actor)
+        return officer.call_sign if officer is not None else actor
+
+    def set_pending(self, alert_id: str, what: str | None) -> Change:
+        """Mark (or with None clear) a command in flight for an alert."""
+        if what is None:
+            self.pending.pop(alert_id, None)
+        else:
+            self.pending[alert_id] = what
+        return Change("pending", alert_id)
 
     def active_deployments(self) -> list[DeploymentView]:
         return sorted((d for d in self.deployments.values() if d.active), key=lambda d: d.name)
@@ -295,9 +394,13 @@ __all__ = [
     "STATE_FILTERS",
     "Change",
     "DispatchState",
+    "Incident",
     "OfficerDistance",
     "QueueFilter",
     "add_counts",
+    "incident_key",
+    "incident_rank",
     "queue_rank",
+    "state_group",
     "with_rates",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
@@ -17,7 +18,7 @@ from tui.dispatch import format as fmt
 from tui.dispatch.config import ImageMode
 from tui.dispatch.messages import StateChanged
 from tui.dispatch.screens.base import AlertScreen
-from tui.dispatch.state import DispatchState
+from tui.dispatch.state import DispatchState, incident_key
 from tui.dispatch.widgets.photo import PhotoPanel
 from tui.dispatch.widgets.status_bar import StatusBar
 
@@ -38,42 +39,80 @@ def similarity_bar(similarity: float, threshold: float, width: int = 20) -> Text
     return text
 
 
-def facts_table(alert: AlertView) -> Table:
+def _state_line(state: DispatchState, alert: AlertView, now: float) -> Text:
+    line = Text(alert.state, style="bold")
+    if alert.outcome:
+        line.append(f" ({alert.outcome})")
+    if alert.dismiss_reason:
+        line.append(f" ({alert.dismiss_reason})")
+    if alert.flagged:
+        line.append(" ⚑ assignment not accepted in time", style="bold red")
+    pending = state.pending.get(alert.id)
+    if pending:
+        line.append(f"  ⧗ {pending}: waiting for the server", style="bold magenta")
+    deadline = state.ack_deadline(alert)
+    if deadline is not None:
+        left = deadline - now
+        line.append(f"  {fmt.countdown(left)} left to accept" if left > 0
+                    else "  time to accept is up", style="bold red" if left < 30 else "cyan")
+        line.append(", then back to the queue, flagged ⚑", style="dim")
+    return line
+
+
+def facts_table(alert: AlertView, state: DispatchState | None = None) -> Table:
+    """The facts, most needed first: at 80x24 the subject, score, state, officer and camera
+    show without scrolling; the watchlist entry's reason and basis follow."""
+    state = state or DispatchState()
+    now = state.now()
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     margin = alert.similarity - alert.threshold
     table.add_row("Subject", f"{alert.display_name} ({alert.subject_ref})")
     table.add_row("Similarity", Text.assemble(
-        fmt.similarity(alert.similarity, alert.threshold), f"  (+{margin:.2f})\n",
-        similarity_bar(alert.similarity, alert.threshold)))
+        fmt.similarity(alert.similarity, alert.threshold), f"  (+{margin:.2f}) ",
+        similarity_bar(alert.similarity, alert.threshold, width=12)))
+    table.add_row("State", _state_line(state, alert, now))
+    table.add_row("Officer", alert.assigned_call_sign or "-")
+    camera = alert.camera_name + (f" · {alert.camera_place}" if alert.camera_place else "")
+    table.add_row("Camera", camera)
+    table.add_row("Seen", f"{alert.sightings}x, first {fmt.when(alert.first_seen, now)}, "
+                          f"last {fmt.when(alert.last_seen, now)}")
+    incident = state.incident_of(alert)
+    if len(incident.alerts) > 1:
+        others = Text()
+        for other in sorted(incident.alerts, key=lambda a: a.first_seen):
+            mark = "▸ " if other.id == alert.id else "  "
+            opened = fmt.when(other.first_seen, now)
+            opened = opened[:5] if len(opened) == 8 else opened  # today: HH:MM
+            others.append(f"{mark}{opened} {other.camera_name} {other.sightings}x "
+                          f"{other.state}\n")
+        others.rstrip()
+        table.add_row("Incident", Text(f"{len(incident.alerts)} alerts, "
+                                       f"{incident.sightings} sightings, opened "
+                                       f"{fmt.when(incident.first_seen, now)}\n") + others)
     table.add_row("Category", fmt.category(alert.category))
     table.add_row("Reason", alert.reason)
     table.add_row("Legal basis", alert.legal_basis)
     table.add_row("Ref. image", alert.reference_image_date)
-    table.add_row("Camera", f"{alert.camera_name} · {alert.place}")
-    table.add_row("Seen", f"{fmt.stamp(alert.first_seen)} UTC, {alert.sightings}x, "
-                          f"last {fmt.clock(alert.last_seen)}")
-    state: str = alert.state
-    if alert.outcome:
-        state += f" ({alert.outcome})"
-    if alert.dismiss_reason:
-        state += f" ({alert.dismiss_reason})"
-    if alert.flagged:
-        state += " ⚑ assignment not accepted in time"
-    table.add_row("State", state)
-    table.add_row("Officer", alert.assigned_call_sign or "-")
+    table.add_row("Alert id", Text(alert.id, style="dim"))
     return table
 
 
-def timeline(alert: AlertView) -> Text:
+OFFICER_REF = re.compile(r"officer=(\S+)")
+
+
+def timeline(alert: AlertView, state: DispatchState | None = None) -> Text:
+    """Who did what, by name or call sign (ids only in the detail's facts)."""
+    state = state or DispatchState()
     text = Text()
     for event in sorted(alert.events, key=lambda e: e.at):
-        text.append(f"{fmt.clock(event.at)} ", style="dim")
+        text.append(f"{fmt.when(event.at, state.now())} ", style="dim")
         text.append(f"{event.action:<11}", style="bold")
-        text.append(f" {event.actor}")
+        text.append(f" {state.actor_name(event.actor, event.actor_name)}")
         if event.detail:
-            text.append(f": {event.detail}", style="italic")
+            detail = OFFICER_REF.sub(lambda m: state.actor_name(m.group(1)), event.detail)
+            text.append(f": {detail}", style="italic")
         text.append("\n")
     return text or Text("no events", style="dim")
 
@@ -120,8 +159,18 @@ class DetailScreen(AlertScreen):
         self._render_alert()
 
     def on_state_changed(self, message: StateChanged) -> None:
-        if message.change.kind == "reset" or message.change.alert_id == self.alert_id:
+        change = message.change
+        alert = self.state.alerts.get(self.alert_id)
+        changed = self.state.alerts.get(change.alert_id) if change.alert_id else None
+        same_incident = (alert is not None and changed is not None
+                         and incident_key(alert) == incident_key(changed))
+        if change.kind == "reset" or change.alert_id == self.alert_id or same_incident:
             self._render_alert()
+
+    def tick(self) -> None:
+        alert = self.state.alerts.get(self.alert_id)
+        if alert is not None and self.state.ack_deadline(alert) is not None:
+            self.query_one("#facts", Static).update(facts_table(alert, self.state))
 
     def _render_alert(self) -> None:
         alert = self.state.alerts.get(self.alert_id)
@@ -131,9 +180,9 @@ class DetailScreen(AlertScreen):
             )
             return
         self.state.mark_seen(alert.id)
-        self.query_one("#facts", Static).update(facts_table(alert))
+        self.query_one("#facts", Static).update(facts_table(alert, self.state))
         self.query_one("#notice", Static).update(Text(f"⚠ {alert.notice}", style="bold"))
-        self.query_one("#timeline", Static).update(timeline(alert))
+        self.query_one("#timeline", Static).update(timeline(alert, self.state))
         self.query_one("#probe", PhotoPanel).set_caption(
             f"Probe {fmt.clock(alert.last_seen)}")
         self.query_one("#reference", PhotoPanel).set_caption(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -28,6 +28,9 @@ STATE_LABELS: dict[StateFilter, str] = {
     "accepted": "accepted only", "closed": "closed only",
 }
 
+NARROW_WIDTH = 100
+"""Below this many columns the officers panel and the map share one slot (key ``m``)."""
+
 ALL = "*"
 """Select value meaning 'any' (Select's own blank is reserved for 'nothing chosen')."""
 
@@ -43,6 +46,7 @@ class MainScreen(AlertScreen):
         Binding("f", "cycle_state", "Filter", show=False),
         Binding("b", "app.toggle_bell", "Bell", show=False),
         Binding("t", "app.toggle_theme", "Theme", show=False),
+        Binding("m", "toggle_map", "Map", show=False),
         Binding("question_mark", "app.help", "Help", key_display="?"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -88,7 +92,16 @@ class MainScreen(AlertScreen):
 
     def on_mount(self) -> None:
         self.query_one(AlertQueue).focus()
+        self.set_class(self.app.size.width < NARROW_WIDTH, "narrow")
         self._refresh_all()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW_WIDTH, "narrow")
+
+    def action_toggle_map(self) -> None:
+        """Below 100 columns: show the map in the officers' place, or back."""
+        self.toggle_class("show-map")
+        self._refresh_panels()
 
     # -- state -> widgets -----------------------------------------------------------------
 
@@ -96,7 +109,8 @@ class MainScreen(AlertScreen):
         kind = message.change.kind
         if kind in ("reset", "deployment"):
             self._sync_deployment_options()
-        if kind in ("reset", "alert_raised", "alert_updated", "alert_withdrawn", "deployment"):
+        if kind in ("reset", "alert_raised", "alert_updated", "alert_withdrawn", "deployment",
+                    "pending"):
             self.query_one(AlertQueue).show()
         self._refresh_panels()
 

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, RadioButton, RadioSet, Static
 
@@ -183,20 +183,25 @@ An alert is a possible match: a lead for an officer to check, never a verdict. \
 Compare the probe with the reference photo before assigning.
 
 [b]Queue[/b]
-  ↑ ↓        move            Enter   open the alert
+  ↑ ↓        move            Enter   open the incident's alert
   /          search          f       cycle the state filter
   a          assign          d       dismiss (reason required)
   n          add a note      r       reopen
   b          bell on/off     t       dark / light theme
+  m          map / officers (below 100 columns)
   ?          this help       q       quit
 
 [b]Detail[/b]  a d n r as above, Esc back.
 [b]Dialogs[/b] Enter confirms, Esc cancels. The mouse works everywhere.
 
-Queue order: flagged ⚑ (assignment not accepted in time), new ●, assigned but not \
-accepted, accepted, closed; latest sighting first. Similarity is always shown with the \
-deployment's threshold. Statistics show false alerts per face processed and alert \
-precision together: neither alone tells how well a deployment works.
+One row per incident: every alert of one watchlist entry in one deployment while any is \
+open (its cameras and sightings inside; actions apply to its most urgent alert). Order: \
+flagged ⚑ (assignment not accepted in time), new, assigned, accepted, closed; newest \
+incident first. A new sighting never moves a row; ● marks what you have not opened, \
+⧗ a command waiting for the server. Age is the incident's age; an assignment shows the \
+time left to accept, after which it returns flagged. Times are local. Similarity is \
+always shown with the deployment's threshold. Statistics show false alerts per face \
+processed and alert precision together: neither alone tells how well a deployment works.
 """
 
 
@@ -209,7 +214,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="help"):
-            yield Static(HELP, markup=True)
+            # The text scrolls inside the dialog, so Close stays on screen at 80x24.
+            with VerticalScroll(id="help-body"):
+                yield Static(HELP, markup=True)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", id="help-close")
 

@@ -81,10 +81,10 @@ class MapPane(Widget):
                     text.append(ch, style="blue" if ch != " " else "")
             text.append("\n")
         cell_m = proj.metres_per_dot * 2
-        legend = Text.assemble(("◉", "bold red"), "alert ", ("◆", "cyan"), "cam ",
-                               ("A", "bold green"), "officer ")
+        legend = Text.assemble(("◉", "bold red"), " alert ", ("◆", "cyan"), " camera ",
+                               ("A", "bold green"), " officer ")
         if radius:
-            legend.append(f"○{distance(radius)} ")
+            legend.append(f"○ {distance(radius)} ")
         legend.append(f"col≈{distance(cell_m)}", style="dim")
         legend.truncate(cols)
         text.append_text(legend)

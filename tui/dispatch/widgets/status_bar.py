@@ -37,7 +37,7 @@ def status_text(
         if status.reason:
             text.append(f"({_short(status.reason)}) ", style="red")
     text.append("│ ")
-    text.append(f"{clock(state.now())} UTC", style="bold")
+    text.append(clock(state.now()), style="bold")
     deployments = ", ".join(d.name for d in state.active_deployments()) or "no active deployment"
     text.append(" │ ")
     text.append(deployments)
