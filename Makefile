@@ -32,7 +32,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+# The officer app's browser tests drive Debian's Chromium (Playwright's own browser download
+# cannot work offline); install it when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+
+pytest: install $(CHROMIUM)
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

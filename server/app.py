@@ -16,8 +16,8 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, get
 from litestar.exceptions import HTTPException
-from litestar.openapi import OpenAPIConfig
 
+from server import officer_app
 from server.api.admin import AccountController, CameraController, OfficerController
 from server.api.alerts import AlertController
 from server.api.deployments import DeploymentController
@@ -25,6 +25,7 @@ from server.api.deps import DEPENDENCIES, RuntimeDep
 from server.api.governance import AuditController, AuthorisationController, ThresholdController
 from server.api.openapi_errors import declare_error_bodies
 from server.api.watchlists import WatchlistController
+from server.api_docs import openapi_config, schema_asset
 from server.errors import VigilError
 from server.pipeline.alerting import reopen_windows
 from server.recognition.engine import FaceEngine
@@ -105,13 +106,13 @@ def create_app(
             health, AccountController, CameraController, OfficerController,
             WatchlistController, DeploymentController, AlertController,
             AuthorisationController, ThresholdController, AuditController,
-            camera_socket, officer_socket, dispatch_socket,
+            camera_socket, officer_socket, dispatch_socket, *officer_app.ROUTES, schema_asset,
         ],
-        lifespan=[lifespan],
+        lifespan=[lifespan, officer_app.lifespan],
         dependencies=DEPENDENCIES,
         exception_handlers={VigilError: vigil_error, HTTPException: http_error,
                             Exception: internal_error},
-        openapi_config=OpenAPIConfig(title="Vigil", version="0.1.0", path="/schema"),
+        openapi_config=openapi_config(),
         request_max_body_size=settings.max_image_bytes + 1_000_000,
         debug=debug,
     )

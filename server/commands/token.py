@@ -15,6 +15,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--call-sign", default=None, help="officers: call sign (= name)")
     create.add_argument("--expires-days", type=float, default=None,
                         help="token refused after this many days (default: no expiry)")
+    create.add_argument("--qr", action="store_true",
+                        help="officers: print a one-time pairing link and its QR code for the "
+                             "officer app instead of the token (the phone gets its own)")
+    create.add_argument("--url", default=None,
+                        help="with --qr: the server's address as phones reach it "
+                             "(default http://HOST:PORT from the settings)")
     listing = subs.add_parser("list", help="list accounts (never tokens)")
     for sub in (create, listing):
         sub.add_argument("--data-dir", default=None)
@@ -28,12 +34,17 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from server.auth import create_account
+    from server.officer_app.pairing import PAIRING_TTL_S, issue_code, pairing_link
+    from server.officer_app.qr import qr_terminal
     from server.settings import load_settings
     from server.store.audit import ChainAudit
     from server.store.db import Database
     from server.store.models import Account
 
     settings = load_settings(data_dir=args.data_dir, db_url=args.db_url)
+    if args.action == "create" and args.qr and args.role != "officer":
+        print("--qr pairs a phone with an officer account: use it with --role officer")
+        return 2
 
     async def main() -> int:
         db = Database(settings.database_url)
@@ -50,9 +61,24 @@ def run(args: argparse.Namespace) -> int:
                     # Bootstrap tokens are audited like those issued over REST.
                     await ChainAudit().record(session, actor="cli", action="token_issued",
                                               at=now, account_id=account.id, role=args.role)
+                    if args.qr:
+                        code, expires = await issue_code(session, officer_id=account.id,
+                                                         created_by="cli", now=now)
+                        await ChainAudit().record(session, actor="cli",
+                                                  action="pairing_code_issued", at=now,
+                                                  account_id=account.id)
                 print(f"account {account.id} role {account.role} name {account.name}")
-                print(f"token {token}")
-                print("The token is shown once; only its hash is stored.")
+                if args.qr:
+                    base = args.url or f"http://{settings.host}:{settings.port}"
+                    link = pairing_link(base, code)
+                    print(f"pairing code {code} (one use, valid {PAIRING_TTL_S / 60:.0f} min)")
+                    print(f"pairing link {link}")
+                    print(qr_terminal(link))
+                    print("Open the link (or scan the code) on the officer's phone; the phone "
+                          "receives its own token.")
+                else:
+                    print(f"token {token}")
+                    print("The token is shown once; only its hash is stored.")
             else:
                 async with db.sessions() as session:
                     for a in (await session.execute(select(Account))).scalars():

@@ -31,6 +31,7 @@ import uvicorn
 from server.demo.provision import OFFICERS, PLACES, Provisioned, bootstrap_admin, provision
 from server.demo.scene_set import ORL, ORL_CREDIT, build_scenes
 from server.demo.scenes import SceneSet
+from server.officer_app.demo import phone_pairing_line
 from server.recognition.engines import create_engine, describe
 from server.settings import load_settings
 
@@ -285,6 +286,7 @@ async def _run(options: DemoOptions, clients: DemoClients, stop: asyncio.Event,
                 fps=options.fps), client_stop)) for place in PLACES]
             command = dispatcher_command(url, setup.tokens.dispatcher)
             _announce(say, url, data_dir, scenes, command, options)
+            say(await phone_pairing_line(client, admin, setup.tokens.dispatcher))
             await _until_done(options, clients, stop, url, setup, say, deliveries, client)
             client_stop.set()
             say("stopping: cameras first, then officers once the last alerts arrived ...")

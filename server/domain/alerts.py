@@ -1,10 +1,11 @@
 """The alert state machine, exactly as DESIGN.md ("Domain", Alert) describes it.
 
 ``new -> assigned -> accepted -> resolved(outcome)``, or ``new|assigned -> dismissed(reason)``;
-``reopen`` brings a closed alert back to ``new``; an assignment not accepted in time goes back
-to ``new`` flagged. Two people decide: the dispatcher adjudicates the comparison before
-assigning (or dismisses it), the officer checks in person and records the outcome. There is no
-way to close an alert without an outcome or a dismissal reason.
+``reopen`` brings a closed alert back to ``new``; an officer who declines an assignment (with
+a reason) sends it back to ``new`` for the dispatcher to assign again; an assignment not
+accepted in time goes back to ``new`` flagged. Two people decide: the dispatcher adjudicates
+the comparison before assigning (or dismisses it), the officer checks in person and records the
+outcome. There is no way to close an alert without an outcome or a dismissal reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Literal
 from server.errors import VigilError
 from shared.protocol.base import DISMISS_REASONS, OUTCOMES, AlertState
 
-Action = Literal["assign", "accept", "resolve", "dismiss", "reopen", "ack_timeout", "note"]
+Action = Literal[
+    "assign", "accept", "decline", "resolve", "dismiss", "reopen", "ack_timeout", "note"
+]
 
 OPEN_STATES: frozenset[str] = frozenset({"new", "assigned", "accepted"})
 CLOSED_STATES: frozenset[str] = frozenset({"resolved", "dismissed"})
@@ -23,6 +26,7 @@ _TRANSITIONS: dict[Action, tuple[frozenset[str], AlertState | None]] = {
     # action: (states it is allowed from, state it leads to; None = unchanged)
     "assign": (frozenset({"new", "assigned"}), "assigned"),
     "accept": (frozenset({"assigned"}), "accepted"),
+    "decline": (frozenset({"assigned"}), "new"),
     "resolve": (frozenset({"accepted"}), "resolved"),
     "dismiss": (frozenset({"new", "assigned"}), "dismissed"),
     "reopen": (CLOSED_STATES, "new"),

@@ -27,11 +27,13 @@ from server.store.active_officers import active_officer, active_officers
 from server.store.models import Alert
 from server.store.outbox import Staged
 from shared.protocol.dispatch import AddNote, AssignAlert, DismissAlert, ReopenAlert
-from shared.protocol.officer import AcceptAlert, ResolveAlert
+from shared.protocol.officer import AcceptAlert, DeclineAlert, ResolveAlert
 
 log = logging.getLogger("vigil.alerts")
 
-AlertCommand = AssignAlert | DismissAlert | AddNote | ReopenAlert | AcceptAlert | ResolveAlert
+AlertCommand = (
+    AssignAlert | DismissAlert | AddNote | ReopenAlert | AcceptAlert | DeclineAlert | ResolveAlert
+)
 """Every human decision on an alert, as it travels on the wire."""
 
 
@@ -50,6 +52,8 @@ class Change:
 
 
 Apply = Callable[[AsyncSession, Alert, Change], Awaitable[None]]
+
+OFFICER_ONLY = "only the assigned officer accepts, declines and resolves"
 
 
 def _require_role(actor: Principal, role: str, message: str) -> None:
@@ -80,6 +84,8 @@ class AlertService:
                 return await self.reopen(cmd, actor)
             case AcceptAlert():
                 return await self.accept(cmd, actor)
+            case DeclineAlert():
+                return await self.decline(cmd, actor)
             case ResolveAlert():
                 return await self.resolve(cmd, actor)
             case _:
@@ -190,12 +196,33 @@ class AlertService:
             VigilError: ``forbidden`` (not an officer, or not the assigned one),
                 ``not_found``, ``invalid_state``.
         """
-        _require_role(actor, "officer", "only the assigned officer accepts and resolves")
+        _require_role(actor, "officer", OFFICER_ONLY)
 
         async def apply(_session: AsyncSession, _alert: Alert, change: Change) -> None:
             change.withdraw_reason = "accept"
 
         return await self._decide(cmd.alert_id, actor, "accept", "accepted", apply,
+                                  assigned_only=True)
+
+    async def decline(self, cmd: DeclineAlert, actor: Principal) -> str:
+        """The assigned officer cannot take the assignment (a reason is required): the alert
+        goes back to the dispatchers' queue and the officer no longer holds it.
+
+        Raises:
+            VigilError: ``forbidden``, ``reason_required``, ``not_found``, ``invalid_state``.
+        """
+        _require_role(actor, "officer", OFFICER_ONLY)
+        if not cmd.reason.strip():
+            raise VigilError("reason_required", "say why you decline the assignment")
+
+        async def apply(_session: AsyncSession, alert: Alert, change: Change) -> None:
+            alert.assigned_officer_id = None
+            alert.assigned_at = None
+            change.withdraw = (actor.account_id,)
+            change.detail = cmd.reason.strip()
+            change.withdraw_reason = "declined"
+
+        return await self._decide(cmd.alert_id, actor, "decline", "declined", apply,
                                   assigned_only=True)
 
     async def resolve(self, cmd: ResolveAlert, actor: Principal) -> str:
@@ -204,7 +231,7 @@ class AlertService:
         Raises:
             VigilError: ``forbidden``, ``not_found``, ``invalid_state``, ``outcome_required``.
         """
-        _require_role(actor, "officer", "only the assigned officer accepts and resolves")
+        _require_role(actor, "officer", OFFICER_ONLY)
 
         async def apply(_session: AsyncSession, alert: Alert, change: Change) -> None:
             alert.outcome = cmd.outcome

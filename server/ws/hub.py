@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
@@ -25,6 +25,9 @@ class Hub:
     def __init__(self) -> None:
         self.sessions: dict[str, Session] = {}
         self.cameras: dict[str, Session] = {}
+        self.listeners: list[Callable[[Sequence[Staged]], None]] = []
+        """Called with every batch of committed durable messages (Web Push wakes phones
+        with it); a listener must not block."""
 
     def register(self, session: Session, *, camera_id: str | None = None) -> None:
         table, key = (self.cameras, camera_id) if camera_id else (self.sessions,
@@ -60,10 +63,13 @@ class Hub:
 
     def deliver(self, staged: Iterable[Staged]) -> None:
         """Push committed durable messages to whichever recipients are connected."""
-        for item in staged:
+        items = list(staged)
+        for item in items:
             session = self.sessions.get(item.account_id)
             if session is not None:
                 session.deliver(item.seq, item.payload)
+        for listener in self.listeners:
+            listener(items)
 
     def broadcast(self, role: str, message: WireMessage) -> None:
         """Send a non-durable message to every connected session of a role."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any, assert_never
@@ -24,6 +25,7 @@ from shared.protocol.common import Ack, Hello, Ping, Pong, Resume
 from shared.protocol.dispatch import OfficerUpdated
 from shared.protocol.officer import (
     AcceptAlert,
+    DeclineAlert,
     OfficerIn,
     ResolveAlert,
     UpdatePosition,
@@ -88,8 +90,9 @@ async def _handle(
             await _update(runtime, me.account_id, lat=message.lat, lon=message.lon)
         case UpdateStatus():
             await _update(runtime, me.account_id, status=message.status)
-        case AcceptAlert() | ResolveAlert():
-            await alert_command(AlertService(runtime), conn, me, message)
+        case AcceptAlert() | DeclineAlert() | ResolveAlert():
+            await alert_command(AlertService(runtime), conn, me, message,
+                                then=functools.partial(_after_command, runtime, me, message))
         case Hello():
             conn.error(ErrorCode.BAD_MESSAGE, "hello was already received")
         case _:
@@ -105,3 +108,15 @@ async def _update(
     await runtime.officer_updates.submit(officer_id,
                                          OfficerUpdate(lat, lon, status, runtime.clock()))
     await officer_changed(runtime, officer_id)
+
+
+async def _after_command(
+    runtime: Runtime, me: Principal, message: AcceptAlert | DeclineAlert | ResolveAlert
+) -> None:
+    # Accepting makes the officer busy until they resolve (so the nearest-officer suggestion
+    # skips them); resolving makes them available again. Written before the result, so a
+    # client that reads the result sees the new status everywhere.
+    if isinstance(message, AcceptAlert):
+        await _update(runtime, me.account_id, status="busy")
+    elif isinstance(message, ResolveAlert):
+        await _update(runtime, me.account_id, status="available")

@@ -36,6 +36,15 @@ class AcceptAlert(WireMessage, tag="accept"):
     alert_id: Id
 
 
+class DeclineAlert(WireMessage, tag="decline"):
+    """The officer cannot take the assignment; it goes back to the dispatchers' queue."""
+
+    ref: int
+    alert_id: str
+    reason: str
+    """Why, in a few words (required; shown to the dispatcher, kept in the alert's events)."""
+
+
 class ResolveAlert(WireMessage, tag="resolve"):
     """The officer closes the alert with what they found."""
 
@@ -78,7 +87,10 @@ class AlertWithdrawn(WireMessage, tag="alert_withdrawn"):
     reason: str
 
 
-OfficerIn = Hello | Resume | Ack | Ping | UpdatePosition | UpdateStatus | AcceptAlert | ResolveAlert
+OfficerIn = (
+    Hello | Resume | Ack | Ping | UpdatePosition | UpdateStatus | AcceptAlert | ResolveAlert
+    | DeclineAlert
+)
 OfficerOut = (
     Welcome | Error | Pong | CommandResult | AlertRaised | AlertUpdated | AlertAssigned
     | AlertWithdrawn

@@ -78,9 +78,16 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/audit"): {"auditor"},
     ("GET", "/api/audit/verify"): {"auditor"},
     ("GET", "/api/audit/export"): {"auditor"},
+    ("POST", "/api/officers/{officer_id:str}/pairing"): {"admin", "dispatcher"},
+    ("POST", "/api/officers/{officer_id:str}/unpair"): {"admin", "dispatcher"},
+    ("POST", "/api/pairing/unpair"): {"officer"},
+    ("GET", "/api/push/key"): {"officer"},
+    ("POST", "/api/push/subscriptions"): {"officer"},
+    ("DELETE", "/api/push/subscriptions"): {"officer"},
 }
-PUBLIC = re.compile(r"^(/api/health|/schema.*)$")
-"""Liveness and the OpenAPI schema need no token (they reveal nothing about anyone)."""
+PUBLIC = re.compile(r"^(/api/health|/schema.*|/officer.*|/api/pairing/exchange)$")
+"""Liveness, the OpenAPI schema, the officer app's static files and the pairing exchange (a
+one-time code is the credential there) need no token (they reveal nothing about anyone)."""
 
 CREATE_BODIES: dict[str, dict[str, Any]] = {
     "/api/accounts": {"role": "officer", "name": "new"},
@@ -141,7 +148,8 @@ async def test_every_rest_endpoint_against_every_role(
     apis["expired"] = Api(gov_live.http, expired_token)
     real = {"account_id": world.ids["pc2"], "watchlist_id": world.watchlist_id,
             "entry_id": world.entry_id, "deployment_id": world.deployment_id,
-            "alert_id": alert["id"], "camera_id": world.camera_id}
+            "alert_id": alert["id"], "camera_id": world.camera_id,
+            "officer_id": world.ids["pc2"]}
     dummy = {k: f"{v[:3]}-does-not-exist" for k, v in real.items()}
 
     served = {r for r in served_routes(gov_live) if not PUBLIC.match(r[1])}
@@ -213,6 +221,7 @@ def examples(alert_id: str, officer_id: str) -> dict[str, dict[str, Any]]:
                     "reason": "different_person"},
         "note": {"type": "note", "ref": 6, "alert_id": alert_id, "text": "x"},
         "reopen": {"type": "reopen", "ref": 7, "alert_id": alert_id},
+        "decline": {"type": "decline", "ref": 8, "alert_id": alert_id, "reason": "x"},
     }
 
 

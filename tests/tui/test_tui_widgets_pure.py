@@ -81,3 +81,20 @@ def test_stats_text_always_shows_both_rates(width: int) -> None:
     assert "1 in 4,040 faces" in text
     assert "64% (7 of 11)" in text
     assert max(len(line) for line in text.splitlines()) <= max(width, 40)
+
+
+def test_an_incident_row_says_an_officer_is_on_it_when_a_new_sighting_leads() -> None:
+    from tests.tui.tui_fakes import T0, alert, snapshot
+    from tui.dispatch.state import DispatchState, Incident
+    from tui.dispatch.widgets.alert_queue import officer_cell, state_cell
+
+    state = DispatchState(clock=lambda: T0)
+    state.apply(snapshot())
+    accepted = alert(1, state="accepted", assigned_call_sign="Alpha-1")
+    again = alert(2, incident_id="al-1")
+    incident = Incident("al-1", (again, accepted))
+    assert state_cell(state, incident, T0).plain == "new+accepted"
+    assert officer_cell(incident) == "Alpha-1"
+    alone = Incident("al-2", (again,))
+    assert state_cell(state, alone, T0).plain == "new"
+    assert officer_cell(alone) == "-"

@@ -82,7 +82,21 @@ def state_cell(state: DispatchState, incident: Incident, now: float) -> Text:
     if deadline is not None:
         return Text(f"assigned {fmt.countdown(deadline - now)}",
                     style="bold red" if deadline - now < 30 else STATE_STYLE["assigned"])
-    return Text(lead.state, style=STATE_STYLE.get(lead.state, ""))
+    cell = Text(lead.state, style=STATE_STYLE.get(lead.state, ""))
+    # A new sighting leads an incident an officer already has: say so, or the row would
+    # read as if nobody were on it.
+    handled = [a.state for a in incident.alerts[1:] if a.state in ("assigned", "accepted")]
+    if lead.state == "new" and handled:
+        cell.append(f"+{handled[0]}", style=STATE_STYLE[handled[0]])
+    return cell
+
+
+def officer_cell(incident: Incident) -> str:
+    """The lead's officer, else the officer already on another alert of the incident."""
+    for alert in incident.alerts:
+        if alert.assigned_call_sign:
+            return alert.assigned_call_sign
+    return "-"
 
 
 class AlertQueue(DataTable[Text | str]):
@@ -202,7 +216,7 @@ class AlertQueue(DataTable[Text | str]):
             "category": fmt.category(lead.category, short=True),
             "similarity": f"{incident.best.similarity:.2f}/{incident.best.threshold:.2f}",
             "state": state_cell(self.state, incident, now),
-            "officer": lead.assigned_call_sign or "-",
+            "officer": officer_cell(incident),
             "sightings": f"{incident.sightings}x",
             "camera": camera,
         }

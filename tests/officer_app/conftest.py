@@ -1,0 +1,19 @@
+"""Fixtures for the officer web app tests: the live server (``engine`` and ``photos`` come from
+``tests/conftest.py``: the fake engine, or dlib and real photos in ``real_engine`` modules)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.recognition.engine import FaceEngine
+from tests.support.live import LiveServer, make_settings
+
+
+@pytest.fixture
+async def app_live(tmp_path: Path, engine: FaceEngine) -> AsyncIterator[LiveServer]:
+    """The real server; assignments never time out while a browser test runs."""
+    async with LiveServer(make_settings(tmp_path, ack_timeout_s=600), engine) as server:
+        yield server
