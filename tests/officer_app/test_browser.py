@@ -149,7 +149,7 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
     # Offline: the resolution is kept on the phone, then reaches the server on reconnect.
     await context.set_offline(True)
     # Drop the live socket as a lost network would (offline emulation keeps open sockets).
-    app_live.runtime.hub.sessions[pc1].close(1001, "network lost")
+    app_live.app.state.hub.sessions[pc1].close(1001, "network lost")
     await expect(page.locator("#conn")).not_to_have_text("Online", timeout=UI_WAIT_MS)
     await page.get_by_role("button", name="Not the person").click()
     await page.get_by_label("Note (optional)").fill("Similar build, different face")
