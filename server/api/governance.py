@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 
@@ -186,7 +187,9 @@ class AuthorisationController(Controller):
         rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
         return view
 
-    @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS])
+    @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS],
+         responses={200: ResponseSpec(TransparencyRecord, description="the record as JSON "
+                                      "(format=markdown: as Markdown text)")})
     async def transparency(
         self, rt: RuntimeDep, deployment_id: FromPath[str],
         fmt: Annotated[Literal["json", "markdown"], QueryParameter(name="format")] = "json",
