@@ -19,7 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from shared.geo import distance_m
-from shared.protocol.alerts import AlertView
+from shared.protocol.alerts import AlertEvent, AlertView
 from shared.protocol.base import OUTCOMES, OfficerStatus, Outcome
 from shared.protocol.common import CommandResult, Error
 from shared.protocol.officer import (
@@ -107,6 +107,16 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
 
 
+def notes(alert: AlertView) -> list[AlertEvent]:
+    """The notes on an alert's timeline (the dispatcher's, for the officer who has it)."""
+    return sorted((e for e in alert.events if e.action == "note" and e.detail),
+                  key=lambda e: e.at)
+
+
+def note_author(note: AlertEvent) -> str:
+    return note.actor_name or note.actor
+
+
 def alert_card(alert: AlertView, *, title: str, position: tuple[float, float] | None,
                now: float) -> Panel:
     """The alert card: every field an officer needs to judge a possible match."""
@@ -133,6 +143,8 @@ def alert_card(alert: AlertView, *, title: str, position: tuple[float, float] | 
     ]
     for name, value in rows:
         grid.add_row(name, value)
+    for note in notes(alert):
+        grid.add_row("dispatcher note", f"{note.detail}  [dim]({note_author(note)})[/]")
     grid.add_row("", "")
     grid.add_row("NOTICE", f"[bold yellow]{alert.notice}[/]")
     return Panel(grid, title=title, title_align="left", border_style="red")
@@ -145,13 +157,22 @@ class CardOutput:
         self.console = console
         self.position = position
         self._announced = -1
+        self._notes_shown: set[tuple[str, float]] = set()
+
+    def _new_notes(self, alert: AlertView) -> list[AlertEvent]:
+        """Notes not shown yet (a card shows those it has; an update only the new ones)."""
+        fresh = [n for n in notes(alert) if (alert.id, n.at) not in self._notes_shown]
+        self._notes_shown.update((alert.id, n.at) for n in fresh)
+        return fresh
 
     def message(self, message: OfficerOut, alert: AlertView | None, received_at: float) -> None:
         match message:
             case AlertRaised() if alert is not None:
+                self._new_notes(alert)
                 self.console.print(alert_card(alert, title="POSSIBLE MATCH near you",
                                               position=self.position(), now=received_at))
             case AlertAssigned() if alert is not None:
+                self._new_notes(alert)
                 self.console.print(alert_card(
                     alert, title="ASSIGNED TO YOU — type a + Enter to accept",
                     position=self.position(), now=received_at))
@@ -160,6 +181,9 @@ class CardOutput:
                     f"[dim]update[/] {alert.id} {alert.display_name}: {alert.state}, "
                     f"{alert.sightings} sighting(s), similarity {alert.similarity:.3f}"
                     + (f", outcome {alert.outcome}" if alert.outcome else ""))
+                for note in self._new_notes(alert):
+                    self.console.print(f"[bold]note from {note_author(note)}[/] on "
+                                       f"{alert.display_name}: {note.detail}")
             case AlertWithdrawn(alert_id=alert_id, reason=reason):
                 self.console.print(f"[dim]withdrawn[/] {alert_id}: {reason}")
             case Error(code=code, message=text):

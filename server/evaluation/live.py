@@ -87,25 +87,29 @@ def _ok(response: httpx.Response) -> Any:
     return response.json()
 
 
-def _create_accounts(env: dict[str, str]) -> dict[str, str]:
+def _create_accounts(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Tokens and account ids per role, created in the server's database before it starts."""
     from server.auth import create_account
     from server.store.db import Database
     from shared.settings import load_settings
 
     settings = load_settings(env=env)
 
-    async def make() -> dict[str, str]:
+    async def make() -> tuple[dict[str, str], dict[str, str]]:
         db = Database(settings.database_url)
         tokens: dict[str, str] = {}
+        ids: dict[str, str] = {}
         try:
             await db.migrate()
             async with db.sessions() as session, session.begin():
-                for role in ("admin", "watchlist_manager", "authoriser", "camera", "auditor"):
-                    _, tokens[role] = await create_account(session, role=role,
-                                                           name=f"eval-{role}", now=time.time())
+                for role in ("admin", "watchlist_manager", "authoriser", "camera", "auditor",
+                             "dispatcher"):
+                    account, tokens[role] = await create_account(
+                        session, role=role, name=f"eval-{role}", now=time.time())
+                    ids[role] = account.id
         finally:
             await db.close()
-        return tokens
+        return tokens, ids
 
     return asyncio.run(make())
 
@@ -242,17 +246,18 @@ def run_scenes(
     cast = cast_for(dataset, options)
     server = _Server(engine, model_root, workers)
     try:
-        tokens = _create_accounts(server.env)
+        tokens, ids = _create_accounts(server.env)
         server.start()
         progress(server.engine_line)
         with _client(server.url, tokens["admin"]) as admin, \
                 _client(server.url, tokens["watchlist_manager"]) as wm, \
                 _client(server.url, tokens["authoriser"]) as auth, \
-                _client(server.url, tokens["auditor"]) as auditor:
+                _client(server.url, tokens["auditor"]) as auditor, \
+                _client(server.url, tokens["dispatcher"]) as dispatcher:
             health = _ok(admin.get("/api/health"))
             cameras = [_ok(admin.post("/api/cameras", json={
                 "id": f"cam-eval-{px}px", "name": f"Evaluation camera {px} px", "lat": LAT,
-                "lon": LON}))["id"] for px in sizes]
+                "lon": LON, "account_id": ids["camera"]}))["id"] for px in sizes]
             wl = _ok(wm.post("/api/watchlists", json={"name": "scenes"}))
             entries, refused = _enrol(wm, wl["id"], cast, progress)
             now = time.time()
@@ -274,7 +279,7 @@ def run_scenes(
                 t0 = time.monotonic()
                 captured = asyncio.run(_stream(server.url, tokens["camera"], camera, scenes,
                                                progress))
-                alerts = _ok(auditor.get("/api/alerts", params={"limit": 1000,
+                alerts = _ok(dispatcher.get("/api/alerts", params={"limit": 1000,
                                                                 "camera_id": camera}))
                 stats = _ok(auditor.get(f"/api/deployments/{dep['id']}/stats"))
                 processed = int(stats.get("faces_processed", 0)) - sum(

@@ -266,3 +266,28 @@ def test_cli_options_are_validated() -> None:
         with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
             options_from_args(args(**bad))
     assert parse_point(" 51.5 , -0.14 ") == (51.5, -0.14)
+
+
+def test_card_output_shows_the_dispatchers_notes_once() -> None:
+    import io
+
+    from rich.console import Console
+
+    from shared.protocol.alerts import AlertEvent
+    from tui.officer_view import CardOutput
+
+    golden = Path(__file__).resolve().parents[2] / "fixtures/protocol/officer/out/alert_raised.json"
+    raised = msgspec.json.decode(golden.read_bytes(), type=AlertRaised)
+    out = io.StringIO()
+    cards = CardOutput(Console(file=out, width=120, color_system=None), lambda: None)
+    cards.message(raised, raised.alert, raised.alert.first_seen)
+    note = AlertEvent(at=raised.alert.first_seen + 30, actor="acc-dee", action="note",
+                      detail="red jacket, heading north", actor_name="Sgt Okafor")
+    noted = msgspec.structs.replace(raised.alert, version=raised.alert.version + 1,
+                                    events=(*raised.alert.events, note))
+    update = AlertUpdated(seq=raised.seq + 1, alert=noted)
+    cards.message(update, noted, noted.first_seen + 31)
+    cards.message(update, noted, noted.first_seen + 32)  # a replay prints nothing new
+    text = out.getvalue()
+    assert text.count("note from Sgt Okafor on") == 1
+    assert "red jacket, heading north" in text

@@ -32,6 +32,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory, people: list[Person]) -> Path
     return root
 
 
+@pytest.mark.slow  # a vigil eval run with degradations and a plot: over a minute when busy
 def test_json_degrade_groups_and_plot(
     tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

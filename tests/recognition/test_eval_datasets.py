@@ -18,6 +18,8 @@ from server.recognition.calibration import default_threshold
 from server.recognition.dlib_engine import DlibEngine
 from tests.recognition.conftest import dataset
 
+pytestmark = pytest.mark.slow  # dlib over the development sets: minutes on 2 busy cores
+
 ORL_IMAGES_PER_IDENTITY = 4
 
 
