@@ -24,7 +24,7 @@ from server.api.admin import AccountController, CameraController, OfficerControl
 from server.api.alerts import AlertController
 from server.api.deployments import DeploymentController
 from server.api.governance import AuditController, AuthorisationController, ThresholdController
-from server.api.openapi_errors import declare_error_bodies
+from server.api.openapi_schema import finish_schema
 from server.api.watchlists import WatchlistController
 from server.api_docs import openapi_config, schema_asset
 from server.domain.governance import governance_loop
@@ -165,7 +165,7 @@ def create_app(
         request_max_body_size=settings.max_image_bytes + 1_000_000,
         debug=debug,
     )
-    declare_error_bodies(app)  # the schema's error body = what http_error/vigil_error send
+    finish_schema(app)  # the schema says what the server sends (errors, unions, media types)
     return app
 
 

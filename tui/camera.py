@@ -207,14 +207,20 @@ async def _send_frames(run: _Run, ws: ClientConnection) -> None:
     """Send queued frames, keeping at most ``max_in_flight`` awaiting results."""
     opts = run.options
     while True:
-        try:
-            item = await run.queue.get()
-        except QueueClosed:
-            break
+        # Wait for a free in-flight slot first, then take the newest queued frame. Taking the
+        # frame first held it through the wait, a whole processing time, while newer frames
+        # replaced each other in the queue: that was the camera-side queueing (capture ->
+        # send p50 1.2 s at 1 camera in ``make bench``).
         while len(run.in_flight) >= max(1, opts.max_in_flight) and not run.stop.is_set():
             run.slot_free.clear()
             await _wait(run.slot_free, 1.0)
             _expire_in_flight(run)
+        if run.stop.is_set():
+            break
+        try:
+            item = await run.queue.get()
+        except QueueClosed:
+            break
         if run.stop.is_set():
             break
         seq = run.next_seq

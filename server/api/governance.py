@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.response import Stream
 
@@ -182,7 +183,9 @@ class AuthorisationController(Controller):
         rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
         return view
 
-    @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS])
+    @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS],
+         responses={200: ResponseSpec(TransparencyRecord, description="the record as JSON "
+                                      "(format=markdown: as Markdown text)")})
     async def transparency(
         self, request: Request, deployment_id: str,  # type: ignore[type-arg]
         fmt: Annotated[Literal["json", "markdown"], Parameter(query="format")] = "json",
