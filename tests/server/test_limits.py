@@ -12,11 +12,11 @@ import msgspec
 import pytest
 from websockets.asyncio.client import connect
 
+from server.settings import load_settings
 from server.ws.camera import FRAME_OVERHEAD
 from server.ws.connection import RateLimiter
 from shared.protocol.limits import MAX_INT64, MAX_NESTING_DEPTH
 from shared.protocol.nesting import json_depth_exceeds, msgpack_shape_error
-from shared.settings import load_settings
 from tests.server.conftest import Api, LiveServer, WsClient, make_token, open_ws
 
 DEEP = 1000

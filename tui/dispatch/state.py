@@ -32,6 +32,7 @@ from shared.protocol.dispatch import (
     StatsUpdated,
 )
 from shared.protocol.officer import AlertRaised, AlertUpdated, AlertWithdrawn
+from shared.rates import false_alert_rate, precision
 
 OPEN_STATES: frozenset[AlertState] = frozenset({"new", "assigned", "accepted"})
 
@@ -382,10 +383,8 @@ def with_rates(stats: DeploymentStats) -> DeploymentStats:
     faces processed; precision = confirmed / adjudicated."""
     return msgspec.structs.replace(
         stats,
-        false_alert_rate=(
-            stats.false_alerts / stats.faces_processed if stats.faces_processed else None
-        ),
-        precision=stats.confirmed / stats.adjudicated if stats.adjudicated else None,
+        false_alert_rate=false_alert_rate(stats.false_alerts, stats.faces_processed),
+        precision=precision(stats.confirmed, stats.adjudicated),
     )
 
 
