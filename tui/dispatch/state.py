@@ -295,6 +295,14 @@ class DispatchState:
         return Incident(key, tuple(sorted(
             (a for a in self.alerts.values() if incident_key(a) == key), key=queue_rank)))
 
+    def note_target(self, alert: AlertView) -> AlertView:
+        """The alert a note on this alert's incident belongs on: the one an officer has
+        (assigned or accepted), so the note reaches them; else this alert."""
+        for other in self.incident_of(alert).alerts:
+            if other.state in ("assigned", "accepted"):
+                return other
+        return alert
+
     def ack_deadline(self, alert: AlertView) -> float | None:
         """When an assigned alert returns to the queue unless accepted (server clock)."""
         if alert.state != "assigned" or self.ack_timeout_s <= 0:
