@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast lint typecheck pytest demo bench bench-quick bench-full models clean
+.PHONY: install test test-fast fuzz lint typecheck pytest demo bench bench-quick bench-full models clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,22 @@ test: lint typecheck pytest
 # The inner loop: the suite without the tests marked slow (no lint, no typing).
 test-fast: install
 	$(BIN)/pytest -q -m "not slow"
+
+# The fuzzers of tests/fuzz with large budgets (make test runs them with small ones): hypothesis
+# on the three websockets, schemathesis on the REST API with each role's token. Figures per
+# surface (inputs, closes, 5xx, errors logged) go to build/fuzz-report.jsonl.
+FUZZ_WS_EXAMPLES ?= 500
+FUZZ_WS_PREHELLO_EXAMPLES ?= 100
+FUZZ_REST_EXAMPLES ?= 10
+fuzz: install
+	@mkdir -p build && rm -f build/fuzz-report.jsonl
+	VIGIL_FUZZ_WS_EXAMPLES=$(FUZZ_WS_EXAMPLES) \
+	VIGIL_FUZZ_WS_PREHELLO_EXAMPLES=$(FUZZ_WS_PREHELLO_EXAMPLES) \
+	VIGIL_FUZZ_REST_EXAMPLES=$(FUZZ_REST_EXAMPLES) \
+	VIGIL_FUZZ_REST_PHASES=examples,coverage,fuzzing,stateful \
+	VIGIL_FUZZ_REPORT=$(CURDIR)/build/fuzz-report.jsonl \
+	$(BIN)/pytest tests/fuzz -q -p no:cacheprovider
+	@cat build/fuzz-report.jsonl
 
 demo: install
 	$(BIN)/vigil demo

@@ -36,7 +36,7 @@ SEARCH_TEMPLATES = 1000
 def load_engines() -> dict[str, Any]:
     """Engine name -> engine object, or -> reason string when it cannot be loaded."""
     from server.recognition.dlib_engine import DlibEngine
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     settings = load_settings()
     engines: dict[str, Any] = {"dlib": DlibEngine(upsample=settings.upsample)}
@@ -109,7 +109,7 @@ def _pipeline(ctx: Context, engine: Any, cuts: list[FaceCut]) -> dict[str, Any]:
     from server.recognition.image_io import decode_image, encode_jpeg
     from server.recognition.quality import assess
     from server.recognition.timing import StageTimer
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     settings = load_settings()
     rng = np.random.default_rng(2024)

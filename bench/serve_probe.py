@@ -47,7 +47,7 @@ class LagProbe:
 
 def main() -> None:
     from server.app import create_app, drain
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     settings = load_settings()
     app = create_app(settings)

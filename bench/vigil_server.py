@@ -72,7 +72,7 @@ def split_cuts(cuts: list[FaceCut], subjects: dict[str, tuple[str, bytes]],
 def model_root() -> Path | None:
     """The first model root of this checkout's settings holding a usable ONNX pack."""
     from server.recognition.packs.registry import list_packs
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     for root in load_settings().model_paths:
         if root.is_dir() and any(p.manifest is not None for p in list_packs(root)):
@@ -95,7 +95,7 @@ def bench_engine(name: str) -> Any:
 
         return DlibEngine(upsample=1)
     from server.recognition.engines import create_engine
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     return create_engine(load_settings(engine="onnx", model_root=str(model_root())))
 
@@ -190,8 +190,8 @@ class BenchServer:
     def create_accounts(self, roles: list[tuple[str, int]]) -> dict[str, list[str]]:
         """``[(role, count)]`` -> tokens per role, created in one transaction."""
         from server.auth import create_account
+        from server.settings import load_settings
         from server.store.db import Database
-        from shared.settings import load_settings
 
         settings = load_settings(env=self.env)
 

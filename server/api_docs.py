@@ -14,6 +14,7 @@ import swagger_ui
 from litestar import Response, get
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.params import FromPath
 
 from server.errors import NotFound
 
@@ -42,7 +43,7 @@ def openapi_config() -> OpenAPIConfig:
 
 
 @get(f"{ASSETS_URL}/{{name:str}}", include_in_schema=False, cache=False)
-async def schema_asset(name: str) -> Response[bytes]:
+async def schema_asset(name: FromPath[str]) -> Response[bytes]:
     """One Swagger UI file, cached by browsers for a day."""
     if name not in ASSETS:
         raise NotFound("no such file")

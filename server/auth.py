@@ -99,8 +99,7 @@ async def authenticate(session: AsyncSession, token: str | None, now: float) -> 
         raise Unauthorised("unknown or revoked token")
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorised("token expired")
-    return Principal(row.id, row.name, row.role,  # type: ignore[arg-type]
-                     expires_at=row.expires_at)
+    return Principal(row.id, row.name, row.role, expires_at=row.expires_at)
 
 
 def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,8 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from shared.protocol.base import CloseCode, ErrorCode
+from shared.backoff import backoff_delay
+from shared.protocol.base import FATAL_CLOSE_CODES, FATAL_ERROR_CODES
 from shared.protocol.camera import CameraIn, CameraOut, Frame, FrameResult
 from shared.protocol.codec import MsgpackCodec, ProtocolError
 from shared.protocol.common import Error, Hello, Welcome
@@ -44,14 +44,6 @@ __all__ = ["CameraOptions", "CameraRefused", "CameraStats", "CameraSummary", "st
 
 CLIENT_NAME = "vigil-camera/0.1"
 
-# Close codes and error codes after which reconnecting cannot help.
-FATAL_CLOSE_CODES = frozenset(
-    {CloseCode.BAD_HELLO, CloseCode.UNAUTHORISED, CloseCode.PROTOCOL_VERSION, CloseCode.REPLACED}
-)
-FATAL_ERROR_CODES = frozenset(
-    {ErrorCode.UNAUTHORISED, ErrorCode.FORBIDDEN, ErrorCode.PROTOCOL_VERSION,
-     ErrorCode.HELLO_REQUIRED}
-)
 
 
 class CameraOptions(msgspec.Struct, kw_only=True, frozen=True):
@@ -207,14 +199,20 @@ async def _send_frames(run: _Run, ws: ClientConnection) -> None:
     """Send queued frames, keeping at most ``max_in_flight`` awaiting results."""
     opts = run.options
     while True:
-        try:
-            item = await run.queue.get()
-        except QueueClosed:
-            break
+        # Wait for a free in-flight slot first, then take the newest queued frame. Taking the
+        # frame first held it through the wait, a whole processing time, while newer frames
+        # replaced each other in the queue: that was the camera-side queueing (capture ->
+        # send p50 1.2 s at 1 camera in ``make bench``).
         while len(run.in_flight) >= max(1, opts.max_in_flight) and not run.stop.is_set():
             run.slot_free.clear()
             await _wait(run.slot_free, 1.0)
             _expire_in_flight(run)
+        if run.stop.is_set():
+            break
+        try:
+            item = await run.queue.get()
+        except QueueClosed:
+            break
         if run.stop.is_set():
             break
         seq = run.next_seq
@@ -307,12 +305,6 @@ def _fatal_close(exc: BaseException) -> str | None:
     if isinstance(exc, InvalidURI):
         return str(exc)
     return None
-
-
-def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
-    """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
-    ceiling = min(maximum, initial * (2 ** max(0, attempt - 1)))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 async def stream_camera(

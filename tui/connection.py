@@ -30,7 +30,8 @@ import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from shared.protocol.base import PROTOCOL_VERSION, CloseCode
+from shared.backoff import backoff_delay
+from shared.protocol.base import FATAL_CLOSE_CODES, FATAL_ERROR_CODES, PROTOCOL_VERSION, CloseCode
 from shared.protocol.codec import JsonCodec, ProtocolError
 from shared.protocol.common import (
     Ack,
@@ -43,8 +44,6 @@ from shared.protocol.common import (
     Welcome,
 )
 from tui.connection_types import (
-    FATAL_CLOSE_CODES,
-    FATAL_ERROR_CODES,
     ClientError,
     Connection,
     ConnectionStatus,
@@ -408,10 +407,7 @@ class ResumableConnection(Generic[T]):
 
     def backoff_delay(self, attempt: int) -> float:
         """Delay before attempt ``attempt`` (1-based): exponential, capped, with jitter."""
-        ceiling = min(self._backoff_max, self._backoff_base * 2.0 ** (attempt - 1))
-        # "Equal jitter": never less than half the ceiling, so a herd of clients spreads out
-        # without any of them hammering the server immediately.
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return backoff_delay(attempt, self._backoff_base, self._backoff_max, self._rng)
 
     async def _wait_backoff(self, attempt: int, reason: str, on_status: OnStatus) -> None:
         delay = self.backoff_delay(attempt)

@@ -11,7 +11,6 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
-from shared.protocol.base import CloseCode, ErrorCode
 from shared.protocol.common import CommandResult
 
 T = TypeVar("T")
@@ -19,15 +18,6 @@ T_co = TypeVar("T_co", covariant=True)
 
 ConnState = Literal["connecting", "connected", "reconnecting", "offline"]
 
-# Close codes after which retrying cannot help: the credentials or the protocol are wrong, or
-# another connection with the same credentials took over (two consoles must not fight).
-FATAL_CLOSE_CODES = frozenset(
-    {CloseCode.BAD_HELLO, CloseCode.UNAUTHORISED, CloseCode.PROTOCOL_VERSION, CloseCode.REPLACED}
-)
-FATAL_ERROR_CODES = frozenset(
-    {ErrorCode.UNAUTHORISED, ErrorCode.FORBIDDEN, ErrorCode.PROTOCOL_VERSION,
-     ErrorCode.HELLO_REQUIRED}
-)
 
 
 class ConnectionStatus(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,6 +10,7 @@ import sys
 from rich.console import Console
 
 from tui.officer import Officer, OfficerOptions
+from tui.officer_photos import http_fetcher
 from tui.officer_view import (
     HELP,
     Accept,
@@ -114,7 +115,9 @@ async def main(args: argparse.Namespace) -> int:
     if args.json:
         officer = Officer(options, JsonLinesOutput(quiet=args.quiet))
     else:
-        card = CardOutput(console, lambda: officer.position)
+        photos = (None if args.images == "none"
+                  else http_fetcher(options.server, options.token))
+        card = CardOutput(console, lambda: officer.position, photos)
         officer = Officer(options, card)
     reader = (asyncio.create_task(_commands(officer, card, stop))
               if card is not None and not args.no_input else None)

@@ -8,6 +8,7 @@ typed lines (a key, then Enter), parsed by :func:`parse_command`.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from shared.protocol.officer import (
     OfficerOut,
 )
 from tui.connection import ConnectionStatus
+from tui.officer_photos import Fetch, alert_photos
 from tui.officer_state import OfficerState
 
 HELP = (
@@ -123,7 +125,7 @@ def alert_card(alert: AlertView, *, title: str, position: tuple[float, float] | 
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    where = f"{alert.camera_name} — {alert.place}"
+    where = f"{alert.camera_name} — {alert.camera_place or alert.place}"
     if position is not None and alert.lat is not None and alert.lon is not None:
         where += f" ({distance_m(position[0], position[1], alert.lat, alert.lon):.0f} m from you)"
     rows = [
@@ -138,7 +140,6 @@ def alert_card(alert: AlertView, *, title: str, position: tuple[float, float] | 
                  f"{alert.sightings} sighting(s)"),
         ("state", alert.state + (f" -> {alert.assigned_call_sign}"
                                  if alert.assigned_call_sign else "")),
-        ("images", f"probe {alert.probe_url}  reference {alert.reference_url}"),
         ("alert id", alert.id),
     ]
     for name, value in rows:
@@ -153,11 +154,30 @@ def alert_card(alert: AlertView, *, title: str, position: tuple[float, float] | 
 class CardOutput:
     """Rich output for a person: cards for new alerts and assignments, one line otherwise."""
 
-    def __init__(self, console: Console, position: Callable[[], tuple[float, float] | None]):
+    def __init__(self, console: Console, position: Callable[[], tuple[float, float] | None],
+                 fetch: Fetch | None = None):
         self.console = console
         self.position = position
+        self.fetch = fetch
+        """Downloads photos; None: cards without photos (``--images none``)."""
         self._announced = -1
+        self._photo_tasks: set[asyncio.Task[None]] = set()
         self._notes_shown: set[tuple[str, float]] = set()
+
+    def _show_photos(self, alert: AlertView) -> None:
+        """Print the probe and the reference photo under the card once downloaded (the card
+        itself does not wait for them)."""
+        if self.fetch is None:
+            return
+        fetch = self.fetch
+
+        async def show() -> None:
+            self.console.print(await alert_photos(alert, fetch))
+            self.console.print()  # the drawing leaves the cursor on its last row
+
+        task = asyncio.get_running_loop().create_task(show())
+        self._photo_tasks.add(task)
+        task.add_done_callback(self._photo_tasks.discard)
 
     def _new_notes(self, alert: AlertView) -> list[AlertEvent]:
         """Notes not shown yet (a card shows those it has; an update only the new ones)."""
@@ -171,11 +191,13 @@ class CardOutput:
                 self._new_notes(alert)
                 self.console.print(alert_card(alert, title="POSSIBLE MATCH near you",
                                               position=self.position(), now=received_at))
+                self._show_photos(alert)
             case AlertAssigned() if alert is not None:
                 self._new_notes(alert)
                 self.console.print(alert_card(
                     alert, title="ASSIGNED TO YOU — type a + Enter to accept",
                     position=self.position(), now=received_at))
+                self._show_photos(alert)
             case AlertUpdated() if alert is not None:
                 self.console.print(
                     f"[dim]update[/] {alert.id} {alert.display_name}: {alert.state}, "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 
-from litestar import Controller, Request, get, post
-from litestar.di import Provide
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
+from server.api.deps import PrincipalDep, RuntimeDep
 from server.api.schemas import (
     AccountCreate,
     AccountCreated,
@@ -15,35 +16,23 @@ from server.api.schemas import (
     CameraBind,
     CameraCreate,
 )
-from server.auth import Principal, create_account, new_id, principal_of, roles
+from server.auth import create_account, new_id, roles
 from server.errors import Conflict, NotFound, VigilError
-from server.runtime import Runtime
 from server.store.models import Account, Camera, Officer
 from server.store.views import camera_view, officer_view
 from shared.protocol.alerts import CameraView, OfficerView
-from shared.protocol.base import CloseCode
 
 CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
-
-DEPS = {"principal": Provide(principal_of, sync_to_thread=False)}
-
-
-def runtime_of(request: Request) -> Runtime:  # type: ignore[type-arg]
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
 
 class AccountController(Controller):
     path = "/api/accounts"
     tags = ("accounts",)
-    dependencies = DEPS
     guards = (roles("admin"),)
 
     @post("/", operation_id="createAccount")
-    async def create(self, request: Request, data: AccountCreate,  # type: ignore[type-arg]
-                     principal: Principal) -> AccountCreated:
+    async def create(self, rt: RuntimeDep, data: JSONBody[AccountCreate],
+                     principal: PrincipalDep) -> AccountCreated:
         """Create an account of one role and return its token (shown this once only)."""
-        rt = runtime_of(request)
         now = rt.clock()
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
             account, token = await create_account(
@@ -56,18 +45,17 @@ class AccountController(Controller):
                               token=token)
 
     @get("/", operation_id="listAccounts")
-    async def list_accounts(self, request: Request) -> list[AccountOut]:  # type: ignore[type-arg]
+    async def list_accounts(self, rt: RuntimeDep) -> list[AccountOut]:
         """Every account (never a token or its hash)."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             rows = (await session.execute(select(Account).order_by(Account.created_at))).scalars()
-            return [AccountOut(id=a.id, role=a.role, name=a.name,  # type: ignore[arg-type]
+            return [AccountOut(id=a.id, role=a.role, name=a.name,
                                created_at=a.created_at, expires_at=a.expires_at,
                                revoked=a.revoked) for a in rows]
 
     @post("/{account_id:str}/revoke", operation_id="revokeAccount", status_code=200)
-    async def revoke(self, request: Request, account_id: str,  # type: ignore[type-arg]
-                     principal: Principal) -> AccountOut:
+    async def revoke(self, rt: RuntimeDep, account_id: FromPath[str],
+                     principal: PrincipalDep) -> AccountOut:
         """Revoke an account's token at once.
 
         An administrator cannot revoke its own account (``cannot_revoke_self``, 409): the
@@ -75,7 +63,6 @@ class AccountController(Controller):
         can never be revoked, which would lock every operator out of account management
         until someone ran ``vigil token create`` on the server.
         """
-        rt = runtime_of(request)
         now = rt.clock()
         if account_id == principal.account_id:
             raise VigilError("cannot_revoke_self", "an administrator cannot revoke itself; "
@@ -91,24 +78,22 @@ class AccountController(Controller):
                 officer.status = "off_duty"
             await rt.audit.record(session, actor=principal.account_id, action="token_revoked",
                                   at=now, account_id=a.id)
-            out = AccountOut(id=a.id, role=a.role, name=a.name,  # type: ignore[arg-type]
+            out = AccountOut(id=a.id, role=a.role, name=a.name,
                              created_at=a.created_at, expires_at=a.expires_at, revoked=True)
         # After the commit: a revoked token must not keep an open socket (officer, dispatcher
         # or camera) that still receives alerts or sends frames.
-        rt.hub.close_account(account_id, "this account was revoked")
+        rt.publisher.close_account(account_id, "this account was revoked")
         return out
 
 
 class CameraController(Controller):
     path = "/api/cameras"
     tags = ("cameras",)
-    dependencies = DEPS
 
     @post("/", operation_id="createCamera", guards=[roles("admin")])
-    async def create(self, request: Request, data: CameraCreate,  # type: ignore[type-arg]
-                     principal: Principal) -> CameraView:
+    async def create(self, rt: RuntimeDep, data: JSONBody[CameraCreate],
+                     principal: PrincipalDep) -> CameraView:
         """Register a camera (fixed position, or mobile: it reports its own)."""
-        rt = runtime_of(request)
         cam_id = data.id or new_id("cam")
         if not CAMERA_ID.match(cam_id):
             raise VigilError("bad_camera_id", "camera ids use letters, digits, - and _")
@@ -130,13 +115,12 @@ class CameraController(Controller):
 
     @post("/{camera_id:str}/bind", operation_id="bindCamera", guards=[roles("admin")],
           status_code=200)
-    async def bind(self, request: Request, camera_id: str, data: CameraBind,  # type: ignore[type-arg]
-                   principal: Principal) -> CameraView:
+    async def bind(self, rt: RuntimeDep, camera_id: FromPath[str], data: JSONBody[CameraBind],
+                   principal: PrincipalDep) -> CameraView:
         """Bind a registered camera to the camera account whose token may stream for it.
 
         A camera without a bound account accepts no camera token at all (fail closed).
         """
-        rt = runtime_of(request)
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
             cam = await session.get(Camera, camera_id)
             if cam is None:
@@ -148,16 +132,14 @@ class CameraController(Controller):
             await rt.audit.record(session, actor=principal.account_id, action="camera_bound",
                                   at=rt.clock(), camera_id=cam.id, account_id=acc.id)
         # A stream already open for this camera under another account stops now.
-        live = rt.hub.cameras.get(camera_id)
-        if live is not None and live.account_id != acc.id:
-            live.close(CloseCode.UNAUTHORISED, "camera bound to another account")
+        rt.publisher.close_camera(camera_id, unless_account=acc.id,
+                                  message="camera bound to another account")
         return camera_view(cam)
 
     @get("/", operation_id="listCameras",
          guards=[roles("admin", "authoriser", "dispatcher", "auditor")])
-    async def list_cameras(self, request: Request) -> list[CameraView]:  # type: ignore[type-arg]
+    async def list_cameras(self, rt: RuntimeDep) -> list[CameraView]:
         """Registered cameras."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             return [camera_view(c) for c in (await session.execute(select(Camera))).scalars()]
 
@@ -167,9 +149,8 @@ class OfficerController(Controller):
     tags = ("officers",)
 
     @get("/", operation_id="listOfficers", guards=[roles("admin", "dispatcher")])
-    async def list_officers(self, request: Request) -> list[OfficerView]:  # type: ignore[type-arg]
+    async def list_officers(self, rt: RuntimeDep) -> list[OfficerView]:
         """Officers with their last position, status and connection."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             rows = (await session.execute(select(Officer))).scalars()
-            return [officer_view(o, rt.hub.connected(o.id)) for o in rows]
+            return [officer_view(o, rt.publisher.connected(o.id)) for o in rows]

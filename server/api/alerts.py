@@ -8,19 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import File
 from sqlalchemy import Select, select
 
-from server.api.admin import DEPS, runtime_of
+from server.api.deps import PrincipalDep, RuntimeDep
 from server.api.schemas import Suggestion
 from server.auth import Principal, roles
 from server.errors import NotFound
 from server.runtime import Runtime
+from server.services.alerts import AlertService
 from server.store.models import Alert, AlertRecipient, Entry, Officer
-from server.store.views import alert_view
-from server.ws.alert_commands import suggest
+from server.store.views import alert_view, alert_views
 from shared.protocol.alerts import AlertView
 
 VIEWERS = roles("dispatcher", "officer")
@@ -46,18 +47,16 @@ async def _visible(rt: Runtime, principal: Principal, alert_id: str) -> Alert:
 class AlertController(Controller):
     path = "/api/alerts"
     tags = ("alerts",)
-    dependencies = DEPS
     guards = (VIEWERS,)
 
     @get("/", operation_id="listAlerts")
     async def list_alerts(
-        self, request: Request, principal: Principal,  # type: ignore[type-arg]
-        alert_state: Annotated[str | None, Parameter(query="state")] = None,
-        deployment_id: str | None = None,
-        camera_id: str | None = None, limit: int = 200,
+        self, rt: RuntimeDep, principal: PrincipalDep,
+        alert_state: Annotated[str | None, QueryParameter(name="state")] = None,
+        deployment_id: FromQuery[str | None] = None,
+        camera_id: FromQuery[str | None] = None, limit: FromQuery[int] = 200,
     ) -> list[AlertView]:
         """Alerts, newest first, filtered by state, deployment or camera."""
-        rt = runtime_of(request)
         query: Select[Any] = select(Alert).order_by(Alert.first_seen.desc())
         if principal.role == "officer":
             query = query.join(AlertRecipient, AlertRecipient.alert_id == Alert.id).where(
@@ -71,31 +70,28 @@ class AlertController(Controller):
         query = query.limit(max(1, min(limit, 1000)))
         async with rt.db.sessions() as session:
             rows = (await session.execute(query)).scalars().all()
-            return [await alert_view(session, a) for a in rows]
+            return await alert_views(session, rows)
 
     @get("/{alert_id:str}", operation_id="getAlert")
-    async def get_alert(self, request: Request, alert_id: str,  # type: ignore[type-arg]
-                        principal: Principal) -> AlertView:
+    async def get_alert(self, rt: RuntimeDep, alert_id: FromPath[str],
+                        principal: PrincipalDep) -> AlertView:
         """One alert card."""
-        rt = runtime_of(request)
         alert = await _visible(rt, principal, alert_id)
         async with rt.db.sessions() as session:
             return await alert_view(session, alert)
 
     @get("/{alert_id:str}/probe", operation_id="getProbe", media_type="image/jpeg",
          guards=[IMAGE_VIEWERS])
-    async def probe(self, request: Request, alert_id: str,  # type: ignore[type-arg]
-                    principal: Principal) -> File:
+    async def probe(self, rt: RuntimeDep, alert_id: FromPath[str],
+                    principal: PrincipalDep) -> File:
         """The probe crop (other faces blurred)."""
-        rt = runtime_of(request)
         alert = await _visible(rt, principal, alert_id)
         return _file(rt.settings.data_path, alert.probe_path, "image/jpeg")
 
     @get("/{alert_id:str}/reference", operation_id="getReference", guards=[IMAGE_VIEWERS])
-    async def reference(self, request: Request, alert_id: str,  # type: ignore[type-arg]
-                        principal: Principal) -> File:
+    async def reference(self, rt: RuntimeDep, alert_id: FromPath[str],
+                        principal: PrincipalDep) -> File:
         """The watchlist entry's reference photo."""
-        rt = runtime_of(request)
         alert = await _visible(rt, principal, alert_id)
         async with rt.db.sessions() as session:
             entry = await session.get(Entry, alert.entry_id)
@@ -105,10 +101,10 @@ class AlertController(Controller):
 
     @get("/{alert_id:str}/suggestion", operation_id="suggestOfficer",
          guards=[roles("dispatcher")])
-    async def suggestion(self, request: Request, alert_id: str) -> Suggestion:  # type: ignore[type-arg]
+    async def suggestion(self, rt: RuntimeDep, alerts: NamedDependency[AlertService],
+                         alert_id: FromPath[str]) -> Suggestion:
         """The nearest available officer to the alert's camera."""
-        rt = runtime_of(request)
-        best = await suggest(rt, alert_id)
+        best = await alerts.suggest(alert_id)
         if best is None:
             return Suggestion(officer_id=None)
         async with rt.db.sessions() as session:

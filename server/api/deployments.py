@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
 from sqlalchemy import select
 
-from server.api.admin import DEPS, runtime_of
+from server.api.deps import PrincipalDep, RuntimeDep
 from server.api.schemas import DeploymentCreate
-from server.auth import Principal, new_id, roles
-from server.domain import governance
-from server.domain.thresholds import check_threshold, watchlist_policy
+from server.auth import new_id, roles
 from server.errors import NotFound, VigilError
 from server.recognition.calibration import UncalibratedModel
 from server.recognition.calibration import default_threshold as calibrated_default
 from server.runtime import Runtime
+from server.services import governance
+from server.services.thresholds import check_threshold, watchlist_policy
 from server.store.models import Camera, Deployment, DeploymentCamera, Watchlist
-from server.store.views import deployment_stats, deployment_view
+from server.store.views import deployment_stats, deployment_view, deployment_views
 from shared.protocol.alerts import DeploymentStats, DeploymentView
 from shared.protocol.dispatch import DeploymentUpdated
 
@@ -31,7 +32,7 @@ def default_threshold(runtime: Runtime) -> float:
     """The deployment threshold when none is given: setting, else calibrated default."""
     if runtime.settings.threshold > 0:
         return runtime.settings.threshold
-    model_id = runtime.engine.model_id if runtime.engine is not None else ""
+    model_id = runtime.engine.model_id
     try:
         return float(calibrated_default(model_id))
     except UncalibratedModel:
@@ -41,13 +42,11 @@ def default_threshold(runtime: Runtime) -> float:
 class DeploymentController(Controller):
     path = "/api/deployments"
     tags = ("deployments",)
-    dependencies = DEPS
 
     @post("/", operation_id="createDeployment", guards=[roles("admin", "authoriser")])
-    async def create(self, request: Request, data: DeploymentCreate,  # type: ignore[type-arg]
-                     principal: Principal) -> DeploymentView:
+    async def create(self, rt: RuntimeDep, data: JSONBody[DeploymentCreate],
+                     principal: PrincipalDep) -> DeploymentView:
         """Create a deployment (inactive until started)."""
-        rt = runtime_of(request)
         now = rt.clock()
         if data.ends_at <= data.starts_at:
             raise VigilError("bad_window", "ends_at must be after starts_at")
@@ -92,32 +91,30 @@ class DeploymentController(Controller):
         return view
 
     @get("/", operation_id="listDeployments", guards=[READERS])
-    async def list_deployments(self, request: Request) -> list[DeploymentView]:  # type: ignore[type-arg]
+    async def list_deployments(self, rt: RuntimeDep) -> list[DeploymentView]:
         """Every deployment."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             deps = (await session.execute(select(Deployment))).scalars().all()
-            return [await deployment_view(session, d) for d in deps]
+            return await deployment_views(session, deps)
 
     @post("/{deployment_id:str}/start", operation_id="startDeployment",
           guards=[roles("authoriser")], status_code=200)
-    async def start(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
-                    principal: Principal) -> DeploymentView:
+    async def start(self, rt: RuntimeDep, deployment_id: FromPath[str],
+                    principal: PrincipalDep) -> DeploymentView:
         """Activate: matching runs for its cameras inside its window."""
-        return await _set_active(runtime_of(request), deployment_id, True, principal)
+        return await _set_active(rt, deployment_id, True, principal)
 
     @post("/{deployment_id:str}/stop", operation_id="stopDeployment",
           guards=[roles("authoriser")], status_code=200)
-    async def stop(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
-                   principal: Principal) -> DeploymentView:
+    async def stop(self, rt: RuntimeDep, deployment_id: FromPath[str],
+                   principal: PrincipalDep) -> DeploymentView:
         """Stop at once (kill switch): no frame is matched for it from now on."""
-        return await _set_active(runtime_of(request), deployment_id, False, principal)
+        return await _set_active(rt, deployment_id, False, principal)
 
     @get("/{deployment_id:str}/stats", operation_id="deploymentStats", guards=[READERS])
-    async def stats(self, request: Request,  # type: ignore[type-arg]
-                    deployment_id: str) -> DeploymentStats:
+    async def stats(self, rt: RuntimeDep,
+                    deployment_id: FromPath[str]) -> DeploymentStats:
         """Faces processed, alerts and outcomes: false alert rate and precision together."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             dep = await session.get(Deployment, deployment_id)
             if dep is None:
@@ -126,7 +123,7 @@ class DeploymentController(Controller):
 
 
 async def _set_active(
-    rt: Runtime, deployment_id: str, active: bool, principal: Principal
+    rt: Runtime, deployment_id: FromPath[str], active: bool, principal: PrincipalDep
 ) -> DeploymentView:
     now = rt.clock()
     async with rt.write_lock, rt.db.sessions() as session, session.begin():
@@ -144,5 +141,5 @@ async def _set_active(
         if not active:  # a stop is final; the watchlist goes if no one else needs it
             await governance.end(session, rt, dep, actor=principal.account_id, now=now)
         view = await deployment_view(session, dep)
-    rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+    rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return view

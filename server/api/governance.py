@@ -10,17 +10,21 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar import Controller, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 
-from server.api.admin import DEPS, runtime_of
 from server.api.deployments import default_threshold
-from server.auth import Principal, roles
-from server.domain import governance
-from server.domain.thresholds import ThresholdPolicy, check_threshold, watchlist_policy
-from server.domain.transparency import TransparencyRecord, to_markdown, transparency_record
+from server.api.deps import PrincipalDep, RuntimeDep
+from server.auth import roles
+from server.domain.thresholds import ThresholdPolicy
+from server.domain.transparency import TransparencyRecord, to_markdown
 from server.errors import NotFound, VigilError
+from server.runtime import Runtime
+from server.services import governance
+from server.services.thresholds import check_threshold, watchlist_policy
+from server.services.transparency import transparency_record
 from server.store.audit import AuditEntry, VerifyReport, export_lines, iter_records, to_entry
 from server.store.audit import verify as verify_chain
 from server.store.authorisation import DeploymentAuthorisation
@@ -90,8 +94,7 @@ def _auth_view(a: DeploymentAuthorisation) -> AuthorisationView:
     )
 
 
-async def _load_auth(request: Request, deployment_id: str) -> AuthorisationView:  # type: ignore[type-arg]
-    rt = runtime_of(request)
+async def _load_auth(rt: Runtime, deployment_id: str) -> AuthorisationView:
     async with rt.db.sessions() as session:
         auth = await session.get(DeploymentAuthorisation, deployment_id)
         if auth is None:
@@ -102,62 +105,64 @@ async def _load_auth(request: Request, deployment_id: str) -> AuthorisationView:
 class AuthorisationController(Controller):
     path = "/api/deployments/{deployment_id:str}"
     tags = ("governance",)
-    dependencies = DEPS
 
     @post("/authorisation", operation_id="authoriseDeployment", guards=[roles("authoriser")])
-    async def authorise(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
-                        data: AuthoriseBody, principal: Principal) -> AuthorisationView:
+    async def authorise(
+        self, rt: RuntimeDep, deployment_id: FromPath[str], data: JSONBody[AuthoriseBody],
+        principal: PrincipalDep,
+    ) -> AuthorisationView:
         """Authorise a deployment (name, authority reference, purpose); ``urgent`` starts it
         before the authority rules, for at most 24 h unless confirmed."""
         auth = await governance.authorise(
-            runtime_of(request), deployment_id, principal, authority_ref=data.authority_ref,
+            rt, deployment_id, principal, authority_ref=data.authority_ref,
             purpose=data.purpose, urgent=data.urgent)
         return _auth_view(auth)
 
     @get("/authorisation", operation_id="getAuthorisation", guards=[GOVERNANCE_READERS])
-    async def get_authorisation(self, request: Request,  # type: ignore[type-arg]
-                                deployment_id: str) -> AuthorisationView:
+    async def get_authorisation(self, rt: RuntimeDep,
+                                deployment_id: FromPath[str]) -> AuthorisationView:
         """The deployment's authorisation and what became of it."""
-        return await _load_auth(request, deployment_id)
+        return await _load_auth(rt, deployment_id)
 
     @post("/authorisation/confirm", operation_id="confirmAuthorisation",
           guards=[roles("authoriser")], status_code=200)
-    async def confirm(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
-                      data: ConfirmBody, principal: Principal) -> AuthorisationView:
+    async def confirm(self, rt: RuntimeDep, deployment_id: FromPath[str],
+                      data: JSONBody[ConfirmBody], principal: PrincipalDep) -> AuthorisationView:
         """Confirm an urgent start: the deployment gets its full window back."""
-        auth = await governance.confirm(runtime_of(request), deployment_id, principal,
+        auth = await governance.confirm(rt, deployment_id, principal,
                                         authority_ref=data.authority_ref)
         return _auth_view(auth)
 
     @post("/authorisation/refuse", operation_id="refuseAuthorisation",
           guards=[roles("authoriser")], status_code=200)
-    async def refuse(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
-                     data: WithdrawBody, principal: Principal) -> WithdrawResult:
+    async def refuse(self, rt: RuntimeDep, deployment_id: FromPath[str],
+                     data: JSONBody[WithdrawBody], principal: PrincipalDep) -> WithdrawResult:
         """Record the authority's refusal of an urgent start: stop and purge everything it
         produced."""
-        purged = await governance.withdraw(runtime_of(request), deployment_id, principal,
+        purged = await governance.withdraw(rt, deployment_id, principal,
                                            refused=True, reason=data.reason)
-        return WithdrawResult(authorisation=await _load_auth(request, deployment_id),
+        return WithdrawResult(authorisation=await _load_auth(rt, deployment_id),
                               purged=purged)
 
     @post("/authorisation/revoke", operation_id="revokeAuthorisation",
           guards=[roles("authoriser")], status_code=200)
-    async def revoke(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
-                     data: WithdrawBody, principal: Principal) -> WithdrawResult:
+    async def revoke(self, rt: RuntimeDep, deployment_id: FromPath[str],
+                     data: JSONBody[WithdrawBody], principal: PrincipalDep) -> WithdrawResult:
         """Revoke the authorisation: stop at once and purge every alert, probe crop and
         outbox message the deployment produced."""
-        purged = await governance.withdraw(runtime_of(request), deployment_id, principal,
+        purged = await governance.withdraw(rt, deployment_id, principal,
                                            refused=False, reason=data.reason)
-        return WithdrawResult(authorisation=await _load_auth(request, deployment_id),
+        return WithdrawResult(authorisation=await _load_auth(rt, deployment_id),
                               purged=purged)
 
     @post("/threshold", operation_id="setThreshold", guards=[roles("admin", "authoriser")],
           status_code=200)
-    async def set_threshold(self, request: Request, deployment_id: str,  # type: ignore[type-arg]
-                            data: ThresholdBody, principal: Principal) -> DeploymentView:
+    async def set_threshold(
+        self, rt: RuntimeDep, deployment_id: FromPath[str], data: JSONBody[ThresholdBody],
+        principal: PrincipalDep,
+    ) -> DeploymentView:
         """Change the threshold; under the calibrated floor only an authoriser may (audited,
         and so is a refused attempt)."""
-        rt = runtime_of(request)
         if not 0.0 < data.threshold <= 1.0:
             raise VigilError("bad_threshold", "threshold must be in (0, 1]")
         async with rt.db.sessions() as session:
@@ -179,16 +184,17 @@ class AuthorisationController(Controller):
                                   previous=previous, threshold=data.threshold,
                                   floor=policy.floor, below_floor=data.threshold < policy.floor)
             view = await deployment_view(session, dep)
-        rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+        rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
         return view
 
-    @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS])
+    @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS],
+         responses={200: ResponseSpec(TransparencyRecord, description="the record as JSON "
+                                      "(format=markdown: as Markdown text)")})
     async def transparency(
-        self, request: Request, deployment_id: str,  # type: ignore[type-arg]
-        fmt: Annotated[Literal["json", "markdown"], Parameter(query="format")] = "json",
+        self, rt: RuntimeDep, deployment_id: FromPath[str],
+        fmt: Annotated[Literal["json", "markdown"], QueryParameter(name="format")] = "json",
     ) -> Response[bytes]:
         """The publishable transparency record, as JSON or Markdown."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             dep = await session.get(Deployment, deployment_id)
             if dep is None:
@@ -205,9 +211,9 @@ class ThresholdController(Controller):
 
     @get("/", operation_id="thresholdPolicy",
          guards=[roles("admin", "authoriser", "watchlist_manager", "auditor")])
-    async def policy(self, request: Request, watchlist_id: str) -> ThresholdPolicy:  # type: ignore[type-arg]
+    async def policy(self, rt: RuntimeDep,
+                     watchlist_id: FromQuery[str]) -> ThresholdPolicy:
         """The calibrated default and floor for the running model and this watchlist's size."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             if await session.get(Watchlist, watchlist_id) is None:
                 raise NotFound("no such watchlist")
@@ -221,12 +227,11 @@ class AuditController(Controller):
 
     @get("/", operation_id="listAudit")
     async def list_records(
-        self, request: Request,  # type: ignore[type-arg]
-        after_seq: Annotated[int, Parameter(ge=0, le=MAX_INT64)] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=5000)] = 500,
+        self, rt: RuntimeDep,
+        after_seq: Annotated[int, QueryParameter(ge=0, le=MAX_INT64)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
     ) -> list[AuditEntry]:
         """Audit records after ``after_seq``, oldest first (page with the last seq)."""
-        rt = runtime_of(request)
         out: list[AuditEntry] = []
         async with rt.db.sessions() as session:
             async for row in iter_records(session, after_seq=max(0, after_seq)):
@@ -240,16 +245,14 @@ class AuditController(Controller):
         return out
 
     @get("/verify", operation_id="verifyAudit")
-    async def verify(self, request: Request) -> VerifyReport:  # type: ignore[type-arg]
+    async def verify(self, rt: RuntimeDep) -> VerifyReport:
         """Walk the hash chain: ``ok``, or the first bad record and what is wrong with it."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             return await verify_chain(session)
 
     @get("/export", operation_id="exportAudit", media_type="application/x-ndjson")
-    async def export(self, request: Request) -> Stream:  # type: ignore[type-arg]
+    async def export(self, rt: RuntimeDep) -> Stream:
         """The whole log as JSON lines."""
-        rt = runtime_of(request)
 
         async def lines() -> AsyncIterator[bytes]:
             async with rt.db.sessions() as session:

@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated
 
 import msgspec
 import numpy as np
-from litestar import Controller, Request, delete, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, JSONBody, MultipartBody
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
-from server.api.admin import DEPS, runtime_of
+from server.api.deps import PrincipalDep, RuntimeDep
 from server.api.schemas import EntryForm, EntryOut, WatchlistCreate, WatchlistOut
-from server.auth import Principal, new_id, roles
-from server.domain.watchlist_lifecycle import delete_index_files, note_watchlist_change
+from server.auth import new_id, roles
 from server.errors import NotFound, VigilError
 from server.recognition.enrol import Enrolment, enrol
+from server.services.watchlists import delete_index_files, note_watchlist_change
 from server.store.models import Entry, Template, Watchlist
 from shared.protocol.base import CATEGORIES
 from shared.protocol.limits import MAX_EPOCH
@@ -33,7 +31,7 @@ ENTRY_READERS = roles("watchlist_manager", "authoriser", "admin")
 def _entry_out(e: Entry, models: tuple[str, ...]) -> EntryOut:
     return EntryOut(
         id=e.id, watchlist_id=e.watchlist_id, subject_ref=e.subject_ref,
-        display_name=e.display_name, category=e.category,  # type: ignore[arg-type]
+        display_name=e.display_name, category=e.category,
         justification=e.justification, legal_basis=e.legal_basis,
         image_source=e.image_source, image_date=e.image_date, expires_at=e.expires_at,
         minor=e.minor, added_by=e.added_by, created_at=e.created_at, models=models,
@@ -68,13 +66,11 @@ def _check_form(form: EntryForm, now: float) -> None:
 class WatchlistController(Controller):
     path = "/api/watchlists"
     tags = ("watchlists",)
-    dependencies = DEPS
 
     @post("/", operation_id="createWatchlist", guards=[roles("watchlist_manager")])
-    async def create(self, request: Request, data: WatchlistCreate,  # type: ignore[type-arg]
-                     principal: Principal) -> WatchlistOut:
+    async def create(self, rt: RuntimeDep, data: JSONBody[WatchlistCreate],
+                     principal: PrincipalDep) -> WatchlistOut:
         """Create an empty watchlist."""
-        rt = runtime_of(request)
         now = rt.clock()
         wl = Watchlist(id=new_id("wl"), name=data.name, description=data.description,
                        reuse=data.reuse, created_at=now, created_by=principal.account_id,
@@ -87,9 +83,8 @@ class WatchlistController(Controller):
                             version=0, entries=0)
 
     @get("/", operation_id="listWatchlists", guards=[READERS])
-    async def list_watchlists(self, request: Request) -> list[WatchlistOut]:  # type: ignore[type-arg]
+    async def list_watchlists(self, rt: RuntimeDep) -> list[WatchlistOut]:
         """Watchlists with their entry counts."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             counts = dict((await session.execute(
                 select(Entry.watchlist_id, func.count()).group_by(Entry.watchlist_id))).all())
@@ -101,16 +96,15 @@ class WatchlistController(Controller):
     @post("/{watchlist_id:str}/entries", operation_id="enrolEntry",
           guards=[roles("watchlist_manager")])
     async def enrol_entry(
-        self, request: Request, watchlist_id: str,  # type: ignore[type-arg]
-        data: Annotated[EntryForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-        principal: Principal,
+        self, rt: RuntimeDep, watchlist_id: FromPath[str],
+        data: MultipartBody[EntryForm],
+        principal: PrincipalDep,
     ) -> EntryOut:
         """Enrol one person from a reference photo holding exactly one acceptable face.
 
         Refusals of the photo are answered 422 with the recognition core's code
         (``no_face``, ``multiple_faces``, ``low_quality:<reason>``, ``undecodable_image``...).
         """
-        rt = runtime_of(request)
         now = rt.clock()
         _check_form(data, now)
         photo = await data.photo.read()
@@ -123,7 +117,6 @@ class WatchlistController(Controller):
         if size >= rt.settings.watchlist_size_cap:
             raise VigilError("watchlist_full",
                              f"the watchlist holds the cap of {rt.settings.watchlist_size_cap}")
-        assert rt.engine is not None
         result: Enrolment = await rt.in_pool(enrol, rt.engine, photo, rt.settings)
         entry_id = new_id("ent")
         rel = Path("watchlists") / watchlist_id / f"{entry_id}.img"
@@ -154,10 +147,9 @@ class WatchlistController(Controller):
         return msgspec.structs.replace(out, background_faces=result.background_faces)
 
     @get("/{watchlist_id:str}/entries", operation_id="listEntries", guards=[ENTRY_READERS])
-    async def list_entries(self, request: Request,  # type: ignore[type-arg]
-                           watchlist_id: str) -> list[EntryOut]:
+    async def list_entries(self, rt: RuntimeDep,
+                           watchlist_id: FromPath[str]) -> list[EntryOut]:
         """Entries of a watchlist (metadata only; photos are not served here)."""
-        rt = runtime_of(request)
         async with rt.db.sessions() as session:
             if await session.get(Watchlist, watchlist_id) is None:
                 raise NotFound("no such watchlist")
@@ -173,10 +165,9 @@ class WatchlistController(Controller):
 
     @delete("/{watchlist_id:str}/entries/{entry_id:str}", operation_id="removeEntry",
             guards=[roles("watchlist_manager")], status_code=204)
-    async def remove_entry(self, request: Request, watchlist_id: str,  # type: ignore[type-arg]
-                           entry_id: str, principal: Principal) -> None:
+    async def remove_entry(self, rt: RuntimeDep, watchlist_id: FromPath[str],
+                           entry_id: FromPath[str], principal: PrincipalDep) -> None:
         """Remove an entry: its templates and photo go at once; it can no longer match."""
-        rt = runtime_of(request)
         now = rt.clock()
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
             entry = await session.get(Entry, entry_id)

@@ -28,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from typing import BinaryIO
 
+    from server.settings import load_settings
     from server.store.audit import export_lines, verify
     from server.store.db import Database
-    from shared.settings import load_settings
 
     settings = load_settings(data_dir=args.data_dir, db_url=args.db_url)
 

@@ -30,9 +30,9 @@ def run(args: argparse.Namespace) -> int:
     import msgspec
     from sqlalchemy import select
 
+    from server.settings import load_settings
     from server.store.db import Database
     from server.store.models import Deployment
-    from shared.settings import load_settings
 
     settings = load_settings(data_dir=args.data_dir, db_url=args.db_url)
 

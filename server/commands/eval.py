@@ -68,7 +68,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def make_engine(engine: str | None, model_root: str | None) -> FaceEngine:
     """The engine named by ``--engine`` (else the settings), built by the engine factory."""
     from server.recognition.engines import create_engine
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     return create_engine(load_settings(engine=engine, model_root=model_root))
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from server.evaluation.dataset import list_samples
     from server.evaluation.metrics import resolvable
     from server.evaluation.runner import evaluate
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     try:
         # check the inputs before loading an engine (seconds) and running it (minutes)

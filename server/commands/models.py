@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from server.errors import PackError
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     settings = load_settings(model_root=args.model_root, data_dir=args.data_dir)
     root = settings.model_path

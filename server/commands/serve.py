@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     from server.app import create_app, drain
     from server.recognition.engines import describe
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     settings = load_settings(
         host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db_url,

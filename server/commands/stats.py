@@ -27,10 +27,11 @@ def run(args: argparse.Namespace) -> int:
     import msgspec
 
     from server.domain.stats import one_in, percent
-    from server.domain.transparency import to_markdown, transparency_record
+    from server.domain.transparency import to_markdown
+    from server.services.transparency import transparency_record
+    from server.settings import load_settings
     from server.store.db import Database
     from server.store.models import Deployment
-    from shared.settings import load_settings
 
     settings = load_settings(data_dir=args.data_dir, db_url=args.db_url)
 

@@ -36,10 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from server.auth import create_account
     from server.officer_app.pairing import PAIRING_TTL_S, issue_code, pairing_link
     from server.officer_app.qr import qr_terminal
+    from server.settings import load_settings
     from server.store.audit import ChainAudit
     from server.store.db import Database
     from server.store.models import Account
-    from shared.settings import load_settings
 
     settings = load_settings(data_dir=args.data_dir, db_url=args.db_url)
     if args.action == "create" and args.qr and args.role != "officer":

@@ -33,7 +33,7 @@ from server.demo.scene_set import ORL, ORL_CREDIT, build_scenes
 from server.demo.scenes import SceneSet
 from server.officer_app.demo import phone_pairing_line
 from server.recognition.engines import create_engine, describe
-from shared.settings import load_settings
+from server.settings import load_settings
 
 log = logging.getLogger("vigil.demo")
 

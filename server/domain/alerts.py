@@ -45,12 +45,12 @@ class InvalidTransition(VigilError):
 
 
 def next_state(
-    state: str,
+    state: AlertState,
     action: Action,
     *,
     outcome: str | None = None,
     reason: str | None = None,
-) -> str:
+) -> AlertState:
     """The state after ``action``, or a refusal.
 
     Args:

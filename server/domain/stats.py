@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import msgspec
 
+from shared.rates import false_alert_rate, precision
+
 
 class OutcomeCounts(msgspec.Struct, frozen=True, kw_only=True):
     """Alerts of one deployment by how they ended."""
@@ -76,8 +78,8 @@ def figures(counts: OutcomeCounts, faces_processed: int) -> Figures:
     return Figures(
         adjudicated=adjudicated,
         false_alerts=false_alerts,
-        false_alert_rate=false_alerts / faces_processed if faces_processed > 0 else None,
-        precision=counts.confirmed / adjudicated if adjudicated > 0 else None,
+        false_alert_rate=false_alert_rate(false_alerts, faces_processed),
+        precision=precision(counts.confirmed, adjudicated),
     )
 
 

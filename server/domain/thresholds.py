@@ -18,19 +18,10 @@ can then go below the one figure we have, which is the cautious reading of "unca
 
 from __future__ import annotations
 
-import logging
-
 import msgspec
-from sqlalchemy import func, select
 
-from server.auth import Principal
-from server.errors import VigilError
 from server.recognition.calibration import UncalibratedModel, floor_for, operating_threshold
 from server.recognition.calibration import default_threshold as calibrated_default
-from server.runtime import Runtime
-from server.store.models import Entry
-
-log = logging.getLogger("vigil.governance")
 
 
 class ThresholdPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,46 +56,3 @@ def policy_for(model_id: str, watchlist_size: int, fallback_default: float) -> T
                                calibrated=False, operating=fallback_default)
     return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size, default=default,
                            floor=floor, calibrated=True, operating=max(operating, floor))
-
-
-async def watchlist_policy(
-    rt: Runtime, watchlist_id: str, fallback_default: float
-) -> ThresholdPolicy:
-    """The policy for the running engine's model and the watchlist's current size."""
-    model_id = rt.engine.model_id if rt.engine is not None else ""
-    async with rt.db.sessions() as session:
-        size = int((await session.execute(select(func.count()).select_from(Entry).where(
-            Entry.watchlist_id == watchlist_id))).scalar_one())
-    return policy_for(model_id, size, fallback_default)
-
-
-async def check_threshold(
-    rt: Runtime, principal: Principal, *, threshold: float, watchlist_id: str,
-    fallback_default: float, deployment_id: str | None = None,
-) -> ThresholdPolicy:
-    """Refuse a threshold under the floor unless an authoriser sets it.
-
-    A refused attempt is audited in its own transaction (the refusal must stay on record
-    although the change does not happen); the caller audits an accepted one with the change.
-
-    Returns:
-        The policy in force (``threshold < policy.floor`` means an authoriser lowered it).
-
-    Raises:
-        VigilError: ``threshold_below_floor`` (403).
-    """
-    policy = await watchlist_policy(rt, watchlist_id, fallback_default)
-    model_id, size = policy.model_id, policy.watchlist_size
-    if threshold >= policy.floor or principal.role == "authoriser":
-        return policy
-    now = rt.clock()
-    async with rt.write_lock, rt.db.sessions() as session, session.begin():
-        await rt.audit.record(session, actor=principal.account_id, action="threshold_refused",
-                              at=now, deployment_id=deployment_id, watchlist_id=watchlist_id,
-                              threshold=threshold, floor=policy.floor, model=model_id,
-                              watchlist_size=size)
-    log.info("threshold %.3f under floor %.3f refused for %s", threshold, policy.floor,
-             principal.account_id)
-    raise VigilError("threshold_below_floor",
-                     f"{threshold:.3f} is under the floor {policy.floor:.3f} for {model_id} "
-                     f"with {size} entries; only an authoriser may set it", status=403)

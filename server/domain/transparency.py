@@ -6,13 +6,8 @@ from __future__ import annotations
 import datetime as dt
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.domain.stats import one_in, percent
-from server.domain.watchlist_lifecycle import watchlist_fingerprint
-from server.store.authorisation import DeploymentAuthorisation
-from server.store.models import Deployment
-from server.store.views import deployment_stats, deployment_view
 from shared.protocol.alerts import DeploymentStats, DeploymentView
 from shared.protocol.base import MATCH_NOTICE
 
@@ -33,28 +28,6 @@ class TransparencyRecord(msgspec.Struct, frozen=True, kw_only=True):
     stats: DeploymentStats
     generated_at: float
     notice: str = MATCH_NOTICE
-
-
-async def transparency_record(
-    session: AsyncSession, dep: Deployment, now: float
-) -> TransparencyRecord:
-    """Build the record from the store."""
-    auth = await session.get(DeploymentAuthorisation, dep.id)
-    if auth is not None and auth.watchlist_hash:
-        digest, size = auth.watchlist_hash, auth.watchlist_size
-    else:
-        digest, size = await watchlist_fingerprint(session, dep.watchlist_id)
-    return TransparencyRecord(
-        deployment=await deployment_view(session, dep),
-        authorisation=auth.state if auth else "none",
-        authorised_by=auth.authoriser_name if auth else "",
-        authority_ref=auth.authority_ref if auth else "",
-        urgent=bool(auth and auth.urgent),
-        ended_at=auth.ended_at if auth else None,
-        watchlist_size=size, watchlist_hash=digest,
-        stats=await deployment_stats(session, dep),
-        generated_at=now,
-    )
 
 
 def _when(t: float | None) -> str:

@@ -33,7 +33,7 @@ from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import read_image_file
 from server.recognition.quality import assess
 from server.recognition.timing import StageTimer
-from shared.settings import QualitySettings
+from server.settings import QualitySettings
 
 MAX_SIDE = 1280
 """Longest image side used for evaluation (larger photos are scaled down)."""

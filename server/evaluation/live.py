@@ -90,8 +90,8 @@ def _ok(response: httpx.Response) -> Any:
 def _create_accounts(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     """Tokens and account ids per role, created in the server's database before it starts."""
     from server.auth import create_account
+    from server.settings import load_settings
     from server.store.db import Database
-    from shared.settings import load_settings
 
     settings = load_settings(env=env)
 

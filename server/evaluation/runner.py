@@ -35,7 +35,7 @@ from server.evaluation.report import Degraded, EvalReport, Timing
 from server.evaluation.scoring import Pairs, SearchLog, all_pairs, gallery_of, search
 from server.recognition.engine import FaceEngine, Image
 from server.recognition.image_io import read_image_file
-from shared.settings import QualitySettings
+from server.settings import QualitySettings
 
 
 class Curves(msgspec.Struct, frozen=True):

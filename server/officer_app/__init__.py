@@ -19,6 +19,7 @@ from server.officer_app.routes import (
 )
 from server.officer_app.static_files import officer_file, officer_root
 from server.runtime import Runtime
+from server.ws.hub import Hub
 
 ROUTES: list[ControllerRouterHandler] = [
     officer_root, officer_file, OfficerPairingController, PairingController, PushController,
@@ -30,15 +31,16 @@ async def lifespan(app: Litestar) -> AsyncIterator[None]:
     """Load (or create) the VAPID keys and hook Web Push onto committed deliveries; runs
     after the server's own lifespan has put the runtime on ``app.state``."""
     runtime: Runtime = app.state.runtime
+    hub: Hub = app.state.hub
     keys = VapidKeys(runtime.settings.data_path)
     app.state.vapid = keys
     pusher = Pusher(runtime, keys)
     app.state.pusher = pusher
-    runtime.hub.listeners.append(pusher.on_deliver)
+    hub.listeners.append(pusher.on_deliver)
     try:
         yield
     finally:
-        runtime.hub.listeners.remove(pusher.on_deliver)
+        hub.listeners.remove(pusher.on_deliver)
 
 
 __all__ = ["ROUTES", "lifespan"]

@@ -7,17 +7,16 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, delete, get, post
-from litestar.di import Provide
+from litestar.params import FromPath, FromQuery, JSONBody
 from sqlalchemy import delete as sql_delete
 
-from server.auth import Principal, principal_of, roles
+from server.api.deps import PrincipalDep
+from server.auth import roles
 from server.errors import VigilError
 from server.officer_app.models import PushSubscription
 from server.officer_app.pairing import exchange_code, issue_code, pairing_link, unpair
 from server.officer_app.qr import qr_svg
 from server.runtime import Runtime
-
-DEPS = {"principal": Provide(principal_of, sync_to_thread=False)}
 
 
 class PairingCreated(msgspec.Struct, frozen=True, kw_only=True):
@@ -78,7 +77,7 @@ def base_url(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/")
 
 
-async def end_pairing(rt: Runtime, officer_id: str, actor: str, why: str) -> Unpaired:
+async def end_pairing(rt: Runtime, officer_id: FromPath[str], actor: str, why: str) -> Unpaired:
     """Unpair an officer's phone and close its socket at once (4001)."""
     now = rt.clock()
     async with rt.write_lock, rt.db.sessions() as session, session.begin():
@@ -87,7 +86,7 @@ async def end_pairing(rt: Runtime, officer_id: str, actor: str, why: str) -> Unp
             PushSubscription.account_id == officer_id))
         await rt.audit.record(session, actor=actor, action="officer_unpaired", at=now,
                               account_id=officer_id)
-    closed = rt.hub.close_account(officer_id, why)
+    closed = rt.publisher.close_account(officer_id, why)
     return Unpaired(officer_id=officer_id, sessions_closed=closed)
 
 
@@ -96,12 +95,11 @@ class OfficerPairingController(Controller):
 
     path = "/api/officers"
     tags = ("officer app",)
-    dependencies = DEPS
     guards = (roles("admin", "dispatcher"),)
 
     @post("/{officer_id:str}/pairing", operation_id="createPairingCode", status_code=201)
-    async def create_code(self, request: Request[Any, Any, Any], officer_id: str,
-                          principal: Principal) -> PairingCreated:
+    async def create_code(self, request: Request[Any, Any, Any], officer_id: FromPath[str],
+                          principal: PrincipalDep) -> PairingCreated:
         """Issue a one-time pairing code (valid ten minutes) with its link and QR code."""
         rt = runtime_of(request)
         now = rt.clock()
@@ -115,8 +113,8 @@ class OfficerPairingController(Controller):
                               qr_svg=qr_svg(link))
 
     @post("/{officer_id:str}/unpair", operation_id="unpairOfficer", status_code=200)
-    async def unpair_officer(self, request: Request[Any, Any, Any], officer_id: str,
-                             principal: Principal) -> Unpaired:
+    async def unpair_officer(self, request: Request[Any, Any, Any], officer_id: FromPath[str],
+                             principal: PrincipalDep) -> Unpaired:
         """End the officer's paired phone's access at once (its socket closes with 4001)."""
         return await end_pairing(runtime_of(request), officer_id, principal.account_id,
                                  "this phone was unpaired")
@@ -130,7 +128,7 @@ class PairingController(Controller):
 
     @post("/exchange", operation_id="exchangePairingCode", status_code=200)
     async def exchange(self, request: Request[Any, Any, Any],
-                       data: PairingExchange) -> PairedCredential:
+                       data: JSONBody[PairingExchange]) -> PairedCredential:
         """Trade a one-time pairing code for the officer's credential (no token needed)."""
         rt = runtime_of(request)
         if len(data.code) > 64:
@@ -143,13 +141,13 @@ class PairingController(Controller):
             await rt.audit.record(session, actor=officer_id, action="officer_paired", at=now,
                                   account_id=officer_id)
         # A phone paired earlier with this account loses it now.
-        rt.hub.close_account(officer_id, "paired on another device")
+        rt.publisher.close_account(officer_id, "paired on another device")
         return PairedCredential(officer_id=officer_id, call_sign=call_sign, token=token)
 
-    @post("/unpair", operation_id="unpairSelf", status_code=200, dependencies=DEPS,
+    @post("/unpair", operation_id="unpairSelf", status_code=200,
           guards=[roles("officer")])
-    async def unpair_self(self, request: Request[Any, Any, Any], data: UnpairSelf,
-                          principal: Principal) -> Unpaired:
+    async def unpair_self(self, request: Request[Any, Any, Any], data: JSONBody[UnpairSelf],
+                          principal: PrincipalDep) -> Unpaired:
         """The officer unpairs this phone (the credential stops working everywhere)."""
         if data.officer_id != principal.account_id:
             raise VigilError("bad_request", "officer_id must be your own id")
@@ -162,7 +160,6 @@ class PushController(Controller):
 
     path = "/api/push"
     tags = ("officer app",)
-    dependencies = DEPS
     guards = (roles("officer"),)
 
     @get("/key", operation_id="pushKey")
@@ -171,8 +168,8 @@ class PushController(Controller):
         return PushKey(public_key=request.app.state.vapid.public_key)
 
     @post("/subscriptions", operation_id="addPushSubscription", status_code=201)
-    async def subscribe(self, request: Request[Any, Any, Any], data: PushSubscriptionIn,
-                        principal: Principal) -> None:
+    async def subscribe(self, request: Request[Any, Any, Any], data: JSONBody[PushSubscriptionIn],
+                        principal: PrincipalDep) -> None:
         """Store (or move to this officer) a browser's push subscription."""
         if not data.endpoint.startswith(("https://", "http://")) or len(data.endpoint) > 2000:
             raise VigilError("bad_subscription", "endpoint must be an http(s) URL")
@@ -191,8 +188,8 @@ class PushController(Controller):
                 row.p256dh, row.auth = data.keys.p256dh, data.keys.auth
 
     @delete("/subscriptions", operation_id="removePushSubscription", status_code=204)
-    async def unsubscribe(self, request: Request[Any, Any, Any], endpoint: str,
-                          principal: Principal) -> None:
+    async def unsubscribe(self, request: Request[Any, Any, Any], endpoint: FromQuery[str],
+                          principal: PrincipalDep) -> None:
         """Forget one of the caller's push subscriptions (query parameter ``endpoint``)."""
         rt = runtime_of(request)
         async with rt.write_lock, rt.db.sessions() as session, session.begin():

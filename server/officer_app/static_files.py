@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from server.errors import NotFound
@@ -80,7 +81,7 @@ async def officer_root(request: Request[Any, Any, Any]) -> Response[bytes] | Red
 
 
 @get("/officer/{name:path}", include_in_schema=False)
-async def officer_file(name: str) -> Response[bytes]:
+async def officer_file(name: FromPath[str]) -> Response[bytes]:
     """A file of the app shell."""
     return file_response(name.lstrip("/") or "index.html")
 

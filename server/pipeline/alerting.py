@@ -22,7 +22,7 @@ from server.auth import new_id
 from server.domain.alerts import CLOSED_STATES
 from server.domain.assignment import Candidate, within_radius
 from server.pipeline.analysis import Match
-from server.runtime import Runtime
+from server.runtime import Core, Runtime
 from server.store.active_officers import active_officer_positions
 from server.store.incidents import incident_for
 from server.store.models import (
@@ -69,7 +69,7 @@ async def add_event(
 
 async def publish_change(
     session: AsyncSession,
-    runtime: Runtime,
+    runtime: Core,
     alert: Alert,
     *,
     assigned_to: str | None = None,
@@ -129,8 +129,6 @@ async def raise_or_update(
         The alert id ("" when the deployment stopped, or the matched entry was removed or
         expired, while the frame was analysed).
     """
-    tracker = runtime.tracker
-    assert tracker is not None
     now = runtime.clock()
     probe: list[Path] = []  # the crop written in this transaction, if any
     try:
@@ -160,7 +158,7 @@ async def raise_or_update(
         for path in probe:
             path.unlink(missing_ok=True)
         raise
-    runtime.hub.deliver(staged)
+    runtime.publisher.deliver(staged)
     log.info("alert %s camera=%s deployment=%s", alert_id, camera_id, deployment_id)
     return alert_id
 
@@ -172,7 +170,6 @@ async def _store_match(
 ) -> tuple[str, list[Staged]]:
     """A sighting of the open alert of this (camera, entry) window, or a new alert."""
     tracker = runtime.tracker
-    assert tracker is not None
     current = tracker.current(camera_id, match.entry_id, now)
     alert = await session.get(Alert, current) if current else None
     if alert is not None and alert.state in CLOSED_STATES:

@@ -14,13 +14,13 @@ import cv2
 import msgspec
 import numpy as np
 
-from server.pipeline.matching import Matcher
 from server.recognition.engine import Face, FaceEngine, Image
 from server.recognition.frame_faces import decode_frame, find_faces
 from server.recognition.image_io import encode_jpeg
+from server.recognition.matching import Matcher
 from server.recognition.process_engine import ProcessEngine
 from server.recognition.timing import StageTimer
-from shared.settings import Settings
+from server.settings import Settings
 
 CROP_MARGIN = 0.6
 """Probe crop = face box grown by this fraction of its size on each side."""

@@ -19,9 +19,9 @@ from sqlalchemy import select, update
 from server.errors import VigilError
 from server.pipeline.alerting import count_frame, raise_or_update
 from server.pipeline.analysis import Analysis, analyse_frame
-from server.pipeline.matching import IndexMatcher, Matcher, index_path
 from server.recognition.frame_faces import frame_pixels
 from server.recognition.image_io import check_image
+from server.recognition.matching import IndexMatcher, Matcher, index_path
 from server.runtime import Runtime
 from server.store.models import Camera, Deployment, DeploymentCamera, Entry, Template, Watchlist
 from shared.protocol.base import ErrorCode
@@ -98,7 +98,6 @@ async def active_deployment(
 async def matcher_for(runtime: Runtime, watchlist_id: str) -> Matcher:
     """The watchlist's matcher for the running engine, rebuilt when the watchlist changed."""
     engine = runtime.engine
-    assert engine is not None
     async with runtime.db.sessions() as session:
         version = (
             await session.execute(select(Watchlist.version).where(Watchlist.id == watchlist_id))
@@ -117,7 +116,6 @@ async def matcher_for(runtime: Runtime, watchlist_id: str) -> Matcher:
 
 async def _build_matcher(runtime: Runtime, watchlist_id: str, version: int) -> Matcher:
     engine = runtime.engine
-    assert engine is not None
     async with runtime.db.sessions() as session:
         rows = (
             await session.execute(
@@ -187,7 +185,6 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending) -> FrameResu
         return await _refused(runtime, dep.id, frame.seq, exc)
     matcher = await matcher_for(runtime, dep.watchlist_id)
     engine = runtime.engine
-    assert engine is not None
     min_face = settings.min_face_px if dep.min_face_px is None else dep.min_face_px
     try:
         analysis: Analysis = await runtime.in_pool(

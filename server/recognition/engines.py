@@ -22,7 +22,7 @@ from pathlib import Path
 
 from server.errors import PackError
 from server.recognition.engine import FaceEngine
-from shared.settings import Settings
+from server.settings import Settings
 
 log = logging.getLogger(__name__)
 

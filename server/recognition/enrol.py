@@ -17,7 +17,7 @@ from server.errors import EnrolmentRefused
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import decode_image
 from server.recognition.quality import QualityReport, assess
-from shared.settings import Settings
+from server.settings import Settings
 
 DOMINANCE = 1.6
 """How much wider than every other acceptable face the enrolled face must be, when a photo

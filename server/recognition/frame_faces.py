@@ -17,7 +17,7 @@ from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import decode_image
 from server.recognition.quality import assess
 from server.recognition.timing import StageTimer
-from shared.settings import Settings
+from server.settings import Settings
 
 
 class SizedDetector(Protocol):

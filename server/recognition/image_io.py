@@ -112,7 +112,7 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int,
         # libjpeg fills a truncated JPEG with grey and only warns; a frame cut short in transit
         # must not be matched as if it were whole.
         raise ImageRefused("undecodable_image", "truncated JPEG (no end-of-image marker)")
-    if data[:2] == b"\xff\xd8" and _scan_cut_short(data, image):
+    if data[:2] == b"\xff\xd8" and _scan_cut_short(data, image, flag):
         # The same with an end marker appended to the cut data: half a face filled with grey
         # could match the wrong person, so the frame is refused rather than analysed.
         raise ImageRefused("undecodable_image", "truncated JPEG (scan data ends early)")
@@ -139,7 +139,7 @@ _PROBE = b"\xff\x00" * 32
 """Stuffed 1-bits (``FF 00``): no marker, and never valid Huffman data a scan could end on."""
 
 
-def _scan_cut_short(data: bytes, image: np.ndarray[Any, Any]) -> bool:
+def _scan_cut_short(data: bytes, image: np.ndarray[Any, Any], flag: int) -> bool:
     """Whether a baseline JPEG's scan data stopped before its last block.
 
     libjpeg decodes the missing blocks of a cut scan as zero coefficients, so the last block
@@ -155,7 +155,7 @@ def _scan_cut_short(data: bytes, image: np.ndarray[Any, Any]) -> bool:
     if end < 2:
         return False
     probe = cv2.imdecode(np.frombuffer(data[:end] + _PROBE + data[end:], dtype=np.uint8),
-                         cv2.IMREAD_COLOR)
+                         flag)  # decoded the same way (full or reduced size) as the frame
     return probe is None or probe.shape != image.shape or not np.array_equal(probe, image)
 
 

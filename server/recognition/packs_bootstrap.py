@@ -97,7 +97,7 @@ def bootstrap(model_root: Path, shared_copy: Path = SHARED_COPY, use_npm: bool =
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from shared.settings import load_settings
+    from server.settings import load_settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--model-root", default=None, help="folder of installed model packs")

@@ -37,7 +37,7 @@ import numpy as np
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.frame_faces import FrameFaces, find_faces
 from server.recognition.timing import StageTimer
-from shared.settings import Settings
+from server.settings import Settings
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ import msgspec
 import numpy as np
 
 from server.recognition.engine import Face, Image
-from shared.settings import QualitySettings
+from server.settings import QualitySettings
 
 FRONTAL_NOSE_DROP = 0.55
 """Nose tip below the eye line, in inter-eye distances, for a frontal face (both engines'

@@ -21,6 +21,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.protocol.base import (
+    AlertState,
+    Category,
+    DismissReason,
+    OfficerStatus,
+    Outcome,
+    Purpose,
+    Role,
+)
+
 
 class Base(DeclarativeBase):
     """Declarative base of every Vigil table."""
@@ -32,7 +42,7 @@ class Account(Base):
     __tablename__ = "accounts"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    role: Mapped[str] = mapped_column(String(32), index=True)
+    role: Mapped[Role] = mapped_column(String(32), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -64,7 +74,7 @@ class Officer(Base):
     __tablename__ = "officers"
     id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     call_sign: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="available")
+    status: Mapped[OfficerStatus] = mapped_column(String(16), default="available")
     lat: Mapped[float | None] = mapped_column(Float, nullable=True)
     lon: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_seen: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -90,7 +100,7 @@ class Entry(Base):
     watchlist_id: Mapped[str] = mapped_column(ForeignKey("watchlists.id"), index=True)
     subject_ref: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200))
-    category: Mapped[str] = mapped_column(String(40))
+    category: Mapped[Category] = mapped_column(String(40))
     justification: Mapped[str] = mapped_column(Text)
     legal_basis: Mapped[str] = mapped_column(Text)
     image_source: Mapped[str] = mapped_column(Text)
@@ -121,7 +131,7 @@ class Deployment(Base):
     __tablename__ = "deployments"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    purpose: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[Purpose] = mapped_column(String(64))
     place: Mapped[str] = mapped_column(Text)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
@@ -160,9 +170,9 @@ class Alert(Base):
     first_seen: Mapped[float] = mapped_column(Float)
     last_seen: Mapped[float] = mapped_column(Float)
     sightings: Mapped[int] = mapped_column(Integer, default=1)
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    dismiss_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    state: Mapped[AlertState] = mapped_column(String(16), index=True)
+    outcome: Mapped[Outcome | None] = mapped_column(String(32), nullable=True)
+    dismiss_reason: Mapped[DismissReason | None] = mapped_column(String(32), nullable=True)
     assigned_officer_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     assigned_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)

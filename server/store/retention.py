@@ -18,10 +18,10 @@ from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import VigilError
+from server.settings import Settings
 from server.store.models import Account, Alert, AlertEventRow, AlertRecipient, OutboxMessage
 from server.store.outbox import Staged, stage
 from shared.protocol.officer import AlertWithdrawn
-from shared.settings import Settings
 
 log = logging.getLogger("vigil.governance")
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.stats import figures, tally
+from server.domain.stats import OutcomeCounts, figures, tally
 from server.store.models import (
     Account,
     Alert,
@@ -29,21 +32,53 @@ from shared.protocol.alerts import (
 
 async def alert_view(session: AsyncSession, alert: Alert) -> AlertView:
     """The alert card of one alert (entry, camera and place joined in)."""
-    entry = await session.get(Entry, alert.entry_id)
-    camera = await session.get(Camera, alert.camera_id)
-    deployment = await session.get(Deployment, alert.deployment_id)
-    officer = (
-        await session.get(Officer, alert.assigned_officer_id)
-        if alert.assigned_officer_id else None
-    )
-    events = (
-        await session.execute(
-            select(AlertEventRow)
-            .where(AlertEventRow.alert_id == alert.id)
-            .order_by(AlertEventRow.id)
-        )
-    ).scalars().all()
-    names = await actor_names(session, {e.actor for e in events})
+    return (await alert_views(session, [alert]))[0]
+
+
+async def alert_views(session: AsyncSession, alerts: Sequence[Alert]) -> list[AlertView]:
+    """The cards of many alerts in a constant number of queries (one per related table,
+    whatever the number of alerts: a dispatcher's snapshot lists hundreds)."""
+    if not alerts:
+        return []
+    entries = await _by_id(session, Entry, {a.entry_id for a in alerts})
+    cameras = await _by_id(session, Camera, {a.camera_id for a in alerts})
+    deployments = await _by_id(session, Deployment, {a.deployment_id for a in alerts})
+    officers = await _by_id(session, Officer,
+                            {a.assigned_officer_id for a in alerts if a.assigned_officer_id})
+    rows = (await session.execute(
+        select(AlertEventRow)
+        .where(AlertEventRow.alert_id.in_([a.id for a in alerts]))
+        .order_by(AlertEventRow.id)
+    )).scalars().all()
+    names = await actor_names(session, {e.actor for e in rows})
+    events: dict[str, list[AlertEvent]] = {}
+    for e in rows:
+        events.setdefault(e.alert_id, []).append(
+            AlertEvent(at=e.at, actor=e.actor, action=e.action, detail=e.detail,
+                       actor_name=names.get(e.actor, e.actor)))
+    return [
+        _card(a, entries.get(a.entry_id), cameras.get(a.camera_id),
+              deployments.get(a.deployment_id),
+              officers.get(a.assigned_officer_id) if a.assigned_officer_id else None,
+              events.get(a.id, []))
+        for a in alerts
+    ]
+
+
+R = TypeVar("R", Entry, Camera, Deployment, Officer)
+
+
+async def _by_id(session: AsyncSession, model: type[R], ids: set[str]) -> dict[str, R]:
+    if not ids:
+        return {}
+    rows = await session.execute(select(model).where(model.id.in_(sorted(ids))))
+    return {row.id: row for row in rows.scalars()}
+
+
+def _card(
+    alert: Alert, entry: Entry | None, camera: Camera | None, deployment: Deployment | None,
+    officer: Officer | None, events: list[AlertEvent],
+) -> AlertView:
     return AlertView(
         id=alert.id,
         version=alert.version,
@@ -56,7 +91,7 @@ async def alert_view(session: AsyncSession, alert: Alert) -> AlertView:
         entry_id=alert.entry_id,
         subject_ref=entry.subject_ref if entry else "",
         display_name=entry.display_name if entry else "(entry removed)",
-        category=entry.category if entry else "wanted_serious_crime",  # type: ignore[arg-type]
+        category=entry.category if entry else "wanted_serious_crime",
         reason=entry.justification if entry else "",
         legal_basis=entry.legal_basis if entry else "",
         reference_image_date=entry.image_date if entry else "",
@@ -65,8 +100,8 @@ async def alert_view(session: AsyncSession, alert: Alert) -> AlertView:
         first_seen=alert.first_seen,
         last_seen=alert.last_seen,
         sightings=alert.sightings,
-        state=alert.state,  # type: ignore[arg-type]
-        outcome=alert.outcome,  # type: ignore[arg-type]
+        state=alert.state,
+        outcome=alert.outcome,
         dismiss_reason=alert.dismiss_reason,
         assigned_officer_id=alert.assigned_officer_id,
         assigned_call_sign=officer.call_sign if officer else None,
@@ -79,9 +114,7 @@ async def alert_view(session: AsyncSession, alert: Alert) -> AlertView:
             matched=alert.matched_at,
             pushed=alert.pushed_at,
         ),
-        events=tuple(AlertEvent(at=e.at, actor=e.actor, action=e.action, detail=e.detail,
-                                actor_name=names.get(e.actor, e.actor))
-                     for e in events),
+        events=tuple(events),
         incident_id=alert.incident_id or alert.id,
         camera_place=camera.description if camera else "",
     )
@@ -109,7 +142,7 @@ def officer_view(officer: Officer, connected: bool) -> OfficerView:
     return OfficerView(
         id=officer.id,
         call_sign=officer.call_sign,
-        status=officer.status,  # type: ignore[arg-type]
+        status=officer.status,
         lat=officer.lat,
         lon=officer.lon,
         last_seen=officer.last_seen,
@@ -125,29 +158,60 @@ def camera_view(camera: Camera) -> CameraView:
 
 
 async def deployment_view(session: AsyncSession, dep: Deployment) -> DeploymentView:
-    cams = (
-        await session.execute(
-            select(DeploymentCamera.camera_id).where(DeploymentCamera.deployment_id == dep.id)
-        )
-    ).scalars().all()
-    return DeploymentView(
-        id=dep.id, name=dep.name, purpose=dep.purpose,  # type: ignore[arg-type]
-        place=dep.place, lat=dep.lat, lon=dep.lon, camera_ids=tuple(sorted(cams)),
-        watchlist_id=dep.watchlist_id, threshold=dep.threshold,
-        notify_radius_m=dep.notify_radius_m, starts_at=dep.starts_at, ends_at=dep.ends_at,
-        active=dep.active,
+    return (await deployment_views(session, [dep]))[0]
+
+
+async def deployment_views(
+    session: AsyncSession, deps: Sequence[Deployment]
+) -> list[DeploymentView]:
+    """Views of many deployments in one query for their cameras."""
+    if not deps:
+        return []
+    cams: dict[str, list[str]] = {}
+    rows = await session.execute(
+        select(DeploymentCamera.deployment_id, DeploymentCamera.camera_id)
+        .where(DeploymentCamera.deployment_id.in_([d.id for d in deps]))
     )
+    for dep_id, cam_id in rows.all():
+        cams.setdefault(dep_id, []).append(cam_id)
+    return [
+        DeploymentView(
+            id=dep.id, name=dep.name, purpose=dep.purpose,
+            place=dep.place, lat=dep.lat, lon=dep.lon,
+            camera_ids=tuple(sorted(cams.get(dep.id, []))),
+            watchlist_id=dep.watchlist_id, threshold=dep.threshold,
+            notify_radius_m=dep.notify_radius_m, starts_at=dep.starts_at, ends_at=dep.ends_at,
+            active=dep.active,
+        )
+        for dep in deps
+    ]
 
 
 async def deployment_stats(session: AsyncSession, dep: Deployment) -> DeploymentStats:
     """Both figures together: false alerts per face processed and precision of alerts
     (definitions in :mod:`server.domain.stats`)."""
+    return (await deployments_stats(session, [dep]))[0]
+
+
+async def deployments_stats(
+    session: AsyncSession, deps: Sequence[Deployment]
+) -> list[DeploymentStats]:
+    """:func:`deployment_stats` of many deployments in one grouped query."""
+    if not deps:
+        return []
+    groups: dict[str, list[tuple[str, str | None, str | None, int]]] = {}
     rows = await session.execute(
-        select(Alert.state, Alert.outcome, Alert.dismiss_reason, func.count())
-        .where(Alert.deployment_id == dep.id)
-        .group_by(Alert.state, Alert.outcome, Alert.dismiss_reason)
+        select(Alert.deployment_id, Alert.state, Alert.outcome, Alert.dismiss_reason,
+               func.count())
+        .where(Alert.deployment_id.in_([d.id for d in deps]))
+        .group_by(Alert.deployment_id, Alert.state, Alert.outcome, Alert.dismiss_reason)
     )
-    counts = tally([(s, o, r, int(n)) for s, o, r, n in rows.all()])
+    for dep_id, state, outcome, reason, n in rows.all():
+        groups.setdefault(dep_id, []).append((state, outcome, reason, int(n)))
+    return [_stats(dep, tally(groups.get(dep.id, []))) for dep in deps]
+
+
+def _stats(dep: Deployment, counts: OutcomeCounts) -> DeploymentStats:
     fig = figures(counts, dep.faces_processed)
     return DeploymentStats(
         deployment_id=dep.id,

@@ -13,6 +13,7 @@ from server.pipeline.ingest import FrameSlot, Pending, run_camera
 from server.runtime import Runtime
 from server.store.models import Camera
 from server.ws.connection import Closed, Connection
+from server.ws.hub import Hub
 from shared.protocol.base import CloseCode, ErrorCode
 from shared.protocol.camera import CameraIn, Frame, FrameResult
 from shared.protocol.codec import ProtocolError, camera_in
@@ -34,6 +35,7 @@ def decode(raw: bytes | str) -> CameraIn:
 async def camera_socket(socket: WebSocket[Any, Any, Any]) -> None:
     """A camera unit streaming frames for its registered camera id."""
     runtime: Runtime = socket.app.state.runtime
+    hub: Hub = socket.app.state.hub
     await socket.accept()
     conn = Connection(socket, runtime, role="camera", mode="binary",
                       max_bytes=runtime.settings.max_image_bytes + FRAME_OVERHEAD)
@@ -41,23 +43,23 @@ async def camera_socket(socket: WebSocket[Any, Any, Any]) -> None:
     camera_id: str | None = None
     worker = None
     try:
-        hello = await conn.handshake(decode)
-        if hello is None:
+        accepted = await conn.handshake(decode)
+        if accepted is None:
             return
+        hello, principal = accepted
         if not runtime.accepting:
             conn.error("shutting_down", "server is shutting down", close=CloseCode.GOING_AWAY)
             return
-        assert conn.principal is not None
         async with runtime.db.sessions() as session:
             camera = await session.get(Camera, hello.camera_id or "")
         # Fail closed: a camera registered without a bound account accepts no token at all.
-        if camera is None or camera.account_id != conn.principal.account_id:
+        if camera is None or camera.account_id != principal.account_id:
             conn.error(ErrorCode.FORBIDDEN, "unknown camera id or not this token's camera",
                        close=CloseCode.UNAUTHORISED)
             return
         camera_id = camera.id
-        runtime.hub.register(conn.session, camera_id=camera_id)
-        await conn.welcome()
+        hub.register(conn.session, camera_id=camera_id)
+        await conn.welcome(principal)
         slot = FrameSlot()
 
         def reply(result: FrameResult) -> None:
@@ -92,5 +94,5 @@ async def camera_socket(socket: WebSocket[Any, Any, Any]) -> None:
             worker.cancel()
             await asyncio.wait([worker])  # waits without raising, nor swallowing our cancel
         if camera_id is not None:
-            runtime.hub.unregister(conn.session, camera_id=camera_id)
+            hub.unregister(conn.session, camera_id=camera_id)
         await conn.finish()

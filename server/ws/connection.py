@@ -18,7 +18,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from litestar import WebSocket
@@ -27,6 +27,7 @@ from server.auth import Principal, authenticate
 from server.errors import VigilError
 from server.runtime import Runtime
 from server.store.outbox import positions
+from server.ws.hub import Hub
 from server.ws.session import Session
 from shared.protocol.base import PROTOCOL_VERSION, CloseCode, ErrorCode, Role
 from shared.protocol.codec import ProtocolError
@@ -38,6 +39,9 @@ HELLO_TIMEOUT_S = 10.0
 EXPIRY_RECHECK_S = 0.5
 """Longest real-time wait between two looks at the clock while a token is valid: the clock is
 injectable (tests, governance) and may jump, so the watchdog never sleeps past this."""
+
+M = TypeVar("M")
+"""A role's incoming message union."""
 
 
 class Closed(Exception):
@@ -83,7 +87,6 @@ class Connection:
         self.session = Session(socket, mode=mode, queue_limit=runtime.settings.send_queue_size,
                                role=role)
         self.limiter = RateLimiter(runtime.settings.max_messages_per_second)
-        self.principal: Principal | None = None
         self._expiry: asyncio.Task[None] | None = None
 
     async def receive(self, wait_s: float | None = None) -> bytes | str:
@@ -112,8 +115,11 @@ class Connection:
         if close is not None:
             self.session.close(close, code)
 
-    async def handshake(self, decode: Callable[[bytes | str], Any]) -> Hello | None:
-        """Receive and check ``hello``; send ``welcome``, or an error and close."""
+    async def handshake(
+        self, decode: Callable[[bytes | str], object]
+    ) -> tuple[Hello, Principal] | None:
+        """Receive and check ``hello`` and its token; on success returns both (the caller
+        sends ``welcome``), else sends an error, closes and returns None."""
         try:
             raw = await self.receive(HELLO_TIMEOUT_S)
         except TimeoutError:
@@ -150,12 +156,11 @@ class Connection:
             self.error(ErrorCode.FORBIDDEN, f"this endpoint is for the {self.role} role",
                        close=CloseCode.UNAUTHORISED)
             return None
-        self.principal = principal
         self.session.account_id = principal.account_id
         if principal.expires_at is not None:
             self._expiry = asyncio.create_task(self.watch_expiry(principal.expires_at),
                                                name="ws-expiry")
-        return hello
+        return hello, principal
 
     async def watch_expiry(self, expires_at: float) -> None:
         """Close this connection (fatal ``unauthorised``, 4001) once the runtime's clock
@@ -165,27 +170,25 @@ class Connection:
         while True:
             left = expires_at - self.runtime.clock()
             if left <= 0:
-                log.info("%s %s: token expired, closing", self.role,
-                         self.principal.account_id if self.principal else "?")
+                log.info("%s %s: token expired, closing", self.role, self.session.account_id)
                 self.error(ErrorCode.UNAUTHORISED, "token expired", close=CloseCode.UNAUTHORISED)
                 return
             await asyncio.sleep(min(left, EXPIRY_RECHECK_S))
 
-    async def welcome(self) -> None:
-        assert self.principal is not None
+    async def welcome(self, principal: Principal) -> None:
         async with self.runtime.db.sessions() as session:
-            last, acked = await positions(session, self.principal.account_id)
+            last, acked = await positions(session, principal.account_id)
         settings = self.runtime.settings
         self.send(Welcome(
-            protocol=PROTOCOL_VERSION, role=self.role, account_id=self.principal.account_id,
-            name=self.principal.name, server_time=self.runtime.clock(), last_seq=last,
+            protocol=PROTOCOL_VERSION, role=self.role, account_id=principal.account_id,
+            name=principal.name, server_time=self.runtime.clock(), last_seq=last,
             acked_seq=acked,
             limits=Limits(max_message_bytes=self.max_bytes,
                           max_frame_bytes=settings.max_image_bytes,
                           max_messages_per_second=settings.max_messages_per_second),
         ))
 
-    async def next_message(self, decode: Callable[[bytes | str], Any]) -> Any | None:
+    async def next_message(self, decode: Callable[[bytes | str], M]) -> M | None:
         """The next decoded message, or None when it was refused (error already sent).
 
         Raises:
@@ -211,7 +214,7 @@ class Connection:
             return None
         return message
 
-    async def handle(self, message: Any, handler: Callable[[Any], Awaitable[None]]) -> None:
+    async def handle(self, message: M, handler: Callable[[M], Awaitable[None]]) -> None:
         """Run one message's handler; a failure costs that message only, never the connection.
 
         A :class:`VigilError` is answered with its code; anything else (a database error, a
@@ -246,15 +249,13 @@ class Connection:
         await self.session.stop()
 
 
-Handler = Callable[[Runtime, Connection, str, Any], Awaitable[None]]
-"""Handles one decoded message of a signed-in account: ``(runtime, conn, account_id, message)``."""
 
 
 async def serve_json_role(
     socket: WebSocket[Any, Any, Any],
     role: Role,
-    decode: Callable[[bytes | str], Any],
-    handle: Handler,
+    decode: Callable[[bytes | str], M],
+    handle: Callable[[Runtime, Connection, Principal, M], Awaitable[None]],
     on_presence: Callable[[Runtime, str], Awaitable[None]] | None = None,
 ) -> None:
     """The life of an officer or dispatcher socket: handshake, register with the hub,
@@ -265,30 +266,30 @@ async def serve_json_role(
             dispatchers they are connected or gone).
     """
     runtime: Runtime = socket.app.state.runtime
+    hub: Hub = socket.app.state.hub
     await socket.accept()
     conn = Connection(socket, runtime, role=role, mode="text",
                       max_bytes=runtime.settings.max_message_bytes)
     conn.session.start()
-    registered = False
+    signed_in: Principal | None = None
     try:
-        if await conn.handshake(decode) is None:
+        accepted = await conn.handshake(decode)
+        if accepted is None:
             return
-        assert conn.principal is not None
-        me = conn.principal.account_id
-        runtime.hub.register(conn.session)
-        registered = True
-        await conn.welcome()
+        _hello, signed_in = accepted
+        hub.register(conn.session)
+        await conn.welcome(signed_in)
         if on_presence is not None:
-            await on_presence(runtime, me)
+            await on_presence(runtime, signed_in.account_id)
         while True:
             message = await conn.next_message(decode)
             if message is not None:
-                await conn.handle(message, functools.partial(handle, runtime, conn, me))
+                await conn.handle(message, functools.partial(handle, runtime, conn, signed_in))
     except Closed:
         pass
     finally:
-        if registered:
-            runtime.hub.unregister(conn.session)
-            if on_presence is not None and conn.principal is not None:
-                await on_presence(runtime, conn.principal.account_id)
+        if signed_in is not None:
+            hub.unregister(conn.session)
+            if on_presence is not None:
+                await on_presence(runtime, signed_in.account_id)
         await conn.finish()

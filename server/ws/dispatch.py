@@ -3,28 +3,29 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, assert_never
 
 from litestar import WebSocket, websocket
 from sqlalchemy import or_, select
 
-from server.errors import VigilError
+from server.auth import Principal
 from server.runtime import Runtime
+from server.services.alerts import AlertService
 from server.store.models import Alert, Camera, Deployment, Officer
 from server.store.outbox import positions
 from server.store.views import (
-    alert_view,
+    alert_views,
     camera_view,
-    deployment_stats,
-    deployment_view,
+    deployment_views,
+    deployments_stats,
     officer_view,
 )
-from server.ws.alert_commands import apply_command
+from server.ws.commands import alert_command
 from server.ws.connection import Connection, serve_json_role
 from server.ws.officer import fetcher, handle_ack
 from shared.protocol.base import ErrorCode
 from shared.protocol.codec import dispatch_in
-from shared.protocol.common import Ack, CommandResult, Ping, Pong, Resume
+from shared.protocol.common import Ack, Hello, Ping, Pong, Resume
 from shared.protocol.dispatch import (
     AddNote,
     AssignAlert,
@@ -62,11 +63,11 @@ async def snapshot(runtime: Runtime, account_id: str) -> Snapshot:
         deps = (await session.execute(select(Deployment))).scalars().all()
         return Snapshot(
             server_time=now,
-            alerts=tuple([await alert_view(session, a) for a in alerts]),
-            officers=tuple(officer_view(o, runtime.hub.connected(o.id)) for o in officers),
+            alerts=tuple(await alert_views(session, alerts)),
+            officers=tuple(officer_view(o, runtime.publisher.connected(o.id)) for o in officers),
             cameras=tuple(camera_view(c) for c in cameras),
-            deployments=tuple([await deployment_view(session, d) for d in deps]),
-            stats=tuple([await deployment_stats(session, d) for d in deps]),
+            deployments=tuple(await deployment_views(session, deps)),
+            stats=tuple(await deployments_stats(session, deps)),
             last_seq=last_seq,
             ack_timeout_s=runtime.settings.ack_timeout_s,
         )
@@ -78,51 +79,27 @@ async def dispatch_socket(socket: WebSocket[Any, Any, Any]) -> None:
     await serve_json_role(socket, "dispatcher", decode, _handle)
 
 
-async def _handle(runtime: Runtime, conn: Connection, me: str, message: Any) -> None:
+async def _handle(
+    runtime: Runtime, conn: Connection, me: Principal, message: DispatchIn
+) -> None:
     """One dispatcher message (the connection turns a failure into a typed error)."""
     match message:
         case Resume():
             # The snapshot supersedes every earlier delta: acknowledge up to it and go live
             # from there.
             conn.session.hold_updates()
-            snap = await snapshot(runtime, me)
-            await handle_ack(runtime, me, snap.last_seq, officer=False)
+            snap = await snapshot(runtime, me.account_id)
+            await handle_ack(runtime, me.account_id, snap.last_seq, officer=False)
             conn.send(snap)
             conn.session.release_updates()
-            conn.session.go_live(snap.last_seq, fetcher(runtime, me))
+            conn.session.go_live(snap.last_seq, fetcher(runtime, me.account_id))
         case Ack():
-            await handle_ack(runtime, me, message.seq, officer=False)
+            await handle_ack(runtime, me.account_id, message.seq, officer=False)
         case Ping():
             conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
         case AssignAlert() | DismissAlert() | AddNote() | ReopenAlert():
-            await _command(runtime, conn, me, message)
+            await alert_command(AlertService(runtime), conn, me, message)
+        case Hello():
+            conn.error(ErrorCode.BAD_MESSAGE, "hello was already received")
         case _:
-            conn.error(ErrorCode.BAD_MESSAGE, "not a dispatcher message")
-
-
-async def _command(
-    runtime: Runtime, conn: Connection, me: str,
-    message: AssignAlert | DismissAlert | AddNote | ReopenAlert,
-) -> None:
-    try:
-        match message:
-            case AssignAlert():
-                await apply_command(runtime, actor_id=me, actor_role="dispatcher",
-                                    command="assign", alert_id=message.alert_id,
-                                    officer_id=message.officer_id)
-            case DismissAlert():
-                await apply_command(runtime, actor_id=me, actor_role="dispatcher",
-                                    command="dismiss", alert_id=message.alert_id,
-                                    reason=message.reason, text=message.text)
-            case AddNote():
-                await apply_command(runtime, actor_id=me, actor_role="dispatcher",
-                                    command="note", alert_id=message.alert_id,
-                                    text=message.text)
-            case ReopenAlert():
-                await apply_command(runtime, actor_id=me, actor_role="dispatcher",
-                                    command="reopen", alert_id=message.alert_id)
-    except VigilError as exc:
-        conn.send(CommandResult(ref=message.ref, ok=False, code=exc.code, message=exc.message,
-                                alert_id=message.alert_id))
-        return
-    conn.send(CommandResult(ref=message.ref, ok=True, alert_id=message.alert_id))
+            assert_never(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
@@ -79,3 +80,27 @@ class Hub:
 
     def all_sessions(self) -> list[Session]:
         return [*self.sessions.values(), *self.cameras.values()]
+
+    def close_camera(self, camera_id: str, *, unless_account: str, message: str) -> None:
+        """Close the live stream of ``camera_id`` (4001) unless ``unless_account`` holds it
+        (the camera was bound to another account)."""
+        session = self.cameras.get(camera_id)
+        if session is not None and session.account_id != unless_account:
+            session.close(CloseCode.UNAUTHORISED, message)
+
+    async def shutdown(self, flush_s: float) -> None:
+        """Graceful stop of live traffic: close cameras (no more frames), let every send queue
+        flush for up to ``flush_s``, then close every socket with 1001."""
+        sessions = self.all_sessions()
+        for session in list(self.cameras.values()):
+            session.close(CloseCode.GOING_AWAY, "server shutting down")
+        await asyncio.gather(
+            *(asyncio.wait_for(s.drained(), flush_s) for s in sessions),
+            return_exceptions=True,
+        )
+        for session in sessions:
+            session.close(CloseCode.GOING_AWAY, "server shutting down")
+        await asyncio.gather(
+            *(asyncio.wait_for(s.closed.wait(), flush_s) for s in sessions),
+            return_exceptions=True,
+        )

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from litestar import WebSocket, websocket
 
-from server.errors import VigilError
+from server.auth import Principal
 from server.runtime import Runtime
+from server.services.alerts import AlertService
+from server.store.group_commit import OfficerUpdate
 from server.store.models import Officer
 from server.store.outbox import pending
 from server.store.views import officer_view
-from server.ws.alert_commands import apply_command
+from server.ws.commands import alert_command
 from server.ws.connection import Connection, serve_json_role
-from server.ws.group_commit import OfficerUpdate
-from shared.protocol.base import ErrorCode
+from server.ws.session import FetchPending
+from shared.protocol.base import ErrorCode, OfficerStatus
 from shared.protocol.codec import officer_in
-from shared.protocol.common import Ack, CommandResult, Ping, Pong, Resume
+from shared.protocol.common import Ack, Hello, Ping, Pong, Resume
 from shared.protocol.dispatch import OfficerUpdated
 from shared.protocol.officer import (
     AcceptAlert,
@@ -38,7 +41,7 @@ def decode(raw: bytes | str) -> OfficerIn:
     return officer_in.decode(raw)
 
 
-def fetcher(runtime: Runtime, account_id: str):  # type: ignore[no-untyped-def]
+def fetcher(runtime: Runtime, account_id: str) -> FetchPending:
     """Reads this recipient's outbox after a seq (for :meth:`Session.go_live`)."""
 
     async def fetch(after: int) -> Sequence[tuple[int, bytes]]:
@@ -58,8 +61,8 @@ async def officer_changed(runtime: Runtime, officer_id: str) -> None:
     async with runtime.db.sessions() as session:
         officer = await session.get(Officer, officer_id)
     if officer is not None:
-        runtime.hub.broadcast("dispatcher", OfficerUpdated(
-            officer=officer_view(officer, runtime.hub.connected(officer_id))))
+        runtime.publisher.broadcast("dispatcher", OfficerUpdated(
+            officer=officer_view(officer, runtime.publisher.connected(officer_id))))
 
 
 @websocket("/ws/officer")
@@ -68,32 +71,37 @@ async def officer_socket(socket: WebSocket[Any, Any, Any]) -> None:
     await serve_json_role(socket, "officer", decode, _handle, officer_changed)
 
 
-async def _handle(runtime: Runtime, conn: Connection, me: str, message: Any) -> None:
+async def _handle(
+    runtime: Runtime, conn: Connection, me: Principal, message: OfficerIn
+) -> None:
     """One officer message (the connection turns a failure into a typed error)."""
     match message:
         case Resume():
-            await handle_ack(runtime, me, message.last_seq, officer=True)
-            conn.session.go_live(message.last_seq, fetcher(runtime, me))
+            await handle_ack(runtime, me.account_id, message.last_seq, officer=True)
+            conn.session.go_live(message.last_seq, fetcher(runtime, me.account_id))
         case Ack():
-            await handle_ack(runtime, me, message.seq, officer=True)
+            await handle_ack(runtime, me.account_id, message.seq, officer=True)
         case Ping():
             conn.send(Pong(ref=message.ref, server_time=runtime.clock()))
         case UpdatePosition():
             if not (-90 <= message.lat <= 90 and -180 <= message.lon <= 180):
                 conn.error(ErrorCode.BAD_MESSAGE, "position out of range")
                 return
-            await _update(runtime, me, lat=message.lat, lon=message.lon)
+            await _update(runtime, me.account_id, lat=message.lat, lon=message.lon)
         case UpdateStatus():
-            await _update(runtime, me, status=message.status)
+            await _update(runtime, me.account_id, status=message.status)
         case AcceptAlert() | DeclineAlert() | ResolveAlert():
-            await _command(runtime, conn, me, message)
+            await alert_command(AlertService(runtime), conn, me, message,
+                                then=functools.partial(_after_command, runtime, me, message))
+        case Hello():
+            conn.error(ErrorCode.BAD_MESSAGE, "hello was already received")
         case _:
-            conn.error(ErrorCode.BAD_MESSAGE, "not an officer message")
+            assert_never(message)
 
 
 async def _update(
     runtime: Runtime, officer_id: str, *, lat: float | None = None, lon: float | None = None,
-    status: str | None = None,
+    status: OfficerStatus | None = None,
 ) -> None:
     # Group-committed with other officers' updates: 1,000 officers reporting their positions
     # as they connect would otherwise hold the store's writer (and the next alert) for seconds.
@@ -102,30 +110,13 @@ async def _update(
     await officer_changed(runtime, officer_id)
 
 
-async def _command(
-    runtime: Runtime, conn: Connection, me: str,
-    message: AcceptAlert | DeclineAlert | ResolveAlert,
+async def _after_command(
+    runtime: Runtime, me: Principal, message: AcceptAlert | DeclineAlert | ResolveAlert
 ) -> None:
-    try:
-        if isinstance(message, AcceptAlert):
-            await apply_command(runtime, actor_id=me, actor_role="officer", command="accept",
-                                alert_id=message.alert_id)
-        elif isinstance(message, DeclineAlert):
-            await apply_command(runtime, actor_id=me, actor_role="officer", command="decline",
-                                alert_id=message.alert_id, text=message.reason)
-        else:
-            await apply_command(runtime, actor_id=me, actor_role="officer", command="resolve",
-                                alert_id=message.alert_id, outcome=message.outcome,
-                                text=message.note)
-    except VigilError as exc:
-        conn.send(CommandResult(ref=message.ref, ok=False, code=exc.code, message=exc.message,
-                                alert_id=message.alert_id))
-        return
     # Accepting makes the officer busy until they resolve (so the nearest-officer suggestion
     # skips them); resolving makes them available again. Written before the result, so a
     # client that reads the result sees the new status everywhere.
     if isinstance(message, AcceptAlert):
-        await _update(runtime, me, status="busy")
+        await _update(runtime, me.account_id, status="busy")
     elif isinstance(message, ResolveAlert):
-        await _update(runtime, me, status="available")
-    conn.send(CommandResult(ref=message.ref, ok=True, alert_id=message.alert_id))
+        await _update(runtime, me.account_id, status="available")

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from litestar import WebSocket
 
+from server.runtime import log_failure
 from shared.protocol.base import CloseCode
 
 log = logging.getLogger("vigil.ws")
@@ -74,6 +75,7 @@ class Session:
 
     def start(self) -> None:
         self._sender = asyncio.create_task(self._send_loop(), name="ws-sender")
+        self._sender.add_done_callback(log_failure)
 
     # -- outgoing -------------------------------------------------------------------------
     def send(self, payload: bytes) -> bool:
@@ -180,6 +182,7 @@ class Session:
         if self._pump is None or self._pump.done():
             self.live = False
             self._pump = asyncio.create_task(self._replay(), name="ws-replay")
+            self._pump.add_done_callback(log_failure)
 
     async def _replay(self) -> None:
         assert self._fetch is not None

@@ -8,14 +8,14 @@ reconnects gets the current figures in its snapshot, so nothing needs replaying.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy import select
 
 from server.runtime import Runtime
 from server.store.models import Deployment
-from server.store.views import deployment_stats
+from server.store.views import deployments_stats
+from server.ws.hub import Hub
 from shared.protocol.alerts import DeploymentStats
 from shared.protocol.dispatch import StatsUpdated
 
@@ -24,30 +24,21 @@ log = logging.getLogger(__name__)
 STATS_PERIOD_S = 5.0
 
 
-async def push_changed_stats(runtime: Runtime, last: dict[str, DeploymentStats]) -> int:
+async def push_changed_stats(
+    runtime: Runtime, hub: Hub, last: dict[str, DeploymentStats]
+) -> int:
     """Send the stats of every active deployment that changed since ``last``; returns how many."""
-    if not any(s.role == "dispatcher" for s in runtime.hub.sessions.values()):
+    if not any(s.role == "dispatcher" for s in hub.sessions.values()):
         return 0
     async with runtime.db.sessions() as session:
         deployments = (
             await session.execute(select(Deployment).where(Deployment.active.is_(True)))
         ).scalars().all()
-        current = [await deployment_stats(session, d) for d in deployments]
+        current = await deployments_stats(session, deployments)
     sent = 0
     for stats in current:
         if last.get(stats.deployment_id) != stats:
             last[stats.deployment_id] = stats
-            runtime.hub.broadcast("dispatcher", StatsUpdated(stats=stats))
+            hub.broadcast("dispatcher", StatsUpdated(stats=stats))
             sent += 1
     return sent
-
-
-async def stats_loop(runtime: Runtime, period_s: float = STATS_PERIOD_S) -> None:
-    """Background task owned by the lifespan."""
-    last: dict[str, DeploymentStats] = {}
-    while True:
-        try:
-            await push_changed_stats(runtime, last)
-        except Exception:
-            log.exception("stats push failed")
-        await asyncio.sleep(period_s)

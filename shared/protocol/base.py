@@ -106,3 +106,16 @@ class ErrorCode:
     SLOW_CONSUMER = "slow_consumer"
     INTERNAL_ERROR = "internal_error"
     """The server failed on this message (logged); the connection goes on."""
+
+
+FATAL_CLOSE_CODES: frozenset[int] = frozenset(
+    {CloseCode.BAD_HELLO, CloseCode.UNAUTHORISED, CloseCode.PROTOCOL_VERSION, CloseCode.REPLACED}
+)
+"""Close codes after which reconnecting cannot help: the credentials or the protocol are
+wrong, or another connection with the same credentials took over (two clients must not
+fight). Clients stop on these and reconnect (with backoff) on every other close."""
+FATAL_ERROR_CODES: frozenset[str] = frozenset(
+    {ErrorCode.UNAUTHORISED, ErrorCode.FORBIDDEN, ErrorCode.PROTOCOL_VERSION,
+     ErrorCode.HELLO_REQUIRED}
+)
+"""Error codes (answering ``hello``) after which reconnecting cannot help."""

@@ -39,9 +39,9 @@ class AcceptAlert(WireMessage, tag="accept"):
 class DeclineAlert(WireMessage, tag="decline"):
     """The officer cannot take the assignment; it goes back to the dispatchers' queue."""
 
-    ref: int
-    alert_id: str
-    reason: str
+    ref: Ref
+    alert_id: Id
+    reason: Text
     """Why, in a few words (required; shown to the dispatcher, kept in the alert's events)."""
 
 

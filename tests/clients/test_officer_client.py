@@ -268,6 +268,10 @@ def test_cli_options_are_validated() -> None:
     assert parse_point(" 51.5 , -0.14 ") == (51.5, -0.14)
 
 
+GOLDEN_RAISED = (Path(__file__).resolve().parents[2]
+                 / "fixtures/protocol/officer/out/alert_raised.json").read_bytes()
+
+
 def test_card_output_shows_the_dispatchers_notes_once() -> None:
     import io
 
@@ -291,3 +295,36 @@ def test_card_output_shows_the_dispatchers_notes_once() -> None:
     text = out.getvalue()
     assert text.count("note from Sgt Okafor on") == 1
     assert "red jacket, heading north" in text
+
+
+async def test_card_output_shows_the_probe_and_reference_photos_not_their_urls() -> None:
+    import io
+
+    from PIL import Image as PILImage
+    from rich.console import Console
+
+    from tui.officer_view import CardOutput
+
+    picture = io.BytesIO()
+    PILImage.new("RGB", (40, 48), (200, 40, 40)).save(picture, format="PNG")
+    fetched: list[str] = []
+
+    async def fetch(url: str) -> bytes:
+        fetched.append(url)
+        if url.endswith("/reference"):
+            raise RuntimeError("HTTP 404")
+        return picture.getvalue()
+
+    raised = msgspec.json.decode(GOLDEN_RAISED, type=AlertRaised)
+    out = io.StringIO()
+    cards = CardOutput(Console(file=out, width=120, color_system="truecolor"), lambda: None,
+                       fetch)
+    cards.message(raised, raised.alert, raised.alert.first_seen)
+    await asyncio.gather(*cards._photo_tasks)
+    text = out.getvalue()
+    assert sorted(fetched) == sorted([raised.alert.probe_url, raised.alert.reference_url])
+    assert raised.alert.probe_url not in text, "photos are drawn, not listed as URLs"
+    assert "probe (camera)" in text
+    assert "photo unavailable: HTTP 404" in text
+    # Drawn: graphics escapes on a capable terminal, else half-blocks or shades (no tty here).
+    assert any(mark in text for mark in ("▀", "▄", "░", "▒", "▓", "\x1b_G", "\x1bP"))

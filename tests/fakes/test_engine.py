@@ -11,7 +11,7 @@ import pytest
 from server.recognition.engine import FaceEngine
 from server.recognition.image_io import decode_image, encode_jpeg
 from server.recognition.quality import assess
-from shared.settings import QualitySettings
+from server.settings import QualitySettings
 from tests.fakes.engine import (
     FAKE_CALIBRATION,
     MAX_IDENTITY,

@@ -12,11 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.recognition.engine import FaceEngine
-from server.runtime import Runtime
+from server.recognition.tracker import CooldownTracker
+from server.runtime import Core, Runtime
 from server.store.audit import AuditEntry, AuditRecord, ChainAudit, to_entry
 from server.store.authorisation import DeploymentAuthorisation  # noqa: F401  (registers table)
 from server.store.db import Database
 from server.store.models import Base
+from server.ws.hub import Hub
 from tests.support.clock import FakeClock
 from tests.support.live import LiveServer, make_settings
 
@@ -28,8 +30,9 @@ async def runtime(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Runtime]:
     """A runtime over a migrated SQLite store, with the hash-chained audit and the fake clock
     (enough for the store-level governance code; no engine, no sockets)."""
     settings = make_settings(tmp_path)
-    rt = Runtime(settings=settings, db=Database(settings.database_url), clock=clock,
-                 audit=ChainAudit())
+    rt = Core(settings=settings, db=Database(settings.database_url), clock=clock,
+                 audit=ChainAudit(), publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
     await rt.db.migrate()
     yield rt
     await rt.db.close()

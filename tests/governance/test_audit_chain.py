@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import delete, text, update
 
 from server.cli import main as vigil
-from server.runtime import Runtime
+from server.recognition.tracker import CooldownTracker
+from server.runtime import Core, Runtime
 from server.store.audit import (
     GENESIS,
     AuditRecord,
@@ -22,6 +23,7 @@ from server.store.audit import (
     record_hash,
     verify,
 )
+from server.ws.hub import Hub
 from tests.governance.conftest import FakeClock, audit_entries
 
 
@@ -209,7 +211,9 @@ def test_cli_verify_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     async def prepare(tamper: bool) -> None:
         db = Database(settings.database_url)
         await db.migrate()
-        rt = Runtime(settings=settings, db=db, clock=FakeClock(), audit=ChainAudit())
+        rt = Core(settings=settings, db=db, clock=FakeClock(), audit=ChainAudit(),
+                     publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
         if not tamper:
             await write_log(rt, 3)
         else:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from server.domain.governance import sweep
-from server.domain.watchlist_lifecycle import watchlist_fingerprint
+from server.services.governance import sweep
+from server.services.watchlists import watchlist_fingerprint
 from server.store.models import Alert, OutboxMessage, Template
 from tests.governance.conftest import FakeClock, audit_entries, count_rows
 from tests.governance.helpers import (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.domain.governance import sweep
-from server.domain.watchlist_lifecycle import watchlist_fingerprint
 from server.runtime import Runtime
+from server.services.governance import sweep
+from server.services.watchlists import watchlist_fingerprint
 from server.store.models import Deployment, DeploymentCamera, Entry, Template
 from tests.governance import rows
 from tests.governance.conftest import FakeClock, audit_entries, count_rows

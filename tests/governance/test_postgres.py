@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text, update
 
-from server.domain.governance import sweep
-from server.runtime import Runtime
+from server.recognition.tracker import CooldownTracker
+from server.runtime import Core
+from server.services.governance import sweep
 from server.store.audit import AuditRecord, ChainAudit, verify
 from server.store.db import Database
+from server.ws.hub import Hub
 from tests.governance import rows
 from tests.governance.conftest import FakeClock
 from tests.server.conftest import make_settings
@@ -32,7 +34,8 @@ async def test_chain_and_purge_on_postgresql(tmp_path: Path) -> None:
         await conn.execute(text("CREATE SCHEMA public"))
     await db.migrate()
     clock = FakeClock()
-    rt = Runtime(settings=settings, db=db, clock=clock, audit=ChainAudit())
+    rt = Core(settings=settings, db=db, clock=clock, audit=ChainAudit(), publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
 
     async def one(i: int) -> None:
         async with db.sessions() as session, session.begin():

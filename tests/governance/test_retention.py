@@ -10,11 +10,13 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
-from server.domain.governance import sweep
 from server.errors import VigilError
-from server.runtime import Runtime
+from server.recognition.tracker import CooldownTracker
+from server.runtime import Core, Runtime
+from server.services.governance import sweep
 from server.store.models import OutboxMessage
 from server.store.retention import DAY_S, retention_seconds
+from server.ws.hub import Hub
 from tests.governance import rows
 from tests.governance.conftest import FakeClock, audit_entries, count_rows
 from tests.server.conftest import make_settings
@@ -89,8 +91,9 @@ async def test_one_day_retention(tmp_path: Path, clock: FakeClock) -> None:
     from server.store.db import Database
 
     settings = make_settings(tmp_path, retention_days=1)
-    rt = Runtime(settings=settings, db=Database(settings.database_url), clock=clock,
-                 audit=ChainAudit())
+    rt = Core(settings=settings, db=Database(settings.database_url), clock=clock,
+                 audit=ChainAudit(), publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
     await rt.db.migrate()
     try:
         async with rt.db.sessions() as session, session.begin():
@@ -112,10 +115,8 @@ async def test_match_finishing_after_a_stop_keeps_nothing(runtime: Runtime,
 
     from server.pipeline.alerting import raise_or_update
     from server.pipeline.analysis import Match
-    from server.recognition.tracker import CooldownTracker
     from server.store.models import Deployment
 
-    runtime.tracker = CooldownTracker(60)
     async with runtime.db.sessions() as session, session.begin():
         await rows.deployment(session, "dep-1", clock())
         await session.execute(update(Deployment).values(active=False))

@@ -11,12 +11,15 @@ import pytest
 
 from server.cli import main as vigil
 from server.domain.stats import OutcomeCounts, figures, one_in, percent
-from server.domain.transparency import to_markdown, transparency_record
-from server.runtime import Runtime
+from server.domain.transparency import to_markdown
+from server.recognition.tracker import CooldownTracker
+from server.runtime import Core, Runtime
+from server.services.transparency import transparency_record
 from server.store.audit import ChainAudit
 from server.store.db import Database
 from server.store.models import Deployment
 from server.store.views import deployment_stats
+from server.ws.hub import Hub
 from tests.governance import rows
 from tests.governance.conftest import FakeClock
 from tests.server.conftest import make_settings
@@ -94,8 +97,9 @@ def test_vigil_stats_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     settings = make_settings(tmp_path)
 
     async def prepare() -> None:
-        rt = Runtime(settings=settings, db=Database(settings.database_url), clock=FakeClock(),
-                     audit=ChainAudit())
+        rt = Core(settings=settings, db=Database(settings.database_url), clock=FakeClock(),
+                     audit=ChainAudit(), publisher=Hub(),
+                 tracker=CooldownTracker(settings.cooldown_s))
         await rt.db.migrate()
         await scripted(rt)
         await rt.db.close()

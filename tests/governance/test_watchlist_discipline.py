@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from server.domain.governance import sweep
 from server.recognition.dlib_engine import DlibEngine
+from server.services.governance import sweep
 from tests.governance.conftest import FakeClock, audit_entries, count_rows
 from tests.governance.helpers import runtime_of, send_frame
 from tests.server.conftest import LiveServer, Photos, build_world, enrol, make_settings

@@ -149,7 +149,7 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
     # Offline: the resolution is kept on the phone, then reaches the server on reconnect.
     await context.set_offline(True)
     # Drop the live socket as a lost network would (offline emulation keeps open sockets).
-    app_live.runtime.hub.sessions[pc1].close(1001, "network lost")
+    app_live.app.state.hub.sessions[pc1].close(1001, "network lost")
     await expect(page.locator("#conn")).not_to_have_text("Online", timeout=UI_WAIT_MS)
     await page.get_by_role("button", name="Not the person").click()
     await page.get_by_label("Note (optional)").fill("Similar build, different face")
@@ -209,3 +209,43 @@ async def test_app_shell_has_a_strict_content_security_policy(app_live: LiveServ
             got = await client.get(f"/officer/{icon['src']}")
             assert got.status_code == 200
             assert got.content.startswith(b"\x89PNG")
+
+
+async def test_service_worker_shows_a_push_as_a_notification_without_name_or_photo(
+    app_live: LiveServer, photos: Photos, browser: Browser
+) -> None:
+    world = await build_world(app_live, photos)
+    made = await world.api["dispatcher"].call(
+        "POST", f"/api/officers/{world.ids['pc2']}/pairing", 201)
+    context = await browser.new_context(viewport=PHONE, permissions=["notifications"])
+    page = await context.new_page()
+    await page.goto(made["link"])
+    await expect(page.locator("#conn")).to_have_text("Online", timeout=UI_WAIT_MS)
+    await page.evaluate("navigator.serviceWorker.ready")
+    cdp = await context.new_cdp_session(page)
+    registrations: list[str] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda e: registrations.extend(
+        r["registrationId"] for r in e["registrations"] if r["scopeURL"].endswith("/officer/")))
+    await cdp.send("ServiceWorker.enable")
+    for _ in range(100):
+        if registrations:
+            break
+        await asyncio.sleep(0.1)
+    assert registrations
+    # With the app closed (no visible window), a push becomes a notification.
+    await page.goto("about:blank")
+    await cdp.send("ServiceWorker.deliverPushMessage", {
+        "origin": app_live.http, "registrationId": registrations[0],
+        "data": json.dumps({"type": "alert_waiting", "seq": 7})})
+    await page.goto(f"{app_live.http}/officer/")
+    shown: list[dict[str, str]] = []
+    for _ in range(100):
+        shown = await page.evaluate(
+            "navigator.serviceWorker.ready.then(r => r.getNotifications())"
+            ".then(ns => ns.map(n => ({title: n.title, body: n.body, tag: n.tag})))")
+        if shown:
+            break
+        await asyncio.sleep(0.1)
+    assert shown == [{"title": "Vigil: an alert is waiting", "body": "Open Vigil to see it.",
+                      "tag": "vigil-alert"}]
+    await context.close()

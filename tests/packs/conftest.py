@@ -10,7 +10,7 @@ import pytest
 from server.recognition.onnx_engine import OnnxEngine
 from server.recognition.packs import install
 from server.recognition.packs_bootstrap import SHARED_COPY
-from shared.settings import load_settings
+from server.settings import load_settings
 from tests.packs import graphs, scenes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from server.errors import PackError
 from server.recognition.dlib_engine import DlibEngine
 from server.recognition.engines import create_engine, describe
 from server.recognition.onnx_engine import OnnxEngine
-from shared.settings import load_settings
+from server.settings import load_settings
 
 
 def test_auto_without_packs_falls_back_to_dlib(

@@ -15,7 +15,7 @@ from server.recognition.align import ARCFACE_112
 from server.recognition.onnx_engine import OnnxEngine
 from server.recognition.packs import install, read_manifest
 from server.recognition.scrfd import anchor_centres, decode_scrfd
-from shared.settings import load_settings
+from server.settings import load_settings
 from tests.packs import graphs
 
 

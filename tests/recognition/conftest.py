@@ -13,7 +13,7 @@ import pytest
 
 from server.recognition.dlib_engine import DlibEngine
 from server.recognition.engine import Face, Image
-from shared.settings import Settings
+from server.settings import Settings
 from tests.paths import DATASETS
 
 

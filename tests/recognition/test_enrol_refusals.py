@@ -15,7 +15,7 @@ from server.recognition.dlib_engine import DlibEngine
 from server.recognition.engine import Image
 from server.recognition.enrol import enrol
 from server.recognition.image_io import encode_jpeg
-from shared.settings import QualitySettings, Settings
+from server.settings import QualitySettings, Settings
 from tests.recognition.conftest import Person
 
 

@@ -16,7 +16,7 @@ from server.recognition.engine import Image
 from server.recognition.enrol import enrol
 from server.recognition.image_io import encode_jpeg
 from server.recognition.index import WatchlistIndex
-from shared.settings import Settings
+from server.settings import Settings
 from tests.recognition.conftest import Person
 
 ENROLLED = ("t1_0", "t1_2", "t1_4", "tom_hanks", "astronaut")

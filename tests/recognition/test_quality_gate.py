@@ -8,7 +8,7 @@ import pytest
 
 from server.recognition.engine import Face, Image
 from server.recognition.quality import FRONTAL_NOSE_DROP, assess, pose, sharpness
-from shared.settings import QualitySettings
+from server.settings import QualitySettings
 
 DEFAULTS = QualitySettings()
 

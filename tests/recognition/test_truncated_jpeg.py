@@ -40,3 +40,10 @@ def test_whole_mid_grey_frames_are_not_mistaken_for_cut_ones() -> None:
         ok, buf = cv2.imencode(".jpg", image)
         assert ok
         assert decode(buf.tobytes()).shape == image.shape
+
+
+def test_whole_grey_frame_decoded_at_reduced_size_is_accepted() -> None:
+    ok, buf = cv2.imencode(".jpg", np.full((2000, 2000, 3), 128, np.uint8))
+    assert ok
+    image = decode_image(buf.tobytes(), max_bytes=10**8, max_pixels=1_000_000, downscale=True)
+    assert image.shape == (1000, 1000, 3)

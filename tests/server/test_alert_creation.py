@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from server.auth import Principal
 from server.domain.assignment import Candidate, nearest_available, within_radius
 from server.pipeline.alerting import raise_or_update
 from server.pipeline.analysis import Match
 from server.recognition.dlib_engine import DlibEngine
 from server.runtime import Runtime
+from server.services.alerts import AlertService
 from server.store.models import Alert, AlertRecipient, Camera, Entry, Officer
-from server.ws.alert_commands import apply_command
 from shared.geo import distance_m, valid_position
+from shared.protocol.dispatch import DismissAlert
 from tests.server.conftest import LiveServer, Photos, World, build_world, make_settings
 
 CROP = b"\xff\xd8\xff\xe0 not really a jpeg, the store does not decode it"
@@ -119,8 +121,10 @@ async def test_alert_creation_path(tmp_path: Path, engine: DlibEngine, photos: P
         async with rt.db.sessions() as session:
             assert await session.get(AlertRecipient, (fourth, world.ids["pc1"])) is not None
         await world.api["pc1"].call("GET", f"/api/alerts/{fourth}")
-        await apply_command(rt, actor_id=world.ids["dispatcher"], actor_role="dispatcher",
-                            command="dismiss", alert_id=fourth, reason="different_person")
+        dispatcher = Principal(account_id=world.ids["dispatcher"], name="disp",
+                               role="dispatcher")
+        await AlertService(rt).dismiss(
+            DismissAlert(ref=1, alert_id=fourth, reason="different_person"), dispatcher)
         async with rt.db.sessions() as session:
             assert await session.get(AlertRecipient, (fourth, world.ids["pc1"])) is None
         await world.api["pc1"].call("GET", f"/api/alerts/{fourth}", 404)
@@ -161,8 +165,9 @@ async def test_a_restart_keeps_the_open_alert_window(tmp_path: Path, engine: Dli
         assert (await _alert(rt, first)).sightings == 2
         assert await _alert_count(rt) == 1
         # a closed alert is not reopened: the next sighting after a restart is a new lead
-        await apply_command(rt, actor_id=world.ids["dispatcher"], actor_role="dispatcher",
-                            command="dismiss", alert_id=first, reason="different_person")
+        await AlertService(rt).dismiss(
+            DismissAlert(ref=1, alert_id=first, reason="different_person"),
+            Principal(account_id=world.ids["dispatcher"], name="disp", role="dispatcher"))
     async with LiveServer(settings, engine) as third:
         fresh = await _raise(third.runtime, world)
         assert fresh not in ("", first)

@@ -37,7 +37,7 @@ async def test_alert_reaches_officer_and_dispatcher_then_closes(
     dispatcher, _ = await open_ws(live, "/ws/dispatch", world.tokens["dispatcher"])
     snap = await dispatcher.recv_type("snapshot")
     assert snap["alerts"] == []
-    await poll(lambda: len(live.runtime.hub.sessions) == 3, 10, "three sessions")
+    await poll(lambda: len(live.app.state.hub.sessions) == 3, 10, "three sessions")
     await far.send({"type": "ping", "ref": 7})
     assert (await far.recv_type("pong"))["ref"] == 7  # its position update was applied
     await officer.send({"type": "ping", "ref": 8})

@@ -11,14 +11,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from server.auth import Principal
 from server.pipeline.alerting import raise_or_update
 from server.pipeline.analysis import Match
 from server.recognition.dlib_engine import DlibEngine
 from server.runtime import Runtime
+from server.services.alerts import AlertService
 from server.store.models import Alert
 from server.store.views import alert_view
-from server.ws.alert_commands import apply_command
 from shared.protocol.alerts import AlertView
+from shared.protocol.dispatch import DismissAlert
 from tests.server.conftest import LiveServer, Photos, World, build_world, make_settings
 
 CROP = b"\xff\xd8\xff\xe0 not really a jpeg, the store does not decode it"
@@ -59,8 +61,9 @@ async def test_alerts_of_one_entry_share_an_incident_while_it_is_open(
         assert (await _view(rt, again)).incident_id == first
 
         # Closing the first alert keeps the incident open while the others are.
-        await apply_command(rt, actor_id=world.ids["dispatcher"], actor_role="dispatcher",
-                            command="dismiss", alert_id=first, reason="different_person")
+        await AlertService(rt).dismiss(
+            DismissAlert(ref=1, alert_id=first, reason="different_person"),
+            Principal(account_id=world.ids["dispatcher"], name="disp", role="dispatcher"))
         rt.tracker.forget_alert(again)
         fourth = await _raise(rt, world, world.camera_id)
         assert (await _view(rt, fourth)).incident_id == first
@@ -72,8 +75,9 @@ async def test_alerts_of_one_entry_share_an_incident_while_it_is_open(
 
         # Every alert closed: the next alert starts a new incident.
         for alert_id in (other_camera, again, fourth):
-            await apply_command(rt, actor_id=world.ids["dispatcher"], actor_role="dispatcher",
-                                command="dismiss", alert_id=alert_id, reason="different_person")
+            await AlertService(rt).dismiss(
+            DismissAlert(ref=1, alert_id=alert_id, reason="different_person"),
+            Principal(account_id=world.ids["dispatcher"], name="disp", role="dispatcher"))
         rt.tracker.forget_alert(fourth)
         rt.tracker.forget_alert(other_camera)
         fresh = await _raise(rt, world, world.camera_id)

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from server.recognition.dlib_engine import DlibEngine
-from server.ws.alert_commands import expire_assignments
+from server.services.alerts import AlertService
 from tests.server.conftest import LiveServer, Photos, build_world, make_settings, open_ws
 
 
@@ -44,9 +44,9 @@ async def test_ack_timeout_dismiss_reopen(tmp_path: Path, engine: DlibEngine,
         assert assigned["alert"]["assigned_officer_id"] == world.ids["pc1"]
 
         # Not accepted within ack_timeout: back to the queue, flagged; the officer is told.
-        assert await expire_assignments(live.runtime) == 0
+        assert await AlertService(live.runtime).expire_assignments() == 0
         clock.offset = 121.0
-        assert await expire_assignments(live.runtime) == 1
+        assert await AlertService(live.runtime).expire_assignments() == 1
         withdrawn = await officer.recv_type("alert_withdrawn")
         assert (withdrawn["alert_id"], withdrawn["reason"]) == (alert_id, "ack_timeout")
         update = await dispatcher.recv_type("alert_updated")

@@ -5,12 +5,16 @@ and a documented bound on every value a client sends, each refused with a typed 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from websockets.asyncio.client import connect
 
+from server.settings import load_settings
+from server.ws.camera import FRAME_OVERHEAD
+from server.ws.connection import RateLimiter
 from shared.protocol.limits import MAX_INT64, MAX_NESTING_DEPTH
 from shared.protocol.nesting import json_depth_exceeds, msgpack_shape_error
 from tests.server.conftest import Api, LiveServer, WsClient, make_token, open_ws
@@ -176,3 +180,17 @@ async def test_rest_values_out_of_bounds_get_a_typed_400(live: LiveServer) -> No
     await apis["auditor"].call("GET", f"/api/audit?after_seq={MAX_INT64}", 200)
     for api in apis.values():
         await api.close()
+
+
+def test_documented_limits_match_the_server() -> None:
+    """docs/protocol.md (issue 15, item 14) states the limits the server really applies."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    defaults = load_settings(env={})
+    camera_limit = defaults.max_image_bytes + FRAME_OVERHEAD
+    assert f'"max_message_bytes": {camera_limit}' in text  # the camera welcome example
+    assert f"{camera_limit:,}" in text
+    burst = int(RateLimiter(defaults.max_messages_per_second).capacity)
+    assert f"{burst} messages at the default rate" in text
+    assert "/schema/openapi.json" in text
+    assert "non-fatal `message_too_large`" in text
+    assert f"nest at most {MAX_NESTING_DEPTH} levels" in text

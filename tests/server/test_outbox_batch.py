@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from server.store.db import Database
+from server.store.group_commit import AckBatcher
 from server.store.models import Alert, Deployment, OutboxMessage, Watchlist
 from server.store.outbox import encoder_for, pending, positions, stage
-from server.ws.group_commit import AckBatcher
 from shared.protocol.common import Pong
 from shared.protocol.officer import AlertWithdrawn, OfficerOut
 from tests.server.conftest import make_settings

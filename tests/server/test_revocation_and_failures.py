@@ -85,7 +85,7 @@ async def test_handler_failure_answers_internal_error_and_connection_goes_on(
     message: dict[str, Any],
 ) -> None:
     module = officer_ws if role == "officer" else dispatch_ws
-    monkeypatch.setattr(module, "_command", _boom)
+    monkeypatch.setattr(module, "alert_command", _boom)
     _, token = await make_token(live.settings, role, "someone")
     client, _ = await open_ws(live, path, token)
     await client.send(message)

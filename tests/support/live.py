@@ -17,8 +17,8 @@ from litestar import Litestar
 from server.app import create_app, drain
 from server.recognition.engine import FaceEngine
 from server.runtime import AuditHook, Clock, Runtime
+from server.settings import Settings, load_settings
 from server.store.db import Database
-from shared.settings import Settings, load_settings
 from tests.support.poll import poll
 
 START_S = 60.0

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 
 from server.auth import create_account
+from server.settings import Settings
 from server.store.db import Database
-from shared.settings import Settings
 from tests.support.live import ServerInfo
 from tests.support.photos import Photos
 

@@ -231,3 +231,14 @@ def test_ack_deadline_names_and_pending() -> None:
     assert state.pending == {"al-1": "assign Bravo-2"}
     state.set_pending("al-1", None)
     assert state.pending == {}
+
+
+def test_a_note_on_an_incident_goes_to_the_alert_an_officer_has() -> None:
+    state = fresh()
+    state.apply_all([
+        AlertRaised(seq=1, alert=alert(1, state="accepted", assigned_call_sign="Alpha-1")),
+        AlertRaised(seq=2, alert=alert(2, incident_id="al-1")),
+        AlertRaised(seq=3, alert=alert(3)),
+    ])
+    assert state.note_target(state.alerts["al-2"]).id == "al-1"
+    assert state.note_target(state.alerts["al-3"]).id == "al-3"

@@ -24,6 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="accept every assignment as it arrives")
     parser.add_argument("--auto-resolve", choices=OUTCOMES, default=None,
                         help="with --auto-accept: resolve with this outcome")
+    parser.add_argument("--images", choices=("auto", "none"), default="auto",
+                        help="photos on alert cards: auto (graphics where the terminal "
+                        "supports them, else coloured half-blocks) or none")
     parser.add_argument("--no-input", action="store_true",
                         help="do not read commands from stdin")
     parser.add_argument("--quiet", action="store_true", help="no status lines or summary")

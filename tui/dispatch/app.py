@@ -220,6 +220,8 @@ class DispatchApp(App[int]):
         alert = self._current_alert()
         if alert is None:
             return
+        # A note on an incident goes where the officer on it will read it.
+        alert = self.state.note_target(alert)
 
         def chosen(text: str | None) -> None:
             if text:

@@ -32,6 +32,7 @@ from shared.protocol.dispatch import (
     StatsUpdated,
 )
 from shared.protocol.officer import AlertRaised, AlertUpdated, AlertWithdrawn
+from shared.rates import false_alert_rate, precision
 
 OPEN_STATES: frozenset[AlertState] = frozenset({"new", "assigned", "accepted"})
 
@@ -294,6 +295,14 @@ class DispatchState:
         return Incident(key, tuple(sorted(
             (a for a in self.alerts.values() if incident_key(a) == key), key=queue_rank)))
 
+    def note_target(self, alert: AlertView) -> AlertView:
+        """The alert a note on this alert's incident belongs on: the one an officer has
+        (assigned or accepted), so the note reaches them; else this alert."""
+        for other in self.incident_of(alert).alerts:
+            if other.state in ("assigned", "accepted"):
+                return other
+        return alert
+
     def ack_deadline(self, alert: AlertView) -> float | None:
         """When an assigned alert returns to the queue unless accepted (server clock)."""
         if alert.state != "assigned" or self.ack_timeout_s <= 0:
@@ -382,10 +391,8 @@ def with_rates(stats: DeploymentStats) -> DeploymentStats:
     faces processed; precision = confirmed / adjudicated."""
     return msgspec.structs.replace(
         stats,
-        false_alert_rate=(
-            stats.false_alerts / stats.faces_processed if stats.faces_processed else None
-        ),
-        precision=stats.confirmed / stats.adjudicated if stats.adjudicated else None,
+        false_alert_rate=false_alert_rate(stats.false_alerts, stats.faces_processed),
+        precision=precision(stats.confirmed, stats.adjudicated),
     )
 
 

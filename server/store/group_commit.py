@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.store.db import Database
 from server.store.models import Officer
 from server.store.outbox import acknowledge_many
+from shared.protocol.base import OfficerStatus
 
 log = logging.getLogger("vigil.ws")
 
@@ -111,7 +112,7 @@ async def _write_acks(session: AsyncSession,
 class OfficerUpdate(NamedTuple):
     lat: float | None
     lon: float | None
-    status: str | None
+    status: OfficerStatus | None
     at: float
 
 

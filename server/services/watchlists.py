@@ -21,7 +21,7 @@ import shutil
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.runtime import Runtime
+from server.runtime import Core
 from server.store.authorisation import DeploymentAuthorisation
 from server.store.models import Deployment, Entry, Template, Watchlist
 
@@ -61,7 +61,7 @@ async def running_deployments(session: AsyncSession, watchlist_id: str) -> list[
 
 
 async def note_watchlist_change(
-    session: AsyncSession, rt: Runtime, watchlist_id: str, *, actor: str, now: float
+    session: AsyncSession, rt: Core, watchlist_id: str, *, actor: str, now: float
 ) -> None:
     """Audit the new version of a watchlist changed while deployments search it.
 
@@ -78,7 +78,7 @@ async def note_watchlist_change(
                               version_hash=digest, size=size)
 
 
-async def expire_entries(session: AsyncSession, rt: Runtime, now: float) -> list[str]:
+async def expire_entries(session: AsyncSession, rt: Core, now: float) -> list[str]:
     """Remove every expired entry (templates, photo, row); audited one by one.
 
     Returns:
@@ -104,7 +104,7 @@ async def expire_entries(session: AsyncSession, rt: Runtime, now: float) -> list
     return [e.id for e in rows]
 
 
-async def delete_index_files(rt: Runtime, watchlist_id: str) -> None:
+async def delete_index_files(rt: Core, watchlist_id: str) -> None:
     """Delete a watchlist's saved index files after an entry left it: they hold the removed
     templates until the next rebuild otherwise. The next search rebuilds them from the store."""
     await asyncio.to_thread(shutil.rmtree, rt.settings.data_path / INDEX_DIR / watchlist_id,
@@ -128,7 +128,7 @@ async def still_needed(
 
 
 async def destroy_if_unused(
-    session: AsyncSession, rt: Runtime, watchlist_id: str, *, ended_id: str, actor: str,
+    session: AsyncSession, rt: Core, watchlist_id: str, *, ended_id: str, actor: str,
     now: float,
 ) -> bool:
     """After deployment ``ended_id`` ended: destroy the watchlist's photos, templates and

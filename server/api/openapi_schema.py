@@ -1,4 +1,6 @@
-"""Make the OpenAPI schema declare the error body the server really sends.
+"""Make the OpenAPI schema say what the server really sends (checked by schemathesis).
+
+Errors:
 
 Litestar documents its own error shape (``{"status_code", "detail", "extra"}``) for the
 refusals it knows of; every refusal of ours, and every framework refusal too (``http_error``
@@ -6,6 +8,11 @@ in the app factory), is ``{"code", "message"}`` with an optional ``detail``. Thi
 each operation's error responses to that body and adds the ones every operation can give
 (``4XX``: refused, ``500``: internal error), so a client generated from the schema, or a
 schema checker, sees what it will get.
+
+Unions of scalars (audit details: ``str | int | float | bool | None``) are generated as
+``oneOf``, which an integer fails (it is both ``integer`` and ``number``): they become
+``anyOf``. The transparency record is JSON or, with ``format=markdown``, Markdown text: both
+media types are declared.
 """
 
 from __future__ import annotations
@@ -52,14 +59,42 @@ def _fix(operation: Operation) -> None:
     operation.responses = responses
 
 
-def declare_error_bodies(app: Litestar) -> None:
+def _scalar_unions_any_of(schema: Schema | Reference) -> None:
+    """``oneOf`` of plain scalar types -> ``anyOf``, throughout a schema."""
+    if not isinstance(schema, Schema):
+        return
+    if schema.one_of and all(isinstance(s, Schema) and s.type is not None
+                             and s.properties is None for s in schema.one_of):
+        schema.any_of, schema.one_of = schema.one_of, None
+    children: list[Schema | Reference] = [*(schema.one_of or []), *(schema.any_of or []),
+                                          *(schema.properties or {}).values()]
+    if isinstance(schema.items, Schema | Reference):
+        children.append(schema.items)
+    if isinstance(schema.additional_properties, Schema | Reference):
+        children.append(schema.additional_properties)
+    for child in children:
+        _scalar_unions_any_of(child)
+
+
+def _markdown_too(operation: Operation) -> None:
+    """The transparency record's 200: JSON, or Markdown text with ``format=markdown``."""
+    ok = (operation.responses or {}).get("200")
+    if isinstance(ok, OpenAPIResponse) and ok.content is not None:
+        ok.content["text/markdown"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+
+
+def finish_schema(app: Litestar) -> None:
     """Rewrite the app's OpenAPI schema in place (call once, after every route is added)."""
     openapi = app.plugins.get(OpenAPIPlugin).provide_openapi()
     if openapi.components.schemas is None:
         openapi.components.schemas = {}
+    for component in openapi.components.schemas.values():
+        _scalar_unions_any_of(component)
     openapi.components.schemas["ErrorBody"] = ERROR_SCHEMA
     for path_item in (openapi.paths or {}).values():
         for operation in (path_item.get, path_item.put, path_item.post, path_item.delete,
                           path_item.patch, path_item.head, path_item.options):
             if operation is not None:
                 _fix(operation)
+                if operation.operation_id == "transparencyRecord":
+                    _markdown_too(operation)

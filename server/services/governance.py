@@ -8,7 +8,7 @@ confirmation deadline until an authoriser records the confirmation. A *refused* 
 outbox message it produced; the audit records the purge with counts only.
 
 Ending (stop, revoke, refusal, or the window running out) is final, and ends the watchlist's
-life too when no other deployment needs it (:mod:`server.domain.watchlist_lifecycle`).
+life too when no other deployment needs it (:mod:`server.services.watchlists`).
 
 The sweep (:func:`sweep`) runs in a lifespan-owned task; it takes the time from the runtime's
 injected clock, so tests advance a fake clock and call it directly.
@@ -16,7 +16,6 @@ injected clock, so tests advance a fake clock and call it directly.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import msgspec
@@ -24,13 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import Principal
-from server.domain.watchlist_lifecycle import (
+from server.errors import Forbidden, NotFound, VigilError
+from server.runtime import Core
+from server.services.watchlists import (
     destroy_if_unused,
     expire_entries,
     watchlist_fingerprint,
 )
-from server.errors import Forbidden, NotFound, VigilError
-from server.runtime import Runtime
 from server.store.authorisation import LIVE_STATES, DeploymentAuthorisation
 from server.store.models import Alert, Deployment
 from server.store.retention import (
@@ -40,7 +39,7 @@ from server.store.retention import (
     retention_sweep,
     stage_withdrawals,
 )
-from server.store.views import deployment_view
+from server.store.views import deployment_view, deployment_views
 from shared.protocol.base import PURPOSES
 from shared.protocol.dispatch import DeploymentUpdated
 
@@ -75,7 +74,7 @@ async def _get(session: AsyncSession, deployment_id: str) -> Deployment:
 
 
 async def authorise(
-    rt: Runtime, deployment_id: str, principal: Principal, *, authority_ref: str,
+    rt: Core, deployment_id: str, principal: Principal, *, authority_ref: str,
     purpose: str, urgent: bool,
 ) -> DeploymentAuthorisation:
     """Record an authoriser's authorisation (or an urgent start awaiting confirmation).
@@ -122,7 +121,7 @@ async def authorise(
 
 
 async def confirm(
-    rt: Runtime, deployment_id: str, principal: Principal, *, authority_ref: str
+    rt: Core, deployment_id: str, principal: Principal, *, authority_ref: str
 ) -> DeploymentAuthorisation:
     """Confirm an urgent start: the deployment gets back the window it asked for."""
     if principal.role != "authoriser":
@@ -151,7 +150,7 @@ async def confirm(
 
 
 async def withdraw(
-    rt: Runtime, deployment_id: str, principal: Principal, *, refused: bool, reason: str
+    rt: Core, deployment_id: str, principal: Principal, *, refused: bool, reason: str
 ) -> PurgeCounts:
     """Refuse (an urgent start) or revoke an authorisation: stop, purge, end.
 
@@ -182,13 +181,13 @@ async def withdraw(
                               deployment_id=dep.id, cause=auth.state, **counts.as_details())
         await end(session, rt, dep, actor=principal.account_id, now=now)
         view = await deployment_view(session, dep)
-    rt.hub.deliver(staged)
-    rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+    rt.publisher.deliver(staged)
+    rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return counts
 
 
 async def before_start(
-    session: AsyncSession, rt: Runtime, dep: Deployment, *, actor: str, now: float
+    session: AsyncSession, rt: Core, dep: Deployment, *, actor: str, now: float
 ) -> None:
     """Check a deployment may start and freeze its watchlist's version (audited).
 
@@ -213,7 +212,7 @@ async def before_start(
 
 
 async def end(
-    session: AsyncSession, rt: Runtime, dep: Deployment, *, actor: str, now: float
+    session: AsyncSession, rt: Core, dep: Deployment, *, actor: str, now: float
 ) -> None:
     """Mark a deployment ended for good and let its watchlist go if nobody else needs it.
 
@@ -229,7 +228,7 @@ async def end(
                             now=now)
 
 
-async def sweep(rt: Runtime) -> SweepReport:
+async def sweep(rt: Core) -> SweepReport:
     """One pass: end deployments past their window (urgent ones past 24 h unconfirmed),
     remove expired watchlist entries, purge alerts past retention. Each step is audited."""
     now = rt.clock()
@@ -253,18 +252,8 @@ async def sweep(rt: Runtime) -> SweepReport:
             await rt.audit.record(session, actor="system", action="purge", at=now,
                                   cause="retention", retention_days=rt.settings.retention_days,
                                   **counts.as_details())
-        views = [await deployment_view(session, d) for d in rows]
-    rt.hub.deliver(staged)
+        views = await deployment_views(session, rows)
+    rt.publisher.deliver(staged)
     for view in views:
-        rt.hub.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+        rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return SweepReport(ended=tuple(ended), expired_entries=len(expired), retention=counts)
-
-
-async def governance_loop(rt: Runtime, period_s: float) -> None:
-    """Background task (owned by the lifespan): :func:`sweep` every ``period_s``."""
-    while True:
-        try:
-            await sweep(rt)
-        except Exception:
-            log.exception("governance sweep failed")
-        await asyncio.sleep(period_s)

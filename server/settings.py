@@ -1,4 +1,4 @@
-"""Settings for every part of Vigil, with safe defaults.
+"""Server settings, with safe defaults (the clients take their options on the command line).
 
 Each field can be set from the environment as ``VIGIL_<FIELD>`` (upper case), e.g.
 ``VIGIL_DATA_DIR=/srv/vigil``; command-line flags override the environment. Nothing reads the
