@@ -25,6 +25,7 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -153,16 +154,29 @@ def _paste(frame: Image, photo: Image, face_px: int, rng: np.random.Generator,
             break
     else:
         return None
-    mask = np.zeros((ch, cw), dtype=np.float32)
     centre = (round((bx1 + bx2) / 2 * s), round((by1 + by2) / 2 * s))
-    axes = (max(2, round(face_px * 0.8)), max(2, round(face_px * 1.05)))
-    cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
-    k = max(3, (face_px // 5) | 1)
-    mask = cv2.GaussianBlur(mask, (k, k), 0)[:, :, None]
-    region = frame[oy: oy + ch, ox: ox + cw].astype(np.float32)
-    frame[oy: oy + ch, ox: ox + cw] = (mask * crop + (1 - mask) * region).astype(np.uint8)
+    blend_face(frame, crop, (ox, oy), centre,
+               axes=(max(2, round(face_px * 0.8)), max(2, round(face_px * 1.05))),
+               edge=max(3, (face_px // 5) | 1))
     taken.append(box)
     return box
+
+
+def blend_face(frame: Image, crop: npt.NDArray[Any], at: tuple[int, int], centre: tuple[int, int],
+               axes: tuple[int, int], edge: int) -> None:
+    """Paste ``crop`` into ``frame`` at ``at`` (x, y) inside a soft-edged ellipse.
+
+    The ellipse (``centre`` and half-``axes`` in crop pixels) keeps the face and a little hair
+    and drops the photo's own background, so no square patch edge is left for a detector to
+    find; ``edge`` (odd) is the Gaussian kernel that softens the border.
+    """
+    ch, cw = crop.shape[:2]
+    ox, oy = at
+    mask = np.zeros((ch, cw), dtype=np.float32)
+    cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
+    soft = cv2.GaussianBlur(mask, (edge, edge), 0)[:, :, None]
+    region = frame[oy: oy + ch, ox: ox + cw].astype(np.float32)
+    frame[oy: oy + ch, ox: ox + cw] = (soft * crop + (1 - soft) * region).astype(np.uint8)
 
 
 def compose_scenes(cast: Cast, options: SceneOptions) -> list[Scene]:

@@ -21,6 +21,8 @@ import dlib
 import numpy as np
 import numpy.typing as npt
 
+from server.evaluation.scenes import blend_face
+
 Image = npt.NDArray[np.uint8]
 Box = tuple[float, float, float, float]
 
@@ -142,14 +144,10 @@ def compose(
                 break
         else:
             continue
-        mask = np.zeros((ch, cw), dtype=np.float32)
         centre = (round((bx1 + bx2) / 2 * s), round((by1 + by2) / 2 * s))
-        axes = (max(2, round(size * 0.95)), max(2, round(size * 1.2)))
-        cv2.ellipse(mask, centre, axes, 0, 0, 360, 1.0, -1)
-        blur = max(3, (size // 6) | 1)
-        mask = cv2.GaussianBlur(mask, (blur, blur), 0)[:, :, None]
-        region = frame[oy : oy + ch, ox : ox + cw].astype(np.float32)
-        frame[oy : oy + ch, ox : ox + cw] = (mask * crop + (1 - mask) * region).astype(np.uint8)
+        blend_face(frame, crop, (ox, oy), centre,
+                   axes=(max(2, round(size * 0.95)), max(2, round(size * 1.2))),
+                   edge=max(3, (size // 6) | 1))
         taken.append(box)
         boxes.append(box)
     return frame, boxes
