@@ -122,12 +122,16 @@ def cast_for(dataset: Path, options: SceneOptions) -> Cast:
     return Cast(watchlist=watchlist, appearances=appearances, passers_by=passers)
 
 
-def backgrounds() -> list[Image]:
-    """1280x720 BGR backgrounds without faces (scikit-image sample pictures)."""
+BACKGROUNDS = ("coffee", "rocket", "chelsea", "brick", "gravel", "grass")
+"""scikit-image sample pictures with no face in them."""
+
+
+def backgrounds(names: tuple[str, ...] = BACKGROUNDS) -> list[Image]:
+    """1280x720 BGR backgrounds without faces, from scikit-image's sample pictures ``names``."""
     from skimage import data
 
     out = []
-    for name in ("coffee", "rocket", "chelsea", "brick", "gravel", "grass"):
+    for name in names:
         img = np.asarray(getattr(data, name)())
         if img.ndim == 2:
             img = np.stack([img] * 3, axis=-1)

@@ -21,6 +21,7 @@ import dlib
 import numpy as np
 import numpy.typing as npt
 
+from server.evaluation.scenes import backgrounds as load_backgrounds
 from server.evaluation.scenes import blend_face
 
 Image = npt.NDArray[np.uint8]
@@ -100,17 +101,8 @@ def face_sources(limit: int = 24) -> list[FaceSource]:
 
 def backgrounds() -> list[Image]:
     """1280x720 BGR backgrounds without faces."""
-    from skimage import data
-
-    out = []
-    for name in ("coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "brick",
-                 "gravel"):
-        img = np.asarray(getattr(data, name)())
-        if img.ndim == 2:
-            img = np.stack([img] * 3, axis=-1)
-        bgr = np.ascontiguousarray(img[:, :, :3][:, :, ::-1])
-        out.append(np.asarray(cv2.resize(bgr, (FRAME_W, FRAME_H)), dtype=np.uint8))
-    return out
+    return load_backgrounds(("coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
+                             "brick", "gravel"))
 
 
 def compose(
