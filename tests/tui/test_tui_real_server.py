@@ -84,7 +84,8 @@ async def test_alert_in_queue_assign_by_keys_and_dismiss_needs_a_reason(
         assert alert.display_name == "Subject A"
         assert alert.state == "new"
         queue = app.screen.query_one("#queue")
-        assert queue.ids == [alert.id]  # type: ignore[attr-defined]
+        # The queue re-renders from the state one message later: wait for it.
+        await eventually(lambda: queue.ids == [alert.id])  # type: ignore[attr-defined]
 
         # Detail: both photos downloaded over REST with the dispatcher's token.
         await pilot.press("enter")
