@@ -43,6 +43,18 @@ async def near_camera(world: World, token: str) -> Any:
     return officer
 
 
+async def alert_being_assigned(world: World, photos: Photos) -> tuple[Any, Any, dict[str, Any]]:
+    """Officer pc1 by the camera, a dispatcher, and the subject's alert with its assignment to
+    pc1 sent (the caller reads the dispatcher's result and the officer's ``alert_assigned``)."""
+    officer = await near_camera(world, world.tokens["pc1"])
+    dispatcher, _ = await open_ws(world.server, "/ws/dispatch", world.tokens["dispatcher"])
+    assert (await send_frame(world, photos.frame_subject))["status"] == "processed"
+    alert = (await officer.recv_type("alert_raised"))["alert"]
+    await dispatcher.send({"type": "assign", "ref": 1, "alert_id": alert["id"],
+                           "officer_id": world.ids["pc1"]})
+    return officer, dispatcher, alert
+
+
 async def test_pairing_code_gives_the_phone_its_own_token_once(
     app_live: LiveServer, photos: Photos, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -122,12 +134,7 @@ async def test_decline_needs_a_reason_and_returns_the_alert_to_the_queue(
     app_live: LiveServer, photos: Photos
 ) -> None:
     world = await build_world(app_live, photos)
-    officer = await near_camera(world, world.tokens["pc1"])
-    dispatcher, _ = await open_ws(app_live, "/ws/dispatch", world.tokens["dispatcher"])
-    assert (await send_frame(world, photos.frame_subject))["status"] == "processed"
-    alert = (await officer.recv_type("alert_raised"))["alert"]
-    await dispatcher.send({"type": "assign", "ref": 1, "alert_id": alert["id"],
-                           "officer_id": world.ids["pc1"]})
+    officer, dispatcher, alert = await alert_being_assigned(world, photos)
     assert (await dispatcher.recv_type("result"))["ok"]
     assert (await officer.recv_type("alert_assigned"))["alert"]["state"] == "assigned"
 
@@ -155,12 +162,7 @@ async def test_accept_makes_busy_until_resolved_and_notes_reach_the_officer(
     app_live: LiveServer, photos: Photos
 ) -> None:
     world = await build_world(app_live, photos)
-    officer = await near_camera(world, world.tokens["pc1"])
-    dispatcher, _ = await open_ws(app_live, "/ws/dispatch", world.tokens["dispatcher"])
-    assert (await send_frame(world, photos.frame_subject))["status"] == "processed"
-    alert = (await officer.recv_type("alert_raised"))["alert"]
-    await dispatcher.send({"type": "assign", "ref": 1, "alert_id": alert["id"],
-                           "officer_id": world.ids["pc1"]})
+    officer, dispatcher, alert = await alert_being_assigned(world, photos)
     await officer.recv_type("alert_assigned")
     await dispatcher.send({"type": "note", "ref": 2, "alert_id": alert["id"],
                            "text": "red coat, heading north"})
