@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.runtime import Core
+from server.services.entry_photos import PHOTO_DIR, remove_photos
 from server.store.authorisation import DeploymentAuthorisation
 from server.store.models import Deployment, Entry, Template, Watchlist
 
@@ -29,8 +30,6 @@ log = logging.getLogger("vigil.governance")
 
 INDEX_DIR = "indexes"
 """Index files of a watchlist live under ``<data_dir>/indexes/<watchlist_id>/``."""
-PHOTO_DIR = "watchlists"
-"""Reference photos of a watchlist live under ``<data_dir>/watchlists/<watchlist_id>/``."""
 
 
 async def watchlist_fingerprint(session: AsyncSession, watchlist_id: str) -> tuple[str, int]:
@@ -89,8 +88,7 @@ async def expire_entries(session: AsyncSession, rt: Core, now: float) -> list[st
     touched: set[str] = set()
     for entry in rows:
         await session.execute(delete(Template).where(Template.entry_id == entry.id))
-        if entry.photo_path:
-            (rt.settings.data_path / entry.photo_path).unlink(missing_ok=True)
+        remove_photos(rt.settings.data_path, entry.watchlist_id, entry.id, entry.photo_path)
         await session.delete(entry)
         touched.add(entry.watchlist_id)
         await rt.audit.record(session, actor="system", action="entry_expired", at=now,
