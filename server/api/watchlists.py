@@ -149,6 +149,7 @@ class WatchlistController(Controller):
                                   category=data.category, photos=len(photos))
             await note_watchlist_change(session, rt, watchlist_id,
                                         actor=principal.account_id, now=now)
+        rt.frame_targets.invalidate()  # a new version: the next frame's matcher has the entry
         out = _entry_out(entry, (result.model_id,))
         return msgspec.structs.replace(out, background_faces=result.background_faces,
                                        photos=len(photos))
@@ -206,6 +207,7 @@ class WatchlistController(Controller):
         except BaseException:
             await asyncio.to_thread(_unlink_all, rt.settings.data_path, paths)
             raise
+        rt.frame_targets.invalidate()  # a new version: the next frame's matcher has the photo
         rt.matchers.drop(watchlist_id)
         await delete_index_files(rt, watchlist_id)  # they hold the entry's old template
         out = _entry_out(entry, models)
@@ -233,7 +235,7 @@ class WatchlistController(Controller):
             guards=[roles("watchlist_manager")], status_code=204)
     async def remove_entry(self, rt: RuntimeDep, watchlist_id: FromPath[str],
                            entry_id: FromPath[str], principal: PrincipalDep) -> None:
-        """Remove an entry: its templates and photo go at once; it can no longer match."""
+        """Remove an entry: its templates and photos go at once; it can no longer match."""
         now = rt.clock()
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
             entry = await session.get(Entry, entry_id)
@@ -248,9 +250,10 @@ class WatchlistController(Controller):
                                   at=now, watchlist_id=watchlist_id, entry_id=entry_id)
             await note_watchlist_change(session, rt, watchlist_id,
                                         actor=principal.account_id, now=now)
-        await asyncio.to_thread(remove_photos, rt.settings.data_path, watchlist_id, entry_id,
-                                photo_path)
+        rt.frame_targets.invalidate()  # a new version: the next frame's matcher lacks it
         rt.matchers.drop(watchlist_id)
+        await asyncio.to_thread(remove_photos, rt.settings.data_path, watchlist_id, entry_id,
+                                photo_path)  # committed first, off the loop
         await delete_index_files(rt, watchlist_id)
 
 
