@@ -5,7 +5,8 @@ named ``1.img``, ``2.img``... in the order they were added; ``Entry.photo_path``
 (the one an alert card shows). Entries enrolled before several photos were possible have a
 single file ``watchlists/<watchlist>/<entry>.img`` and no folder; both layouts are read and
 removed. Removing an entry's photos removes the folder, so no photo outlives its entry
-(privacy invariant 4; the expiry sweep and entry removal call :func:`remove_photos`).
+(privacy invariant 4: entry removal calls :func:`remove_photos` after its commit; the expiry
+sweep registers the same file and folder with ``server.store.file_deletions.doomed``).
 
 These are blocking file operations: call them off the event loop.
 """
