@@ -22,7 +22,8 @@ from typing import Any, Protocol, cast
 from bench import machine, report
 from bench.context import CONFIGS, Context, Mode, Row
 
-FIGURES = ("index", "recognition", "fanout", "e2e_latency", "loop_lag", "memory", "profile")
+FIGURES = ("index", "recognition", "onnx_sessions", "fanout", "e2e_latency", "loop_lag",
+           "memory", "profile")
 """Run order: the cheap, dependency-free figures first so something lands; ``loop_lag`` and
 ``memory`` read what ``e2e_latency`` measured inside the server process."""
 

@@ -32,6 +32,8 @@ from server.recognition.tracker import CooldownTracker
 from server.settings import Settings
 from server.store.audit import ChainAudit
 from server.store.db import Database
+from server.store.frame_counts import FrameCounts
+from server.store.frame_targets import FrameTargets
 from server.store.group_commit import AckBatcher, OfficerUpdates
 from server.store.outbox import Staged
 from server.store.retention import retention_seconds
@@ -152,6 +154,17 @@ class Core:
     """Watchlist matchers per (watchlist, model, version); services drop stale ones."""
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Serialises alert/outbox writes in this process (sequence allocation, SQLite writer)."""
+    frame_targets: FrameTargets = field(init=False)
+    """Camera -> active deployments and watchlist version, for the frame path. Every service
+    that changes one of them calls ``frame_targets.invalidate()`` after its commit."""
+    frame_counts: FrameCounts = field(init=False)
+    """Frame counters in memory, written once a second (and at shutdown); readers of the
+    figures flush first."""
+
+    def __post_init__(self) -> None:
+        # Built with the container (they need its database), never replaced afterwards.
+        object.__setattr__(self, "frame_targets", FrameTargets(self.db))
+        object.__setattr__(self, "frame_counts", FrameCounts(self.db, lambda: self.write_lock))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +200,14 @@ class Runtime(Core):
     def spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
         """A background task owned by the lifespan (cancelled and awaited at shutdown)."""
         return self.tasks.spawn(coro, name)
+
+
+async def _last_flush(counts: FrameCounts) -> None:
+    """The shutdown flush: a failure is logged (the counts are lost), the rest still closes."""
+    try:
+        await counts.flush()
+    except Exception:
+        log.exception("writing the last frame counters failed")
 
 
 def load_engine(settings: Settings) -> FaceEngine:
@@ -238,9 +259,8 @@ async def open_runtime(
             log.info("engine %s runs in %d worker processes", loaded.name, owned.workers)
             loaded = owned
         tasks = BackgroundTasks()
-        stack.push_async_callback(tasks.aclose)
         write_lock = asyncio.Lock()
-        yield Runtime(
+        runtime = Runtime(
             settings=settings, db=db, publisher=publisher,
             clock=clock if clock is not None else time.time,
             audit=audit if audit is not None else ChainAudit(),
@@ -249,3 +269,10 @@ async def open_runtime(
             acks=AckBatcher(db, write_lock, tasks.spawn),
             officer_updates=OfficerUpdates(db, write_lock, tasks.spawn),
         )
+        # The last counts are written after ingest and every task stopped (the stack
+        # unwinds in reverse), before the database closes.
+        stack.push_async_callback(_last_flush, runtime.frame_counts)
+        stack.push_async_callback(tasks.aclose)
+        tasks.spawn(periodic(max(0.05, settings.counter_flush_s), runtime.frame_counts.flush,
+                             "frame counter flush"), "frame-counts")
+        yield runtime

@@ -104,6 +104,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Alerts and probe crops are purged after this many days (at least 1)."""
     watchlist_size_cap: int = 2000
     """Largest number of entries in one watchlist."""
+    counter_flush_s: float = 1.0
+    """Frame counters (frames and faces processed, refused, without a deployment) are kept in
+    memory and written this often, and at shutdown: a crash loses at most this many seconds
+    of counts (never an alert)."""
     quality: QualitySettings = msgspec.field(default_factory=QualitySettings)
 
     @property

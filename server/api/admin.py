@@ -111,6 +111,7 @@ class CameraController(Controller):
             session.add(cam)
             await rt.audit.record(session, actor=principal.account_id,
                                   action="camera_registered", at=rt.clock(), camera_id=cam_id)
+        rt.frame_targets.invalidate()  # a new camera: its frames are looked up afresh
         return camera_view(cam)
 
     @post("/{camera_id:str}/bind", operation_id="bindCamera", guards=[roles("admin")],

@@ -18,7 +18,6 @@ from server.services.thresholds import check_threshold, watchlist_policy
 from server.store.models import Camera, Deployment, DeploymentCamera, Watchlist
 from server.store.views import deployment_stats, deployment_view, deployment_views
 from shared.protocol.alerts import DeploymentStats, DeploymentView
-from shared.protocol.dispatch import DeploymentUpdated
 
 FALLBACK_THRESHOLDS = {"dlib-resnet-v1": 0.92}
 """Used only for a model ``server.recognition.calibration`` has no calibration for. dlib's
@@ -88,6 +87,9 @@ class DeploymentController(Controller):
                                   watchlist_id=dep.watchlist_id, threshold=threshold,
                                   floor=policy.floor, below_floor=threshold < policy.floor)
             view = await deployment_view(session, dep)
+        # Created inactive, so no camera's frames change yet; kept for the rule that every
+        # governance change refreshes the frame path's view of deployments.
+        rt.frame_targets.invalidate()
         return view
 
     @get("/", operation_id="listDeployments", guards=[READERS])
@@ -102,44 +104,22 @@ class DeploymentController(Controller):
     async def start(self, rt: RuntimeDep, deployment_id: FromPath[str],
                     principal: PrincipalDep) -> DeploymentView:
         """Activate: matching runs for its cameras inside its window."""
-        return await _set_active(rt, deployment_id, True, principal)
+        return await governance.set_active(rt, deployment_id, True, principal)
 
     @post("/{deployment_id:str}/stop", operation_id="stopDeployment",
           guards=[roles("authoriser")], status_code=200)
     async def stop(self, rt: RuntimeDep, deployment_id: FromPath[str],
                    principal: PrincipalDep) -> DeploymentView:
         """Stop at once (kill switch): no frame is matched for it from now on."""
-        return await _set_active(rt, deployment_id, False, principal)
+        return await governance.set_active(rt, deployment_id, False, principal)
 
     @get("/{deployment_id:str}/stats", operation_id="deploymentStats", guards=[READERS])
     async def stats(self, rt: RuntimeDep,
                     deployment_id: FromPath[str]) -> DeploymentStats:
         """Faces processed, alerts and outcomes: false alert rate and precision together."""
+        await rt.frame_counts.flush()  # the figures include every frame answered so far
         async with rt.db.sessions() as session:
             dep = await session.get(Deployment, deployment_id)
             if dep is None:
                 raise NotFound("no such deployment")
             return await deployment_stats(session, dep)
-
-
-async def _set_active(
-    rt: Runtime, deployment_id: FromPath[str], active: bool, principal: PrincipalDep
-) -> DeploymentView:
-    now = rt.clock()
-    async with rt.write_lock, rt.db.sessions() as session, session.begin():
-        dep = await session.get(Deployment, deployment_id)
-        if dep is None:
-            raise NotFound("no such deployment")
-        if active and dep.ends_at <= now:
-            raise VigilError("window_ended", "the deployment's window has ended", status=409)
-        if active:  # needs a live authorisation; freezes the watchlist version (audited)
-            await governance.before_start(session, rt, dep, actor=principal.account_id, now=now)
-        dep.active = active
-        await rt.audit.record(session, actor=principal.account_id,
-                              action="deployment_started" if active else "deployment_stopped",
-                              at=now, deployment_id=dep.id)
-        if not active:  # a stop is final; the watchlist goes if no one else needs it
-            await governance.end(session, rt, dep, actor=principal.account_id, now=now)
-        view = await deployment_view(session, dep)
-    rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
-    return view

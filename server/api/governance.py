@@ -24,16 +24,15 @@ from server.errors import NotFound, VigilError
 from server.runtime import Runtime
 from server.services import governance
 from server.services.thresholds import check_threshold, watchlist_policy
+from server.services.thresholds import set_threshold as change_threshold
 from server.services.transparency import transparency_record
 from server.store.audit import AuditEntry, VerifyReport, export_lines, iter_records, to_entry
 from server.store.audit import verify as verify_chain
 from server.store.authorisation import DeploymentAuthorisation
 from server.store.models import Deployment, Watchlist
 from server.store.retention import PurgeCounts
-from server.store.views import deployment_view
 from shared.protocol.alerts import DeploymentView
 from shared.protocol.base import Purpose
-from shared.protocol.dispatch import DeploymentUpdated
 from shared.protocol.limits import MAX_INT64, Name, Text
 
 GOVERNANCE_READERS = roles("admin", "authoriser", "dispatcher", "auditor")
@@ -174,18 +173,7 @@ class AuthorisationController(Controller):
                                        watchlist_id=watchlist_id,
                                        fallback_default=default_threshold(rt),
                                        deployment_id=deployment_id)
-        now = rt.clock()
-        async with rt.write_lock, rt.db.sessions() as session, session.begin():
-            dep = await session.get(Deployment, deployment_id)
-            assert dep is not None
-            previous, dep.threshold = dep.threshold, data.threshold
-            await rt.audit.record(session, actor=principal.account_id,
-                                  action="threshold_changed", at=now, deployment_id=dep.id,
-                                  previous=previous, threshold=data.threshold,
-                                  floor=policy.floor, below_floor=data.threshold < policy.floor)
-            view = await deployment_view(session, dep)
-        rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
-        return view
+        return await change_threshold(rt, principal, deployment_id, data.threshold, policy)
 
     @get("/transparency", operation_id="transparencyRecord", guards=[GOVERNANCE_READERS],
          responses={200: ResponseSpec(TransparencyRecord, description="the record as JSON "
@@ -195,6 +183,7 @@ class AuthorisationController(Controller):
         fmt: Annotated[Literal["json", "markdown"], QueryParameter(name="format")] = "json",
     ) -> Response[bytes]:
         """The publishable transparency record, as JSON or Markdown."""
+        await rt.frame_counts.flush()  # its figures include every frame answered so far
         async with rt.db.sessions() as session:
             dep = await session.get(Deployment, deployment_id)
             if dep is None:

@@ -143,6 +143,7 @@ class WatchlistController(Controller):
                                   category=data.category)
             await note_watchlist_change(session, rt, watchlist_id,
                                         actor=principal.account_id, now=now)
+        rt.frame_targets.invalidate()  # a new version: the next frame's matcher has the entry
         out = _entry_out(entry, (result.model_id,))
         return msgspec.structs.replace(out, background_faces=result.background_faces)
 
@@ -182,8 +183,9 @@ class WatchlistController(Controller):
                                   at=now, watchlist_id=watchlist_id, entry_id=entry_id)
             await note_watchlist_change(session, rt, watchlist_id,
                                         actor=principal.account_id, now=now)
-        photo.unlink(missing_ok=True)
+        rt.frame_targets.invalidate()  # a new version: the next frame's matcher lacks it
         rt.matchers.drop(watchlist_id)
+        await asyncio.to_thread(photo.unlink, missing_ok=True)  # committed first, off the loop
         await delete_index_files(rt, watchlist_id)
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.auth import new_id
@@ -280,22 +280,13 @@ async def _route_new(
                        alert_id=alert.id, now=runtime.clock())
 
 
-async def count_frame(
-    runtime: Runtime, deployment_id: str, *, faces: int, refused: bool
-) -> None:
-    """Counters only: frames and faces processed (the trace a non-match leaves)."""
-    async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
-        values = (
-            {"frames_refused": Deployment.frames_refused + 1}
-            if refused
-            else {
-                "frames_processed": Deployment.frames_processed + 1,
-                "faces_processed": Deployment.faces_processed + faces,
-            }
-        )
-        await session.execute(
-            update(Deployment).where(Deployment.id == deployment_id).values(**values)
-        )
+def count_frame(runtime: Runtime, deployment_id: str, *, faces: int, refused: bool) -> None:
+    """Counters only: frames and faces processed (the trace a non-match leaves). Kept in
+    memory and written once a second (:mod:`server.store.frame_counts`): no SQL here."""
+    if refused:
+        runtime.frame_counts.refused(deployment_id)
+    else:
+        runtime.frame_counts.processed(deployment_id, faces)
 
 
 async def reopen_windows(runtime: Runtime) -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import msgspec
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from server.errors import VigilError
 from server.pipeline.alerting import count_frame, raise_or_update
@@ -25,7 +25,8 @@ from server.recognition.frame_faces import frame_pixels
 from server.recognition.image_io import check_image
 from server.recognition.matching import IndexMatcher, Matcher, index_path
 from server.runtime import Runtime
-from server.store.models import Camera, Deployment, DeploymentCamera, Entry, Template, Watchlist
+from server.store.frame_targets import ActiveDeployment
+from server.store.models import Entry, Template
 from shared.protocol.base import ErrorCode
 from shared.protocol.camera import Frame, FrameResult
 
@@ -63,47 +64,19 @@ class FrameSlot:
         return item
 
 
-class ActiveDeployment(msgspec.Struct, frozen=True):
-    id: str
-    watchlist_id: str
-    threshold: float
-    min_face_px: float | None = None
-    """The camera's own smallest face to find (None: the ``min_face_px`` setting)."""
-
-
 async def active_deployment(
     runtime: Runtime, camera_id: str, now: float
 ) -> ActiveDeployment | None:
-    """The active deployment listing this camera whose window contains ``now``."""
-    async with runtime.db.sessions() as session:
-        row = (
-            await session.execute(
-                select(Deployment.id, Deployment.watchlist_id, Deployment.threshold,
-                       Camera.min_face_px)
-                .join(DeploymentCamera, DeploymentCamera.deployment_id == Deployment.id)
-                .join(Camera, Camera.id == DeploymentCamera.camera_id)
-                .where(
-                    DeploymentCamera.camera_id == camera_id,
-                    Deployment.active.is_(True),
-                    Deployment.starts_at <= now,
-                    Deployment.ends_at > now,
-                )
-                .limit(1)
-            )
-        ).first()
-    if row is None:
-        return None
-    return ActiveDeployment(row[0], row[1], float(row[2]),
-                            None if row[3] is None else float(row[3]))
+    """The active deployment listing this camera whose window contains ``now`` (from the
+    in-memory :class:`~server.store.frame_targets.FrameTargets`: no query once loaded)."""
+    return await runtime.frame_targets.active(camera_id, now)
 
 
-async def matcher_for(runtime: Runtime, watchlist_id: str) -> Matcher:
-    """The watchlist's matcher for the running engine, rebuilt when the watchlist changed."""
+async def matcher_for(runtime: Runtime, dep: ActiveDeployment) -> Matcher:
+    """The deployment's watchlist matcher for the running engine, rebuilt when the watchlist
+    changed (its version comes with the deployment: no query)."""
     engine = runtime.engine
-    async with runtime.db.sessions() as session:
-        version = (
-            await session.execute(select(Watchlist.version).where(Watchlist.id == watchlist_id))
-        ).scalar_one()
+    watchlist_id, version = dep.watchlist_id, dep.watchlist_version
     cached = runtime.matchers.get(watchlist_id, engine.model_id, version)
     if cached is not None:
         return cached
@@ -207,11 +180,7 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending,
     if dep is None:
         # Not decoded, not looked at: no deployment, no processing (invariant 4).
         runtime.count("frames_no_active_deployment")
-        async with runtime.write_lock, runtime.db.sessions() as session, session.begin():
-            await session.execute(
-                update(Camera).where(Camera.id == camera_id)
-                .values(frames_no_deployment=Camera.frames_no_deployment + 1)
-            )
+        runtime.frame_counts.no_deployment(camera_id)
         return FrameResult(seq=frame.seq, status="no_active_deployment",
                            code=ErrorCode.NO_ACTIVE_DEPLOYMENT)
     settings = runtime.settings
@@ -222,7 +191,7 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending,
                     max_pixels=frame_pixels(settings), downscale=settings.downscale_frames)
     except VigilError as exc:
         return await _refused(runtime, dep.id, frame.seq, exc)
-    matcher = await matcher_for(runtime, dep.watchlist_id)
+    matcher = await matcher_for(runtime, dep)
     engine = runtime.engine
     min_face = settings.min_face_px if dep.min_face_px is None else dep.min_face_px
     try:
@@ -236,7 +205,7 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending,
         counts.frames += 1
         counts.faces += analysis.faces
         counts.embedded += analysis.embedded
-    await count_frame(runtime, dep.id, faces=analysis.faces, refused=False)
+    count_frame(runtime, dep.id, faces=analysis.faces, refused=False)
     for match in analysis.matches:
         await raise_or_update(
             runtime, deployment_id=dep.id, camera_id=camera_id, match=match,
@@ -249,5 +218,5 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending,
 async def _refused(runtime: Runtime, deployment_id: str, seq: int, exc: VigilError,
                    ) -> FrameResult:
     runtime.count("frames_refused")
-    await count_frame(runtime, deployment_id, faces=0, refused=True)
+    count_frame(runtime, deployment_id, faces=0, refused=True)
     return FrameResult(seq=seq, status="refused", code=exc.code)

@@ -58,8 +58,9 @@ class DlibEngine:
         self._local = threading.local()
         self._models()  # load once now so a missing model fails at start-up, not mid-stream
 
-    def factory(self) -> Callable[[], DlibEngine]:
-        """A picklable builder of an equivalent engine (for worker processes)."""
+    def factory(self, workers: int = 1) -> Callable[[], DlibEngine]:
+        """A picklable builder of an equivalent engine for one of ``workers`` worker processes
+        (dlib runs each call on one thread, so the count changes nothing)."""
         return functools.partial(DlibEngine, upsample=self.upsample)
 
     def _models(self) -> _Models:

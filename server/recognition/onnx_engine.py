@@ -2,8 +2,9 @@
 
 Pipeline per frame: the detector runs on the whole frame and on overlapping full-resolution
 tiles (all tiles in one batched call, see :mod:`server.recognition.tiling`), detections are
-merged by NMS; where the pack asks for it (``verify_contexts``), every candidate is looked at
-again, centred and rescaled, and kept only if the detector agrees (one batched call per look);
+merged by NMS; where the pack asks for it (``verify_contexts``), every candidate scoring below
+the pack's ``verify_below`` is looked at again, centred and rescaled, and kept only if the
+detector agrees (one batched call per look);
 five alignment points come from dlib's 68-point predictor on each box or from the detector
 itself (SCRFD); ``embed`` warps every face onto the embedder's template and runs them all in
 one batched call. Providers: CUDA when ONNX Runtime has it, else CPU.
@@ -20,11 +21,12 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import dlib
 import face_recognition_models
+import msgspec
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
@@ -73,13 +75,46 @@ part of that face (a tile cut a large face and its chin looked like a small one;
 development photos) and is dropped."""
 
 
-def default_threads() -> int:
-    """Intra-op threads per session: half the cores, at most 4 (1 on a 2-core machine).
+class SessionTuning(msgspec.Struct, frozen=True):
+    """ONNX Runtime session settings (both sessions of an engine use the same).
 
-    The server already runs frames on several worker threads (``Settings.workers``); giving
+    The defaults are the best of ``python -m bench --only onnx_sessions`` on the 2-core
+    development machine (docs/operations.md, "Performance"): frames/s with every worker
+    process busy, each configuration measured in the same run.
+    """
+
+    threads: int = 0
+    """Intra-op threads per session; 0: :func:`default_threads` for the worker count."""
+    inter_threads: int = 1
+    """Inter-op threads (used only by the parallel execution mode)."""
+    parallel: bool = False
+    """``ORT_PARALLEL`` execution mode instead of ``ORT_SEQUENTIAL``: the graphs are chains,
+    so parallel branches buy nothing and its pool is threads that compete with the workers."""
+    optimisation: Literal["basic", "extended", "all"] = "all"
+    """Graph optimisation level (``all``: constant folding, operator fusion and layout
+    changes)."""
+    arena: bool = True
+    """The CPU memory arena (reuses the per-call activation buffers)."""
+    spinning: bool = False
+    """Intra-op threads spin while waiting for work: on 2 cores a spinning thread steals the
+    CPU the other worker and the event loop need."""
+
+
+OPTIMISATION = {
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def default_threads(workers: int = 1) -> int:
+    """Intra-op threads per session for ``workers`` engine processes sharing the machine.
+
+    ``cores // workers``, at least 1 and at most 4, so that workers x threads never exceeds
+    the cores: the server runs frames on several workers (``Settings.workers``) and giving
     each ONNX call every core as well only makes the threads fight over them.
     """
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    return max(1, min(4, (os.cpu_count() or 2) // max(1, workers)))
 
 
 def providers() -> list[str]:
@@ -89,28 +124,29 @@ def providers() -> list[str]:
     return [*chosen, "CPUExecutionProvider"]
 
 
-def session_options(threads: int) -> ort.SessionOptions:
+def session_options(threads: int, tuning: SessionTuning | None = None) -> ort.SessionOptions:
     """Options for a session on a small CPU shared with the server's other work.
 
-    ``threads`` intra-op threads (see :func:`default_threads`), one inter-op thread and
-    sequential execution: the graphs are chains, so parallel branches buy nothing and each
-    extra pool is threads that compete with the worker threads. Every graph optimisation
-    (constant folding, operator fusion, memory-layout changes) is on; ORT's spinning
-    intra-op threads are off, because on 2 cores a spinning worker steals the CPU the other
-    frame's worker and the event loop need.
+    Args:
+        threads: intra-op threads (see :func:`default_threads`).
+        tuning: the other settings (default :class:`SessionTuning`).
     """
+    t = tuning or SessionTuning()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.inter_op_num_threads = max(1, t.inter_threads)
+    opts.execution_mode = (ort.ExecutionMode.ORT_PARALLEL if t.parallel
+                           else ort.ExecutionMode.ORT_SEQUENTIAL)
+    opts.graph_optimization_level = OPTIMISATION[t.optimisation]
+    opts.enable_cpu_mem_arena = t.arena
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if t.spinning else "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "1" if t.spinning else "0")
     opts.log_severity_level = 3
     return opts
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
-    opts = session_options(threads)
+def _session(path: Path, threads: int, tuning: SessionTuning | None) -> ort.InferenceSession:
+    opts = session_options(threads, tuning)
     try:
         return ort.InferenceSession(str(path), opts, providers=providers())
     except Exception as exc:  # ORT raises untyped errors for unloadable graphs
@@ -149,13 +185,18 @@ class OnnxEngine:
     predictor alone ~30%), which is event-loop lag. So the server runs this engine in worker
     processes too (:mod:`server.recognition.process_engine`)."""
 
-    def __init__(self, pack_dir: Path, threads: int | None = None, verify: bool = True) -> None:
+    def __init__(
+        self, pack_dir: Path, threads: int | None = None, verify: bool = True,
+        tuning: SessionTuning | None = None,
+    ) -> None:
         """Load a pack.
 
         Args:
             pack_dir: the pack folder (``<model root>/<name>``).
-            threads: intra-op threads per session (default :func:`default_threads`).
+            threads: intra-op threads per session (default: ``tuning.threads``, else
+                :func:`default_threads` for one worker).
             verify: check every file's sha256 first (refuses a tampered pack).
+            tuning: ONNX Runtime session settings (default :class:`SessionTuning`).
 
         Raises:
             PackError: the pack is missing, invalid, tampered with or unloadable.
@@ -165,13 +206,14 @@ class OnnxEngine:
         if verify:
             verify_files(self.pack_dir, self.manifest)
         m = self.manifest
-        self._threads = threads
+        self._tuning = tuning or SessionTuning()
+        self._threads = threads or self._tuning.threads or None
         self.model_id = m.embedder.model_id
         self.dim = m.embedder.embedding_size
         self.detector_id = m.detector.model_id
-        threads = threads or default_threads()
-        self._det = _session(self.pack_dir / m.detector.file, threads)
-        self._emb = _session(self.pack_dir / m.embedder.file, threads)
+        self.threads = self._threads or default_threads()
+        self._det = _session(self.pack_dir / m.detector.file, self.threads, self._tuning)
+        self._emb = _session(self.pack_dir / m.embedder.file, self.threads, self._tuning)
         self._det_input = self._det.get_inputs()[0].name
         self._emb_input = self._emb.get_inputs()[0].name
         self._det_outputs = [o.name for o in self._det.get_outputs()]
@@ -190,13 +232,19 @@ class OnnxEngine:
         if m.landmarks.kind == "dlib68":
             self._predictor()  # load now: a missing predictor fails at start-up
         self.providers = list(self._det.get_providers())
-        log.info("onnx engine: pack %s %s, model %s, providers %s", m.name, m.version,
-                 self.model_id, ",".join(self.providers))
+        log.info("onnx engine: pack %s %s, model %s, providers %s, %d intra-op thread(s)",
+                 m.name, m.version, self.model_id, ",".join(self.providers), self.threads)
 
-    def factory(self) -> Callable[[], OnnxEngine]:
-        """A picklable builder of an equivalent engine (for worker processes; the pack's
-        files were verified when this one loaded)."""
-        return functools.partial(OnnxEngine, self.pack_dir, self._threads, verify=False)
+    def factory(self, workers: int = 1) -> Callable[[], OnnxEngine]:
+        """A picklable builder of an equivalent engine for one of ``workers`` worker
+        processes (the pack's files were verified when this one loaded).
+
+        Unless threads were set explicitly, each worker's sessions get
+        ``default_threads(workers)`` intra-op threads: workers x threads <= cores.
+        """
+        threads = self._threads or default_threads(workers)
+        return functools.partial(OnnxEngine, self.pack_dir, threads, verify=False,
+                                 tuning=self._tuning)
 
     # -- detection -------------------------------------------------------------------------
 
@@ -232,14 +280,9 @@ class OnnxEngine:
             keep = nms(boxes, scores, d.nms_iou, CONTAIN, PART)
         boxes, scores = boxes[keep], scores[keep]
         kps = kps[keep] if kps is not None else None
-        for context in d.verify_contexts:
-            if not len(boxes):
-                break
+        if d.verify_contexts and len(boxes):
             with stage(timer, "verify"):
-                second = self._second_look(image, boxes, d, context)
-            ok = second >= d.score_threshold
-            boxes, scores = boxes[ok], np.minimum(scores[ok], second[ok])
-            kps = kps[ok] if kps is not None else None
+                boxes, scores, kps = self._verify(image, boxes, scores, kps, d)
         boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, w)
         boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, h)
         with stage(timer, "landmarks"):
@@ -289,6 +332,25 @@ class OnnxEngine:
         scores_out = np.concatenate(all_scores)
         kps_out = np.concatenate(all_kps) if all_kps else None
         return boxes_out, scores_out, kps_out
+
+    def _verify(
+        self, image: Image, boxes: Floats, scores: Floats, kps: Floats | None, d: DetectorSpec
+    ) -> tuple[Floats, Floats, Floats | None]:
+        """Keep the candidates the second looks agree with (see ``verify_contexts``); those
+        scoring ``verify_below`` or more are kept without a look."""
+        keep = np.ones(len(boxes), dtype=bool)
+        looked = np.flatnonzero(scores < d.verify_below) if d.verify_below is not None \
+            else np.arange(len(boxes))
+        scores = scores.copy()
+        for context in d.verify_contexts:
+            if not len(looked):
+                break
+            second = self._second_look(image, boxes[looked], d, context)
+            ok = second >= d.score_threshold
+            keep[looked[~ok]] = False
+            scores[looked] = np.minimum(scores[looked], second)
+            looked = looked[ok]
+        return boxes[keep], scores[keep], kps[keep] if kps is not None else None
 
     def _second_look(
         self, image: Image, boxes: Floats, d: DetectorSpec, context: float

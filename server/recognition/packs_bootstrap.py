@@ -2,7 +2,8 @@
 
 ``python -m server.recognition.packs_bootstrap [--model-root DIR]``:
 
-1. the pack is already installed and its checksums verify: nothing to do (fast);
+1. the pack is already installed, its checksums verify and its manifest is current: nothing
+   to do (fast);
 2. ``../shared/models/faceplugin`` exists beside the checkout: install from it;
 3. ``npm`` is on the PATH: ``npm pack faceplugin-face-recognition-js@0.0.1`` (by package name),
    check the tarball against its pinned npm integrity hash, install from it (each model file
@@ -35,13 +36,18 @@ NPM_TIMEOUT_S = 300
 
 
 def installed(model_root: Path) -> bool:
-    """True when the FacePlugin pack is installed and every file matches its checksum."""
+    """True when the FacePlugin pack is installed, every file matches its checksum and its
+    manifest is the one this version writes (an older manifest, e.g. without a detector
+    setting added since, is reinstalled)."""
     folder = model_root / "faceplugin"
     try:
-        verify_files(folder, read_manifest(folder))
+        m = read_manifest(folder)
+        verify_files(folder, m)
     except PackError:
         return False
-    return True
+    batch = {faceplugin.DETECTOR: m.detector.batch == "dynamic",
+             faceplugin.EMBEDDER: m.embedder.batch == "dynamic"}
+    return faceplugin.manifest(m.files, batch, m.source) == m
 
 
 def integrity_ok(tarball: Path, integrity: str) -> bool:

@@ -197,12 +197,13 @@ class ProcessEngine:
     @classmethod
     def wrap(cls, engine: FaceEngine, workers: int) -> ProcessEngine:
         """Run ``engine``'s kind in worker processes; the engine must offer a picklable
-        ``factory()`` that builds an equivalent engine."""
+        ``factory(workers)`` that builds an equivalent engine (sized for one of ``workers``
+        processes: the ONNX engine gives each cores // workers threads)."""
         factory = getattr(engine, "factory", None)
         if factory is None:
             raise TypeError(f"engine {engine.name} holds the GIL but offers no factory()")
         wrapped = cls(
-            factory(), workers, name=engine.name, model_id=engine.model_id, dim=engine.dim,
+            factory(workers), workers, name=engine.name, model_id=engine.model_id, dim=engine.dim,
             score_is_probability=bool(getattr(engine, "score_is_probability", False)),
         )
         wrapped.pack_dir = getattr(engine, "pack_dir", None)

@@ -40,6 +40,7 @@ from server.store.retention import (
     stage_withdrawals,
 )
 from server.store.views import deployment_view, deployment_views
+from shared.protocol.alerts import DeploymentView
 from shared.protocol.base import PURPOSES
 from shared.protocol.dispatch import DeploymentUpdated
 
@@ -117,6 +118,7 @@ async def authorise(
                               watchlist_id=dep.watchlist_id, authority_ref=auth.authority_ref,
                               purpose=purpose, confirm_by=auth.confirm_by,
                               version_hash=digest, size=size)
+    rt.frame_targets.invalidate()  # an urgent start cut the window
     return auth
 
 
@@ -146,6 +148,7 @@ async def confirm(
         await rt.audit.record(session, actor=principal.account_id,
                               action="deployment_confirmed", at=now, deployment_id=dep.id,
                               authority_ref=authority_ref.strip())
+    rt.frame_targets.invalidate()  # the window is back to the one asked for
     return auth
 
 
@@ -181,9 +184,39 @@ async def withdraw(
                               deployment_id=dep.id, cause=auth.state, **counts.as_details())
         await end(session, rt, dep, actor=principal.account_id, now=now)
         view = await deployment_view(session, dep)
+    rt.frame_targets.invalidate()  # stopped: no frame is matched for it from now on
     rt.publisher.deliver(staged)
     rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
     return counts
+
+
+async def set_active(rt: Core, deployment_id: str, active: bool,
+                     principal: Principal) -> DeploymentView:
+    """Start (needs a live authorisation; freezes the watchlist version) or stop a
+    deployment (the kill switch: final, and the watchlist goes if nobody else needs it).
+
+    Raises:
+        VigilError: ``not_found``, ``window_ended`` (409), ``not_authorised`` (409).
+    """
+    now = rt.clock()
+    async with rt.write_lock, rt.db.sessions() as session, session.begin():
+        dep = await _get(session, deployment_id)
+        if active and dep.ends_at <= now:
+            raise VigilError("window_ended", "the deployment's window has ended", status=409)
+        if active:
+            await before_start(session, rt, dep, actor=principal.account_id, now=now)
+        dep.active = active
+        await rt.audit.record(session, actor=principal.account_id,
+                              action="deployment_started" if active else "deployment_stopped",
+                              at=now, deployment_id=dep.id)
+        if not active:
+            await end(session, rt, dep, actor=principal.account_id, now=now)
+        view = await deployment_view(session, dep)
+    # After the commit: the next frame of its cameras reads the new state (a stop takes
+    # effect at once; the frame in flight may still finish, but raises no alert).
+    rt.frame_targets.invalidate()
+    rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+    return view
 
 
 async def before_start(
@@ -253,6 +286,8 @@ async def sweep(rt: Core) -> SweepReport:
                                   cause="retention", retention_days=rt.settings.retention_days,
                                   **counts.as_details())
         views = await deployment_views(session, rows)
+    if ended or expired:  # windows ended, watchlists' versions bumped or destroyed
+        rt.frame_targets.invalidate()
     rt.publisher.deliver(staged)
     for view in views:
         rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))

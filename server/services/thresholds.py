@@ -9,9 +9,12 @@ from sqlalchemy import func, select
 
 from server.auth import Principal
 from server.domain.thresholds import ThresholdPolicy, policy_for
-from server.errors import VigilError
+from server.errors import NotFound, VigilError
 from server.runtime import Runtime
-from server.store.models import Entry
+from server.store.models import Deployment, Entry
+from server.store.views import deployment_view
+from shared.protocol.alerts import DeploymentView
+from shared.protocol.dispatch import DeploymentUpdated
 
 log = logging.getLogger("vigil.governance")
 
@@ -57,3 +60,27 @@ async def check_threshold(
     raise VigilError("threshold_below_floor",
                      f"{threshold:.3f} is under the floor {policy.floor:.3f} for {model_id} "
                      f"with {size} entries; only an authoriser may set it", status=403)
+
+
+async def set_threshold(rt: Runtime, principal: Principal, deployment_id: str, threshold: float,
+                        policy: ThresholdPolicy) -> DeploymentView:
+    """Change a deployment's threshold (checked with :func:`check_threshold` first); audited
+    with the floor in force. The next frame of its cameras uses it.
+
+    Raises:
+        NotFound: no such deployment.
+    """
+    now = rt.clock()
+    async with rt.write_lock, rt.db.sessions() as session, session.begin():
+        dep = await session.get(Deployment, deployment_id)
+        if dep is None:
+            raise NotFound("no such deployment")
+        previous, dep.threshold = dep.threshold, threshold
+        await rt.audit.record(session, actor=principal.account_id,
+                              action="threshold_changed", at=now, deployment_id=dep.id,
+                              previous=previous, threshold=threshold,
+                              floor=policy.floor, below_floor=threshold < policy.floor)
+        view = await deployment_view(session, dep)
+    rt.frame_targets.invalidate()
+    rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
+    return view

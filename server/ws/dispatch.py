@@ -48,6 +48,7 @@ def decode(raw: bytes | str) -> DispatchIn:
 async def snapshot(runtime: Runtime, account_id: str) -> Snapshot:
     """The current picture for a dispatcher (see ``Snapshot``)."""
     now = runtime.clock()
+    await runtime.frame_counts.flush()  # the figures include every frame answered so far
     async with runtime.db.sessions() as session:
         last_seq, _ = await positions(session, account_id)
         alerts = (

@@ -30,6 +30,7 @@ async def push_changed_stats(
     """Send the stats of every active deployment that changed since ``last``; returns how many."""
     if not any(s.role == "dispatcher" for s in hub.sessions.values()):
         return 0
+    await runtime.frame_counts.flush()
     async with runtime.db.sessions() as session:
         deployments = (
             await session.execute(select(Deployment).where(Deployment.active.is_(True)))

@@ -102,11 +102,11 @@ def test_one_detector_call_per_pass_and_one_embed_call_per_frame(
     monkeypatch.setattr(engine, "_emb", _Proxy(engine._emb, counting("emb", engine._emb.run)))
     faces = engine.detect(frame)
     engine.embed(frame, faces)
-    # all 27 tiles in one call, then one call per second look with every candidate left
+    # all 27 tiles in one call, then at most one call per second look, holding only the
+    # candidates below the pack's verify_below
     contexts = engine.manifest.detector.verify_contexts
-    assert len(calls["det"]) == 1 + len(contexts)
+    assert len(calls["det"]) <= 1 + len(contexts)
     assert calls["det"][0] == 27
-    assert all(n >= len(faces) for n in calls["det"][1:])
     assert calls["emb"] == [len(faces)]
     assert len(faces) == len(truth)
 
@@ -181,3 +181,46 @@ def test_large_photo_is_run_in_bounded_batches(
     truth = [(x1 * scale, y1 * scale, x2 * scale, y2 * scale) for x1, y1, x2, y2 in native]
     found, _ = scenes.match(truth, [f.box for f in faces])
     assert found == 6
+
+
+@pytest.mark.parametrize("gate", [None, 0.95, 0.0])
+def test_second_looks_only_for_candidates_below_the_gate(
+    engine: OnnxEngine,
+    scene_sources: list[scenes.FaceSource],
+    scene_backgrounds: list[scenes.Image],
+    monkeypatch: pytest.MonkeyPatch,
+    gate: float | None,
+) -> None:
+    import msgspec
+
+    from server.recognition import onnx_engine
+
+    frame, _ = scenes.compose(scene_sources, 40, 6, 31, scene_backgrounds[3])
+    m = engine.manifest
+    monkeypatch.setattr(engine, "manifest", msgspec.structs.replace(
+        m, detector=msgspec.structs.replace(m.detector, verify_below=gate)))
+    candidates: list[np.ndarray] = []
+    looked: list[int] = []
+    real_nms, real_look = onnx_engine.nms, engine._second_look
+
+    def spy_nms(boxes: np.ndarray, scores: np.ndarray, *args: Any) -> list[int]:
+        keep = real_nms(boxes, scores, *args)
+        candidates.append(scores[keep])
+        return keep
+
+    def spy_look(image: Any, boxes: np.ndarray, *args: Any) -> np.ndarray:
+        looked.append(len(boxes))
+        return real_look(image, boxes, *args)
+
+    monkeypatch.setattr(onnx_engine, "nms", spy_nms)
+    monkeypatch.setattr(engine, "_second_look", spy_look)
+    faces = engine.detect(frame)
+    scores = candidates[0]
+    below = int(np.sum(scores < gate)) if gate is not None else len(scores)
+    assert below < len(scores) or gate is None  # the scene has clear faces above the gate
+    assert (looked[0] if looked else 0) == below
+    trusted = int(np.sum(scores >= gate)) if gate is not None else 0
+    assert len(faces) >= trusted  # every candidate at or above the gate is kept as found
+    if gate == 0.0:
+        assert looked == []
+        assert len(faces) == len(scores)

@@ -100,3 +100,33 @@ def test_a_data_dirs_own_models_folder_is_still_read(
     alone = load_settings(env={}, data_dir=str(data), model_root=str(tmp_path / "empty"))
     assert isinstance(create_engine(alone), DlibEngine)
     assert "no usable model pack" in describe(create_engine(alone), alone)
+
+
+@pytest.mark.parametrize("cores", [1, 2, 3, 8, 16])
+def test_session_threads_never_oversubscribe_the_cores(
+    monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    from server.recognition import onnx_engine
+
+    monkeypatch.setattr(onnx_engine.os, "cpu_count", lambda: cores)
+    for workers in range(1, cores + 1):
+        threads = onnx_engine.default_threads(workers)
+        assert threads >= 1
+        assert workers * threads <= cores
+    assert onnx_engine.default_threads(cores + 4) == 1  # more workers than cores: one each
+
+
+def test_worker_factory_sizes_threads_for_the_worker_count(
+    faceplugin_pack: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from server.recognition import onnx_engine
+
+    monkeypatch.setattr(onnx_engine.os, "cpu_count", lambda: 8)
+    engine = OnnxEngine(faceplugin_pack)
+    assert engine.threads == 4  # one process: cores // 1, capped at 4
+    for workers, expected in ((1, 4), (2, 4), (4, 2), (8, 1)):
+        factory = engine.factory(workers)
+        assert factory.keywords["tuning"] == engine._tuning
+        assert factory.args[1] == expected
+    pinned = OnnxEngine(faceplugin_pack, threads=1)
+    assert pinned.factory(2).args[1] == 1  # explicit threads are kept

@@ -178,6 +178,24 @@ def test_bootstrap_installs_once_then_is_idempotent(
     assert sha256_file(root / "faceplugin" / "manifest.json") == before
 
 
+def test_bootstrap_reinstalls_a_pack_with_an_older_manifest(
+    faceplugin_source: Path, tmp_path: Path
+) -> None:
+    import json
+
+    root = tmp_path / "models"
+    bootstrap(root, shared_copy=faceplugin_source, use_npm=False)
+    path = root / "faceplugin" / "manifest.json"
+    older = json.loads(path.read_text())
+    del older["detector"]["verify_below"]  # as written before the setting existed
+    path.write_text(json.dumps(older))
+    assert not installed(root)
+    assert bootstrap(root, shared_copy=faceplugin_source, use_npm=False).startswith(
+        "installed model pack faceplugin")
+    assert installed(root)
+    assert json.loads(path.read_text())["detector"]["verify_below"] is not None
+
+
 def test_bootstrap_without_sources_says_dlib(tmp_path: Path) -> None:
     message = bootstrap(tmp_path / "models", shared_copy=tmp_path / "absent", use_npm=False)
     assert "dlib" in message

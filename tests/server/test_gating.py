@@ -59,6 +59,8 @@ async def test_no_matching_outside_an_active_deployment(live: LiveServer, photos
     await officer.send({"type": "ping", "ref": 1})
     assert (await officer.recv_type("pong", "alert_raised"))["type"] == "pong"
     await officer.close()
+    # The per-camera counts are written once a second (frame_counts); write them now.
+    await live.runtime.frame_counts.flush()
     db = sqlite3.connect(Path(live.settings.data_dir) / "vigil.db")
     try:
         counts = dict(db.execute("select id, frames_no_deployment from cameras").fetchall())

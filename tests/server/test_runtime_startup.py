@@ -15,6 +15,7 @@ from server.runtime import open_runtime
 from server.store.db import Database
 from server.ws.hub import Hub
 from tests.server.conftest import make_settings
+from tests.support.live import template_database
 
 
 def pool_threads() -> list[str]:
@@ -43,6 +44,9 @@ class Workers:
 
 @pytest.fixture
 def closed_dbs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    # The session's template database is made (and its handle closed) on first use: make it
+    # before recording, or a run of this module alone also records that close.
+    template_database()
     closed: list[str] = []
     real_close = Database.close
 

@@ -84,6 +84,10 @@ class DetectorSpec(msgspec.Struct, frozen=True, kw_only=True):
     context, scaled to fill the input, and kept only if the detector finds it there too, at
     every listed context (empty disables). Removes most false detections that tiles of
     cluttered scenes produce, since texture rarely looks like a face at two framings."""
+    verify_below: float | None = None
+    """Only candidates scoring below this get the second looks; better ones are kept as
+    found (``None``: every candidate). The looks cost one detector input per candidate and
+    context, most of them spent confirming clear faces."""
     box_encoding: Literal["corners", "offsets"] = "corners"
     """SSD only: ``corners`` when the graph decodes its priors itself (relative x1, y1, x2,
     y2), ``offsets`` when the raw SSD offsets need ``priors``."""
