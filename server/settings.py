@@ -98,6 +98,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """A track ends this long after it started, seen or not (a lingering face starts anew)."""
     track_max_per_camera: int = 32
     """Most live tracks per camera; past it the least recently seen track ends."""
+    track_refresh_s: float = 1.0
+    """A tracked face is embedded again when its track's last template is this old (capture
+    time), even if no better: someone who took over a track's place unnoticed is recognised
+    within this time. 0: never (only new, uncertain or better views are embedded)."""
     ack_timeout_s: float = 120.0
     """An assignment not accepted within this time returns to the queue, flagged."""
     retention_days: float = 31.0

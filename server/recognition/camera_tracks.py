@@ -59,6 +59,8 @@ class Track:
     templates: int = 0
     """Templates folded into the aggregate."""
     best_quality: float = 0.0
+    embedded_at: float = -math.inf
+    """Capture time of the last template folded in."""
     weighted: Vectors | None = field(default=None, repr=False)
     """Sum of quality x template (its direction is the aggregate template)."""
     best_crop: bytes = field(default=b"", repr=False)
@@ -110,7 +112,10 @@ class CameraTracks:
     """The live tracks of one camera (thread-safe: one frame at a time updates them, while
     the camera's task may clear them)."""
 
-    def __init__(self, *, max_age_s: float, max_life_s: float, max_tracks: int) -> None:
+    def __init__(self, *, max_age_s: float, max_life_s: float, max_tracks: int,
+                 refresh_s: float = 0.0) -> None:
+        self.refresh_s = refresh_s
+        """A track's face is embedded again when its last template is this old (0: never)."""
         self.max_age_s = max_age_s
         self.max_life_s = max_life_s
         self.max_tracks = max(1, max_tracks)
@@ -124,7 +129,8 @@ class CameraTracks:
     @classmethod
     def from_settings(cls, settings: Settings) -> CameraTracks:
         return cls(max_age_s=settings.track_max_age_s, max_life_s=settings.track_max_life_s,
-                   max_tracks=settings.track_max_per_camera)
+                   max_tracks=settings.track_max_per_camera,
+                   refresh_s=settings.track_refresh_s)
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -142,7 +148,8 @@ class CameraTracks:
                 self._clear()
             self._last_at = at
             self._expire(now, at)
-            return [TrackHint(t.id, t.box, t.predicted(at), t.best_quality)
+            return [TrackHint(t.id, t.box, t.predicted(at), t.best_quality,
+                              0 < self.refresh_s <= at - t.embedded_at)
                     for t in self._tracks.values()]
 
     def expire(self, now: float, at: float | None = None) -> None:
@@ -194,6 +201,7 @@ class CameraTracks:
                 track.observe(face.box, at)
                 if k is not None:
                     track.add(found.vectors[k], found.quality[i], found.crops[k])
+                    track.embedded_at = at
                 seen.append(track)
         return seen
 

@@ -5,8 +5,10 @@ tracks (``server.recognition.camera_tracks``) and sends their predicted boxes wi
 frame; the worker that detects that frame's faces associates them with the tracks here, and
 embeds only the faces that need a template (:func:`wants_template`): a face that starts a
 track, a face whose association is uncertain (so that a different person taking over a
-track is caught by the template check on the server), and a face whose quality beats the
-best the track was embedded at by :data:`QUALITY_GAIN`.
+track is caught by the template check on the server), a face whose quality beats the best
+the track was embedded at by :data:`QUALITY_GAIN`, and a face whose track's last template is
+older than ``track_refresh_s`` (a bound on how long a person who took over a track's place
+unnoticed can go unrecognised).
 
 Association is a minimum-cost assignment (SciPy's Hungarian solver) over the face/track
 pairs that pass a gate: boxes that overlap (IoU at least :data:`MIN_IOU`) or, for a face that
@@ -56,6 +58,8 @@ class TrackHint(msgspec.Struct, frozen=True, array_like=True):
     """Where its motion puts it at the frame's time (constant velocity)."""
     best_quality: float
     """Quality of the best face embedded into the track so far (0: none yet)."""
+    stale: bool = False
+    """The track's last template is older than ``track_refresh_s``: embed again."""
 
 
 def face_quality(face: Face, sharpness: float, *, score_is_probability: bool) -> float:
@@ -141,6 +145,6 @@ def associate(tracks: Sequence[TrackHint], faces: Sequence[Face]) -> Association
 
 def wants_template(track: TrackHint | None, strong: bool, quality: float) -> bool:
     """Whether a face that passed the quality gate must be embedded (module docstring)."""
-    if track is None or track.best_quality <= 0.0 or not strong:
+    if track is None or track.best_quality <= 0.0 or not strong or track.stale:
         return True
     return quality > track.best_quality * QUALITY_GAIN

@@ -95,6 +95,8 @@ def test_a_face_is_embedded_again_only_when_it_must_be() -> None:
     assert wants_template(known, False, 10.0)  # uncertain association: check who it is
     assert not wants_template(known, True, 40.0 * QUALITY_GAIN)  # not better by the margin
     assert wants_template(known, True, 40.0 * QUALITY_GAIN + 0.1)  # a better view
+    stale = TrackHint(1, (0, 0, 60, 60), (0, 0, 60, 60), 40.0, stale=True)
+    assert wants_template(stale, True, 10.0)  # its last template is too old
 
 
 def test_tracks_aggregate_weighted_by_quality_and_keep_the_best_crop() -> None:
@@ -188,3 +190,15 @@ def test_unseen_is_measured_in_capture_time_and_life_in_server_time() -> None:
     tracks.update(frame([face(100, 100)], [], {0: unit(2)}, [10.0]), 6.0, -1.0, at=50.0)
     assert len(tracks.hints(6.2, 50.2)) == 1
     assert tracks.hints(6.4, 10.0) == []
+
+
+def test_a_tracks_template_is_refreshed_after_refresh_s() -> None:
+    tracks = CameraTracks(max_age_s=1.0, max_life_s=30.0, max_tracks=8, refresh_s=0.5)
+    tracks.update(frame([face(100, 100)], tracks.hints(0.0), {0: unit(1)}, [10.0]), 0.0, -1.0)
+    assert [h.stale for h in tracks.hints(0.4)] == [False]
+    assert [h.stale for h in tracks.hints(0.5)] == [True]
+    tracks.update(frame([face(100, 100)], tracks.hints(0.5), {0: unit(1)}, [10.0]), 0.5, -1.0)
+    assert [h.stale for h in tracks.hints(0.6)] == [False]
+    never = CameraTracks(max_age_s=1.0, max_life_s=30.0, max_tracks=8)
+    never.update(frame([face(100, 100)], never.hints(0.0), {0: unit(1)}, [10.0]), 0.0, -1.0)
+    assert [h.stale for h in never.hints(0.9)] == [False]
