@@ -32,7 +32,7 @@ from server.recognition.tracker import CooldownTracker
 from server.settings import Settings
 from server.store.audit import ChainAudit
 from server.store.db import Database
-from server.store.frame_counts import FrameCounts
+from server.store.frame_counts import FrameCounts, WriteGuard, no_guard
 from server.store.frame_targets import FrameTargets
 from server.store.group_commit import AckBatcher, OfficerUpdates
 from server.store.outbox import Staged
@@ -164,7 +164,10 @@ class Core:
     def __post_init__(self) -> None:
         # Built with the container (they need its database), never replaced afterwards.
         object.__setattr__(self, "frame_targets", FrameTargets(self.db))
-        object.__setattr__(self, "frame_counts", FrameCounts(self.db, lambda: self.write_lock))
+        # The counter flush touches only counter columns and retries what fails, so only
+        # SQLite's single writer needs the lock; PostgreSQL's row locks suffice.
+        guard: WriteGuard = (lambda: self.write_lock) if self.db.is_sqlite else no_guard
+        object.__setattr__(self, "frame_counts", FrameCounts(self.db, guard))
 
 
 @dataclass(frozen=True, kw_only=True)

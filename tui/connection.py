@@ -36,6 +36,7 @@ from shared.protocol.codec import JsonCodec, ProtocolError
 from shared.protocol.common import (
     Ack,
     CommandResult,
+    Durable,
     Error,
     Hello,
     Ping,
@@ -43,6 +44,7 @@ from shared.protocol.common import (
     Resume,
     Welcome,
 )
+from shared.protocol.dispatch import Snapshot
 from tui.connection_types import (
     ClientError,
     Connection,
@@ -358,17 +360,17 @@ class ResumableConnection(Generic[T]):
             return
         if isinstance(message, CommandResult | Error) and self._resolve(message):
             return
-        seq = getattr(message, "seq", None)
-        if seq is None:
+        if not isinstance(message, Durable):
             # The dispatcher snapshot carries the sequence number it reflects: replays at or
             # below it are already in the picture.
-            seq_upto = getattr(message, "last_seq", None)
+            seq_upto = message.last_seq if isinstance(message, Snapshot) else None
             await self._handle(message, on_message)
-            if isinstance(seq_upto, int) and seq_upto > self._last_seq:
+            if seq_upto is not None and seq_upto > self._last_seq:
                 self._last_seq = seq_upto
                 await self._ack(ws)
             return
-        if not isinstance(seq, int) or seq <= self._last_seq:
+        seq = message.seq
+        if seq <= self._last_seq:
             log.debug("duplicate seq %s dropped (last %d)", seq, self._last_seq)
             await self._ack(ws)  # the server resent it: it may have missed our ack
             return

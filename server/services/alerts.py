@@ -31,10 +31,12 @@ from shared.protocol.officer import AcceptAlert, DeclineAlert, ResolveAlert
 
 log = logging.getLogger("vigil.alerts")
 
-AlertCommand = (
+AnyAlertCommand = (
     AssignAlert | DismissAlert | AddNote | ReopenAlert | AcceptAlert | DeclineAlert | ResolveAlert
 )
-"""Every human decision on an alert, as it travels on the wire."""
+"""Every human decision on an alert, as it travels on the wire (each an
+:class:`~shared.protocol.common.AlertCommand`; the union lets :meth:`AlertService.handle`
+check that it handles every one)."""
 
 
 @dataclass
@@ -67,7 +69,7 @@ class AlertService:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    async def handle(self, cmd: AlertCommand, actor: Principal) -> str:
+    async def handle(self, cmd: AnyAlertCommand, actor: Principal) -> str:
         """Apply any alert command (what the websocket handlers call); returns the alert id.
 
         Raises:

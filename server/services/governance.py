@@ -31,6 +31,7 @@ from server.services.watchlists import (
     watchlist_fingerprint,
 )
 from server.store.authorisation import LIVE_STATES, DeploymentAuthorisation
+from server.store.file_deletions import delete_doomed
 from server.store.models import Alert, Deployment
 from server.store.retention import (
     PurgeCounts,
@@ -184,6 +185,7 @@ async def withdraw(
                               deployment_id=dep.id, cause=auth.state, **counts.as_details())
         await end(session, rt, dep, actor=principal.account_id, now=now)
         view = await deployment_view(session, dep)
+    await delete_doomed(session)  # probe crops, and the watchlist's files if destroyed
     rt.frame_targets.invalidate()  # stopped: no frame is matched for it from now on
     rt.publisher.deliver(staged)
     rt.publisher.broadcast("dispatcher", DeploymentUpdated(deployment=view))
@@ -212,6 +214,7 @@ async def set_active(rt: Core, deployment_id: str, active: bool,
         if not active:
             await end(session, rt, dep, actor=principal.account_id, now=now)
         view = await deployment_view(session, dep)
+    await delete_doomed(session)  # the watchlist's files if a stop destroyed it
     # After the commit: the next frame of its cameras reads the new state (a stop takes
     # effect at once; the frame in flight may still finish, but raises no alert).
     rt.frame_targets.invalidate()
@@ -286,6 +289,7 @@ async def sweep(rt: Core) -> SweepReport:
                                   cause="retention", retention_days=rt.settings.retention_days,
                                   **counts.as_details())
         views = await deployment_views(session, rows)
+    await delete_doomed(session)  # expired entries' photos, purged crops, destroyed watchlists
     if ended or expired:  # windows ended, watchlists' versions bumped or destroyed
         rt.frame_targets.invalidate()
     rt.publisher.deliver(staged)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.runtime import Core
 from server.store.authorisation import DeploymentAuthorisation
+from server.store.file_deletions import doomed
 from server.store.models import Deployment, Entry, Template, Watchlist
 
 log = logging.getLogger("vigil.governance")
@@ -79,7 +80,8 @@ async def note_watchlist_change(
 
 
 async def expire_entries(session: AsyncSession, rt: Core, now: float) -> list[str]:
-    """Remove every expired entry (templates, photo, row); audited one by one.
+    """Remove every expired entry (templates, photo, row); audited one by one. The photos and
+    index files go once the caller's transaction committed (:mod:`server.store.file_deletions`).
 
     Returns:
         The ids of the entries removed.
@@ -90,7 +92,7 @@ async def expire_entries(session: AsyncSession, rt: Core, now: float) -> list[st
     for entry in rows:
         await session.execute(delete(Template).where(Template.entry_id == entry.id))
         if entry.photo_path:
-            (rt.settings.data_path / entry.photo_path).unlink(missing_ok=True)
+            doomed(session).file(rt.settings.data_path / entry.photo_path)
         await session.delete(entry)
         touched.add(entry.watchlist_id)
         await rt.audit.record(session, actor="system", action="entry_expired", at=now,
@@ -100,7 +102,7 @@ async def expire_entries(session: AsyncSession, rt: Core, now: float) -> list[st
                               .values(version=Watchlist.version + 1))
         await note_watchlist_change(session, rt, watchlist_id, actor="system", now=now)
         rt.matchers.drop(watchlist_id)
-        await delete_index_files(rt, watchlist_id)
+        doomed(session).folder(rt.settings.data_path / INDEX_DIR / watchlist_id)
     return [e.id for e in rows]
 
 
@@ -132,7 +134,8 @@ async def destroy_if_unused(
     now: float,
 ) -> bool:
     """After deployment ``ended_id`` ended: destroy the watchlist's photos, templates and
-    index files if no other deployment needs it and it is not marked for reuse.
+    index files if no other deployment needs it and it is not marked for reuse. The files go
+    once the caller's transaction committed (:mod:`server.store.file_deletions`).
 
     Returns:
         True when it was destroyed.
@@ -151,17 +154,17 @@ async def destroy_if_unused(
                                        .where(Template.entry_id.in_(entry_ids)))).scalar_one()
     await session.execute(delete(Template).where(Template.entry_id.in_(entry_ids)))
     photos = 0
+    files = doomed(session)
     for (rel,) in (await session.execute(select(Entry.photo_path).where(
             Entry.watchlist_id == watchlist_id, Entry.photo_path != ""))).all():
         path = rt.settings.data_path / rel
         if path.is_file():
-            path.unlink()
+            files.file(path)
             photos += 1
     await session.execute(update(Entry).where(Entry.watchlist_id == watchlist_id)
                           .values(photo_path=""))
-    for folder in (rt.settings.data_path / PHOTO_DIR / watchlist_id,
-                   rt.settings.data_path / INDEX_DIR / watchlist_id):
-        shutil.rmtree(folder, ignore_errors=True)
+    files.folder(rt.settings.data_path / PHOTO_DIR / watchlist_id)
+    files.folder(rt.settings.data_path / INDEX_DIR / watchlist_id)
     wl.version += 1
     rt.matchers.drop(watchlist_id)
     await rt.audit.record(session, actor=actor, action="watchlist_destroyed", at=now,

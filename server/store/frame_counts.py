@@ -28,7 +28,8 @@ from server.store.db import Database
 from server.store.models import Camera, Deployment
 
 WriteGuard = Callable[[], AbstractAsyncContextManager[object]]
-"""Held around a write transaction (the runtime's SQLite writer lock)."""
+"""Held around a write transaction: the runtime's write lock on SQLite (one writer at a
+time), :func:`no_guard` on PostgreSQL."""
 
 
 class _Deployment:

@@ -16,7 +16,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.store.models import Alert, Cursor, OutboxMessage
-from shared.protocol.base import WireMessage
+from shared.protocol.common import Durable
 
 
 class Staged(msgspec.Struct, frozen=True):
@@ -52,7 +52,7 @@ async def _cursor(session: AsyncSession, account_id: str) -> Cursor:
 async def stage(
     session: AsyncSession,
     recipients: Iterable[str],
-    message: WireMessage,
+    message: Durable,
     *,
     alert_id: str | None,
     now: float,
@@ -94,15 +94,13 @@ async def stage(
 _SEQ_FIELD = b',"seq":'
 
 
-def encoder_for(message: WireMessage) -> Callable[[int], bytes]:
+def encoder_for(message: Durable) -> Callable[[int], bytes]:
     """The JSON of ``message`` for any seq, from a single encode.
 
     A tagged message with ``seq`` as its first field encodes as ``{"type":"...","seq":N,...``
     (msgspec writes the tag, then the fields in order): the bytes around the seq are encoded
     once and each recipient's seq is spliced in. Any other message is encoded per seq.
     """
-    if "seq" not in getattr(message, "__struct_fields__", ()):
-        raise ValueError(f"{type(message).__name__} has no seq to allocate")
     blob = _encoder.encode(msgspec.structs.replace(message, seq=0))  # type: ignore[type-var]
     at = blob.find(_SEQ_FIELD + b"0")
     head, tail = blob[:at], blob[at + len(_SEQ_FIELD) + 1:]

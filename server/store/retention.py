@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.errors import VigilError
 from server.settings import Settings
+from server.store.file_deletions import doomed
 from server.store.models import Account, Alert, AlertEventRow, AlertRecipient, OutboxMessage
 from server.store.outbox import Staged, stage
 from shared.protocol.officer import AlertWithdrawn
@@ -60,7 +61,8 @@ async def purge_alerts(
     session: AsyncSession, data_path: Path, where: ColumnElement[bool]
 ) -> PurgeCounts:
     """Delete the alerts matching ``where`` with their events, routes, outbox messages and
-    probe crops, in the caller's transaction (files go once the rows are gone from it).
+    probe crops, in the caller's transaction; the crop files go once it committed
+    (:mod:`server.store.file_deletions`: its owner calls ``delete_doomed``).
 
     Returns:
         The counts removed.
@@ -86,11 +88,12 @@ async def purge_alerts(
         await session.execute(delete(Alert).where(Alert.id.in_(ids[start:start + 500])))
     await session.flush()
     crops = 0
+    files = doomed(session)
     for _alert_id, rel in rows:
         if rel:
             path = data_path / rel
             if path.is_file():
-                path.unlink()
+                files.file(path)
                 crops += 1
     return PurgeCounts(alerts=len(ids), probe_crops=crops, **counts)
 

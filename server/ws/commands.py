@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from server.auth import Principal
 from server.errors import VigilError
-from server.services.alerts import AlertCommand, AlertService
+from server.services.alerts import AlertService, AnyAlertCommand
 from server.ws.connection import Connection
 from shared.protocol.common import CommandResult
 
 
 async def alert_command(
-    alerts: AlertService, conn: Connection, me: Principal, message: AlertCommand, *,
+    alerts: AlertService, conn: Connection, me: Principal, message: AnyAlertCommand, *,
     then: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Apply ``message`` and answer ``command_result`` (ok, or the refusal's code); ``then``

@@ -31,7 +31,7 @@ from server.ws.hub import Hub
 from server.ws.session import Session
 from shared.protocol.base import PROTOCOL_VERSION, CloseCode, ErrorCode, Role
 from shared.protocol.codec import ProtocolError
-from shared.protocol.common import Error, Hello, Limits, Welcome
+from shared.protocol.common import AlertCommand, Error, Hello, Limits, Ping, Welcome
 
 log = logging.getLogger("vigil.ws")
 
@@ -224,7 +224,7 @@ class Connection:
         Raises:
             Closed: the peer went away or the connection is being closed.
         """
-        ref = getattr(message, "ref", None)
+        ref = message.ref if isinstance(message, AlertCommand | Ping) else None
         try:
             await handler(message)
         except Closed:

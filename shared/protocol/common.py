@@ -10,6 +10,24 @@ from shared.protocol.base import PROTOCOL_VERSION, Role, WireMessage
 from shared.protocol.limits import Id, Name, Ref, Seq, Token
 
 
+class Durable(WireMessage):
+    """Base of every durable server -> client message: ``seq`` numbers it in its recipient's
+    stream (gapless, increasing); the client acknowledges it with ``ack`` and resumes after
+    the highest one it handled. Not a message of its own (no tag on the wire); ``seq`` is the
+    first field of every subclass."""
+
+    seq: int
+
+
+class AlertCommand(WireMessage):
+    """Base of every human decision on an alert (client -> server): ``ref`` correlates the
+    ``result`` (or ``error``) answering it, ``alert_id`` names the alert. Not a message of its
+    own; ``ref`` and ``alert_id`` are the first two fields of every subclass."""
+
+    ref: Ref
+    alert_id: Id
+
+
 class Hello(WireMessage, tag="hello"):
     """First message of every connection (client -> server)."""
 

@@ -12,6 +12,7 @@ from shared.protocol.alerts import (
 from shared.protocol.base import DismissReason, WireMessage
 from shared.protocol.common import (
     Ack,
+    AlertCommand,
     CommandResult,
     Error,
     Hello,
@@ -20,34 +21,27 @@ from shared.protocol.common import (
     Resume,
     Welcome,
 )
-from shared.protocol.limits import Id, Ref, Text
+from shared.protocol.limits import Id, Text
 from shared.protocol.officer import AlertRaised, AlertUpdated, AlertWithdrawn
 
 
-class AssignAlert(WireMessage, tag="assign"):
-    ref: Ref
-    alert_id: Id
+class AssignAlert(AlertCommand, tag="assign"):
     officer_id: Id
 
 
-class DismissAlert(WireMessage, tag="dismiss"):
+class DismissAlert(AlertCommand, tag="dismiss"):
     """The dispatcher judges the comparison a non-match (a reason is required)."""
 
-    ref: Ref
-    alert_id: Id
     reason: DismissReason
     text: Text = ""
 
 
-class AddNote(WireMessage, tag="note"):
-    ref: Ref
-    alert_id: Id
+class AddNote(AlertCommand, tag="note"):
     text: Text
 
 
-class ReopenAlert(WireMessage, tag="reopen"):
-    ref: Ref
-    alert_id: Id
+class ReopenAlert(AlertCommand, tag="reopen"):
+    """The dispatcher puts a closed alert back in the queue."""
 
 
 class Snapshot(WireMessage, tag="snapshot"):

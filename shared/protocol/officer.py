@@ -8,7 +8,9 @@ from shared.protocol.alerts import AlertView
 from shared.protocol.base import OfficerStatus, Outcome, WireMessage
 from shared.protocol.common import (
     Ack,
+    AlertCommand,
     CommandResult,
+    Durable,
     Error,
     Hello,
     Ping,
@@ -16,7 +18,7 @@ from shared.protocol.common import (
     Resume,
     Welcome,
 )
-from shared.protocol.limits import Id, Latitude, Longitude, Metres, Ref, Text
+from shared.protocol.limits import Latitude, Longitude, Metres, Text
 
 
 class UpdatePosition(WireMessage, tag="position"):
@@ -29,27 +31,20 @@ class UpdateStatus(WireMessage, tag="status"):
     status: OfficerStatus
 
 
-class AcceptAlert(WireMessage, tag="accept"):
+class AcceptAlert(AlertCommand, tag="accept"):
     """The officer takes the assignment and goes to check in person."""
 
-    ref: Ref
-    alert_id: Id
 
-
-class DeclineAlert(WireMessage, tag="decline"):
+class DeclineAlert(AlertCommand, tag="decline"):
     """The officer cannot take the assignment; it goes back to the dispatchers' queue."""
 
-    ref: Ref
-    alert_id: Id
     reason: Text
     """Why, in a few words (required; shown to the dispatcher, kept in the alert's events)."""
 
 
-class ResolveAlert(WireMessage, tag="resolve"):
+class ResolveAlert(AlertCommand, tag="resolve"):
     """The officer closes the alert with what they found."""
 
-    ref: Ref
-    alert_id: Id
     outcome: Outcome
     note: Text = ""
 
@@ -57,32 +52,28 @@ class ResolveAlert(WireMessage, tag="resolve"):
 RouteReason = Literal["nearby", "assigned"]
 
 
-class AlertRaised(WireMessage, tag="alert_raised"):
+class AlertRaised(Durable, tag="alert_raised"):
     """A new alert (durable; officers receive it when within the notify radius)."""
 
-    seq: int
     alert: AlertView
     route: RouteReason = "nearby"
 
 
-class AlertUpdated(WireMessage, tag="alert_updated"):
+class AlertUpdated(Durable, tag="alert_updated"):
     """A change to an alert the recipient already has (durable)."""
 
-    seq: int
     alert: AlertView
 
 
-class AlertAssigned(WireMessage, tag="alert_assigned"):
+class AlertAssigned(Durable, tag="alert_assigned"):
     """The dispatcher assigned this alert to the recipient officer (durable)."""
 
-    seq: int
     alert: AlertView
 
 
-class AlertWithdrawn(WireMessage, tag="alert_withdrawn"):
+class AlertWithdrawn(Durable, tag="alert_withdrawn"):
     """The alert no longer concerns the recipient (reassigned, dismissed, purged)."""
 
-    seq: int
     alert_id: str
     reason: str
 

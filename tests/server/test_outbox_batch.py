@@ -5,6 +5,7 @@ and an officer's first ack stamps the alert."""
 from __future__ import annotations
 
 import asyncio
+import typing
 from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from server.store.db import Database
 from server.store.group_commit import AckBatcher
 from server.store.models import Alert, Deployment, OutboxMessage, Watchlist
 from server.store.outbox import encoder_for, pending, positions, stage
-from shared.protocol.common import Pong
-from shared.protocol.officer import AlertWithdrawn, OfficerOut
+from shared.protocol.common import AlertCommand, Durable
+from shared.protocol.dispatch import DispatchIn, DispatchOut
+from shared.protocol.officer import AlertWithdrawn, OfficerIn, OfficerOut
 from tests.server.conftest import make_settings
 
 ACCOUNTS = [f"acc-{i:04d}" for i in range(1_200)]
@@ -113,6 +115,21 @@ def test_one_encode_gives_every_recipients_bytes(name: str) -> None:
         assert encode(seq) == expected
 
 
-def test_a_message_without_seq_is_refused() -> None:
-    with pytest.raises(ValueError, match="no seq"):
-        encoder_for(Pong(ref=1, server_time=1.0))
+def test_every_message_with_a_seq_is_durable_with_seq_first() -> None:
+    """The splice above, and the clients' resume, rely on it: a server message carrying ``seq``
+    is a ``Durable`` (nothing else is), and ``seq`` is its first field."""
+    for union in (OfficerOut, DispatchOut):
+        for cls in typing.get_args(union):
+            assert ("seq" in cls.__struct_fields__) == issubclass(cls, Durable), cls
+            if issubclass(cls, Durable):
+                assert cls.__struct_fields__[0] == "seq", cls
+
+
+def test_every_alert_decision_is_an_alert_command() -> None:
+    """A client message naming an alert is an ``AlertCommand`` (``ref`` then ``alert_id``), so
+    the server answers every one with a ``result`` carrying its ``ref``."""
+    for union in (OfficerIn, DispatchIn):
+        for cls in typing.get_args(union):
+            assert ("alert_id" in cls.__struct_fields__) == issubclass(cls, AlertCommand), cls
+            if issubclass(cls, AlertCommand):
+                assert cls.__struct_fields__[:2] == ("ref", "alert_id"), cls
