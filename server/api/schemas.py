@@ -93,9 +93,10 @@ class WatchlistOut(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass
 class EntryForm:
-    """Multipart form of an enrolment: the reference photo and the entry's metadata."""
+    """Multipart form of an enrolment: the reference photos (one ``photo`` part each, at
+    least one) and the entry's metadata."""
 
-    photo: UploadFile
+    photo: list[UploadFile]
     subject_ref: str
     display_name: str
     category: str
@@ -127,6 +128,16 @@ class EntryOut(msgspec.Struct, frozen=True, kw_only=True):
     background_faces: int = 0
     """Enrolment only: smaller faces in the reference photo that were left out (the dominant
     face was enrolled); check that it is the intended person."""
+    photos: int = 0
+    """Enrolment and adding photos only: how many reference photos the entry now holds (its
+    template is fused from all of them)."""
+
+
+@dataclass
+class PhotoForm:
+    """Multipart form adding reference photos to an entry: one ``photo`` part each."""
+
+    photo: list[UploadFile]
 
 
 class DeploymentCreate(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,4 +1,5 @@
-"""Watchlists and their entries: create, enrol (multipart photo + metadata), list, remove."""
+"""Watchlists and their entries: create, enrol (multipart photos + metadata), add photos to an
+entry, list, remove."""
 
 from __future__ import annotations
 
@@ -8,15 +9,17 @@ from pathlib import Path
 import msgspec
 import numpy as np
 from litestar import Controller, delete, get, post
+from litestar.datastructures import UploadFile
 from litestar.params import FromPath, JSONBody, MultipartBody
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 
 from server.api.deps import PrincipalDep, RuntimeDep
-from server.api.schemas import EntryForm, EntryOut, WatchlistCreate, WatchlistOut
+from server.api.schemas import EntryForm, EntryOut, PhotoForm, WatchlistCreate, WatchlistOut
 from server.auth import new_id, roles
-from server.errors import NotFound, VigilError
-from server.recognition.enrol import Enrolment, enrol
+from server.errors import EnrolmentRefused, NotFound, VigilError
+from server.recognition.enrol import MAX_PHOTOS, MultiEnrolment, enrol_photos
+from server.services.entry_photos import remove_photos, stored_photos, write_photos
 from server.services.watchlists import delete_index_files, note_watchlist_change
 from server.store.models import Entry, Template, Watchlist
 from shared.protocol.base import CATEGORIES
@@ -100,14 +103,17 @@ class WatchlistController(Controller):
         data: MultipartBody[EntryForm],
         principal: PrincipalDep,
     ) -> EntryOut:
-        """Enrol one person from a reference photo holding exactly one acceptable face.
+        """Enrol one person from one or more reference photos (one ``photo`` part each, at
+        most 10), each holding one acceptable face; the entry's template is fused from all.
 
-        Refusals of the photo are answered 422 with the recognition core's code
-        (``no_face``, ``multiple_faces``, ``low_quality:<reason>``, ``undecodable_image``...).
+        Refusals of a photo are answered 422 with the recognition core's code (``no_face``,
+        ``multiple_faces``, ``low_quality:<reason>``, ``undecodable_image``...): the first
+        refused photo's code, and a message naming every refused photo. Nothing is enrolled
+        unless every photo is accepted.
         """
         now = rt.clock()
         _check_form(data, now)
-        photo = await data.photo.read()
+        photos = await _read_photos(data.photo)
         async with rt.db.sessions() as session:
             wl = await session.get(Watchlist, watchlist_id)
             if wl is None:
@@ -117,10 +123,10 @@ class WatchlistController(Controller):
         if size >= rt.settings.watchlist_size_cap:
             raise VigilError("watchlist_full",
                              f"the watchlist holds the cap of {rt.settings.watchlist_size_cap}")
-        result: Enrolment = await rt.in_pool(enrol, rt.engine, photo, rt.settings)
+        result: MultiEnrolment = await rt.in_pool(enrol_photos, rt.engine, photos, rt.settings)
         entry_id = new_id("ent")
-        rel = Path("watchlists") / watchlist_id / f"{entry_id}.img"
-        await asyncio.to_thread(_write_photo, rt.settings.data_path / rel, photo)
+        paths = await asyncio.to_thread(write_photos, rt.settings.data_path, watchlist_id,
+                                        entry_id, photos)
         entry = Entry(
             id=entry_id, watchlist_id=watchlist_id, subject_ref=data.subject_ref,
             display_name=data.display_name, category=data.category,
@@ -128,7 +134,7 @@ class WatchlistController(Controller):
             image_source=data.image_source, image_date=data.image_date,
             expires_at=data.expires_at, minor=data.minor,
             minor_justification=data.minor_justification, added_by=principal.account_id,
-            created_at=now, photo_path=str(rel),
+            created_at=now, photo_path=paths[0],
         )
         vector = np.asarray(result.vector, dtype=np.float32).tobytes()
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
@@ -140,12 +146,73 @@ class WatchlistController(Controller):
             wl.version += 1
             await rt.audit.record(session, actor=principal.account_id, action="entry_enrolled",
                                   at=now, watchlist_id=watchlist_id, entry_id=entry_id,
-                                  category=data.category)
+                                  category=data.category, photos=len(photos))
             await note_watchlist_change(session, rt, watchlist_id,
                                         actor=principal.account_id, now=now)
         rt.frame_targets.invalidate()  # a new version: the next frame's matcher has the entry
         out = _entry_out(entry, (result.model_id,))
-        return msgspec.structs.replace(out, background_faces=result.background_faces)
+        return msgspec.structs.replace(out, background_faces=result.background_faces,
+                                       photos=len(photos))
+
+    @post("/{watchlist_id:str}/entries/{entry_id:str}/photos", operation_id="addEntryPhotos",
+          guards=[roles("watchlist_manager")], status_code=200)
+    async def add_photos(
+        self, rt: RuntimeDep, watchlist_id: FromPath[str], entry_id: FromPath[str],
+        data: MultipartBody[PhotoForm], principal: PrincipalDep,
+    ) -> EntryOut:
+        """Add reference photos to an entry (one ``photo`` part each): each goes through the
+        quality gate as at enrolment, and the entry's template is fused again from all of its
+        photos. The watchlist's version goes up by one per photo added.
+
+        Refusals as at enrolment (422, nothing added; photos are numbered in upload order);
+        ``too_many_photos`` (422) past 10 photos per entry.
+        """
+        now = rt.clock()
+        photos = await _read_photos(data.photo)
+        async with rt.db.sessions() as session:
+            entry = await session.get(Entry, entry_id)
+            if entry is None or entry.watchlist_id != watchlist_id:
+                raise NotFound("no such entry")
+            photo_path = entry.photo_path
+        kept = await asyncio.to_thread(_read_stored, rt.settings.data_path, watchlist_id,
+                                       entry_id, photo_path)
+        if len(kept) + len(photos) > MAX_PHOTOS:
+            raise EnrolmentRefused("too_many_photos", f"an entry holds at most {MAX_PHOTOS} "
+                                   f"photos; it has {len(kept)}")
+        result: MultiEnrolment = await rt.in_pool(enrol_photos, rt.engine, photos, rt.settings,
+                                                  kept)
+        paths = await asyncio.to_thread(write_photos, rt.settings.data_path, watchlist_id,
+                                        entry_id, photos)
+        vector = np.asarray(result.vector, dtype=np.float32).tobytes()
+        try:
+            async with rt.write_lock, rt.db.sessions() as session, session.begin():
+                entry = await session.get(Entry, entry_id)
+                wl = await session.get(Watchlist, watchlist_id)
+                if entry is None or wl is None or entry.watchlist_id != watchlist_id:
+                    raise NotFound("no such entry")  # removed meanwhile
+                if not entry.photo_path:
+                    entry.photo_path = paths[0]
+                await session.execute(sql_delete(Template).where(
+                    Template.entry_id == entry_id, Template.model_id == result.model_id))
+                session.add(Template(entry_id=entry_id, model_id=result.model_id, vector=vector))
+                wl.version += len(photos)
+                await rt.audit.record(session, actor=principal.account_id,
+                                      action="entry_photos_added", at=now,
+                                      watchlist_id=watchlist_id, entry_id=entry_id,
+                                      photos=len(photos), total=len(kept) + len(photos))
+                await note_watchlist_change(session, rt, watchlist_id,
+                                            actor=principal.account_id, now=now)
+                models = tuple((await session.execute(select(Template.model_id).where(
+                    Template.entry_id == entry_id))).scalars().all())
+        except BaseException:
+            await asyncio.to_thread(_unlink_all, rt.settings.data_path, paths)
+            raise
+        rt.frame_targets.invalidate()  # a new version: the next frame's matcher has the photo
+        rt.matchers.drop(watchlist_id)
+        await delete_index_files(rt, watchlist_id)  # they hold the entry's old template
+        out = _entry_out(entry, models)
+        return msgspec.structs.replace(out, background_faces=result.background_faces,
+                                       photos=len(kept) + len(photos))
 
     @get("/{watchlist_id:str}/entries", operation_id="listEntries", guards=[ENTRY_READERS])
     async def list_entries(self, rt: RuntimeDep,
@@ -168,14 +235,14 @@ class WatchlistController(Controller):
             guards=[roles("watchlist_manager")], status_code=204)
     async def remove_entry(self, rt: RuntimeDep, watchlist_id: FromPath[str],
                            entry_id: FromPath[str], principal: PrincipalDep) -> None:
-        """Remove an entry: its templates and photo go at once; it can no longer match."""
+        """Remove an entry: its templates and photos go at once; it can no longer match."""
         now = rt.clock()
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
             entry = await session.get(Entry, entry_id)
             wl = await session.get(Watchlist, watchlist_id)
             if entry is None or wl is None or entry.watchlist_id != watchlist_id:
                 raise NotFound("no such entry")
-            photo = rt.settings.data_path / entry.photo_path
+            photo_path = entry.photo_path
             await session.execute(sql_delete(Template).where(Template.entry_id == entry_id))
             await session.delete(entry)
             wl.version += 1
@@ -185,11 +252,25 @@ class WatchlistController(Controller):
                                         actor=principal.account_id, now=now)
         rt.frame_targets.invalidate()  # a new version: the next frame's matcher lacks it
         rt.matchers.drop(watchlist_id)
-        await asyncio.to_thread(photo.unlink, missing_ok=True)  # committed first, off the loop
+        await asyncio.to_thread(remove_photos, rt.settings.data_path, watchlist_id, entry_id,
+                                photo_path)  # committed first, off the loop
         await delete_index_files(rt, watchlist_id)
 
 
-def _write_photo(path: Path, photo: bytes) -> None:
-    """Store a reference photo (a few MB: written off the event loop)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(photo)
+async def _read_photos(parts: list[UploadFile]) -> list[bytes]:
+    """The bytes of every ``photo`` part (refused when there is none or too many)."""
+    if not parts:
+        raise EnrolmentRefused("no_photo", "send at least one `photo` part")
+    if len(parts) > MAX_PHOTOS:
+        raise EnrolmentRefused("too_many_photos", f"an entry holds at most {MAX_PHOTOS} photos")
+    return [await part.read() for part in parts]
+
+
+def _read_stored(data_path: Path, watchlist_id: str, entry_id: str,
+                 photo_path: str) -> list[bytes]:
+    return [p.read_bytes() for p in stored_photos(data_path, watchlist_id, entry_id, photo_path)]
+
+
+def _unlink_all(data_path: Path, paths: list[str]) -> None:
+    for rel in paths:
+        (data_path / rel).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.runtime import Core
+from server.services.entry_photos import PHOTO_DIR, entry_dir
 from server.store.authorisation import DeploymentAuthorisation
 from server.store.file_deletions import doomed
 from server.store.models import Deployment, Entry, Template, Watchlist
@@ -30,8 +31,6 @@ log = logging.getLogger("vigil.governance")
 
 INDEX_DIR = "indexes"
 """Index files of a watchlist live under ``<data_dir>/indexes/<watchlist_id>/``."""
-PHOTO_DIR = "watchlists"
-"""Reference photos of a watchlist live under ``<data_dir>/watchlists/<watchlist_id>/``."""
 
 
 async def watchlist_fingerprint(session: AsyncSession, watchlist_id: str) -> tuple[str, int]:
@@ -93,6 +92,7 @@ async def expire_entries(session: AsyncSession, rt: Core, now: float) -> list[st
         await session.execute(delete(Template).where(Template.entry_id == entry.id))
         if entry.photo_path:
             doomed(session).file(rt.settings.data_path / entry.photo_path)
+        doomed(session).folder(entry_dir(rt.settings.data_path, entry.watchlist_id, entry.id))
         await session.delete(entry)
         touched.add(entry.watchlist_id)
         await rt.audit.record(session, actor="system", action="entry_expired", at=now,

@@ -14,15 +14,31 @@ matching at that second, before the sweep marks it ended, without a query.
 
 A load that began before an invalidation is not stored (a generation counter): it may have
 read the store as it was before the change, and would otherwise outlive it.
+
+The services call :meth:`FrameTargets.invalidate` where they make such a change. As a guarantee
+that a path added later cannot forget it, every transaction of this database that writes the
+tables involved (deployments, their cameras, cameras, watchlists; counter columns aside) also
+invalidates when it commits: session events note the write (ORM flushes and DML statements
+alike) and ``after_commit`` acts on it. Invalidation is in memory only, so it is safe there.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import Table, event, inspect, select
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from server.store.db import Database
 from server.store.models import Camera, Deployment, DeploymentCamera, Watchlist
+
+WATCHED = frozenset({"deployments", "deployment_cameras", "cameras", "watchlists"})
+"""Tables whose rows decide what a camera's frames are matched for."""
+COUNTERS = frozenset({"frames_processed", "faces_processed", "frames_refused",
+                      "frames_no_deployment"})
+"""Columns of those tables that do not (frame counters, written every second)."""
+_DIRTY = "vigil.frame_targets_dirty"
 
 
 class ActiveDeployment(msgspec.Struct, frozen=True):
@@ -52,6 +68,7 @@ class FrameTargets:
         self._generation = 0
         self.loads = 0
         """Store reads made (a test and the bench see the cache work through it)."""
+        self._listen(db.session_class)
 
     async def active(self, camera_id: str, now: float) -> ActiveDeployment | None:
         """The active deployment listing ``camera_id`` whose window contains ``now``."""
@@ -69,6 +86,16 @@ class FrameTargets:
         camera, and a finer key would be one more thing to get wrong."""
         self._generation += 1
         self._cameras.clear()
+
+    def _listen(self, session_class: type[Session]) -> None:
+        event.listen(session_class, "after_flush", _note_flush)
+        event.listen(session_class, "do_orm_execute", _note_statement)
+        event.listen(session_class, "after_commit", self._after_commit)
+        event.listen(session_class, "after_rollback", _forget)
+
+    def _after_commit(self, session: Session) -> None:
+        if session.info.pop(_DIRTY, False):
+            self.invalidate()
 
     async def _load(self, camera_id: str) -> tuple[ActiveDeployment, ...]:
         self.loads += 1
@@ -90,3 +117,35 @@ class FrameTargets:
                              watchlist_version=int(r[6]))
             for r in rows
         )
+
+
+def _note_flush(session: Session, _flush: UOWTransaction) -> None:
+    for obj in (*session.new, *session.deleted):
+        if getattr(obj, "__tablename__", None) in WATCHED:
+            session.info[_DIRTY] = True
+            return
+    for obj in session.dirty:
+        if getattr(obj, "__tablename__", None) not in WATCHED:
+            continue
+        state = inspect(obj)
+        changed = {a.key for a in state.attrs if a.history.has_changes()}
+        if changed - COUNTERS:
+            session.info[_DIRTY] = True
+            return
+
+
+def _note_statement(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete or state.is_insert):
+        return
+    table: Any = getattr(state.statement, "table", None)
+    if not isinstance(table, Table) or table.name not in WATCHED:
+        return
+    values: Any = getattr(state.statement, "_values", None) or {}
+    columns = {getattr(k, "key", k) for k in values}
+    if state.is_update and columns and columns <= COUNTERS:
+        return  # the frame counters' flush
+    state.session.info[_DIRTY] = True
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_DIRTY, None)

@@ -8,8 +8,12 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+from sqlalchemy import update
+
 from server.runtime import Runtime
 from server.store.frame_targets import FrameTargets
+from server.store.models import Deployment, Watchlist
 from tests.governance import rows
 from tests.governance.conftest import FakeClock
 from tests.governance.helpers import authorise, runtime_of, send_frame
@@ -162,3 +166,57 @@ async def test_a_load_racing_an_invalidation_is_not_kept(runtime: Runtime) -> No
     assert targets.loads == loads + 1  # the racing result was not kept: read again
     await targets.active("cam-dep-1", now)
     assert targets.loads == loads + 1  # and now it is
+
+
+class Refused(Exception):
+    """Stands for anything failing later in a transaction."""
+
+
+async def test_any_commit_that_changes_what_frames_match_for_invalidates(
+    runtime: Runtime,
+) -> None:
+    """The guarantee behind the services' own calls: a path that forgot to invalidate still
+    does, when it commits (and only then; the counters' flush does not)."""
+    now = runtime.clock()
+    async with runtime.db.sessions() as session, session.begin():
+        await rows.deployment(session, "dep-1", now)
+    targets = runtime.frame_targets
+    assert await targets.active("cam-dep-1", now) is not None
+    loads = targets.loads
+
+    runtime.frame_counts.processed("dep-1", faces=3)
+    runtime.frame_counts.no_deployment("cam-dep-1")
+    await runtime.frame_counts.flush()
+    assert await targets.active("cam-dep-1", now) is not None
+    assert targets.loads == loads  # counters are not what frames match for
+
+    async def stop_then_fail() -> None:
+        async with runtime.db.sessions() as session, session.begin():
+            dep = await session.get(Deployment, "dep-1")
+            assert dep is not None
+            dep.active = False
+            await session.flush()
+            raise Refused
+
+    with pytest.raises(Refused):
+        await stop_then_fail()
+    assert await targets.active("cam-dep-1", now) is not None
+    assert targets.loads == loads  # rolled back: nothing changed
+
+    async with runtime.db.sessions() as session, session.begin():  # an ORM change
+        dep = await session.get(Deployment, "dep-1")
+        assert dep is not None
+        dep.active = False
+    assert await targets.active("cam-dep-1", now) is None
+
+    async with runtime.db.sessions() as session, session.begin():  # a DML statement
+        await session.execute(update(Deployment).where(Deployment.id == "dep-1")
+                              .values(active=True))
+    assert await targets.active("cam-dep-1", now) is not None
+
+    async with runtime.db.sessions() as session, session.begin():  # a watchlist version
+        await session.execute(update(Watchlist).where(Watchlist.id == "wl-dep-1")
+                              .values(version=Watchlist.version + 1))
+    found = await targets.active("cam-dep-1", now)
+    assert found is not None
+    assert found.watchlist_version == 1

@@ -57,6 +57,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/watchlists/{watchlist_id:str}/entries"): {"watchlist_manager"},
     ("DELETE", "/api/watchlists/{watchlist_id:str}/entries/{entry_id:str}"):
         {"watchlist_manager"},
+    ("POST", "/api/watchlists/{watchlist_id:str}/entries/{entry_id:str}/photos"):
+        {"watchlist_manager"},
     ("GET", "/api/deployments"): READ_DEPLOYMENTS,
     ("POST", "/api/deployments"): {"admin", "authoriser"},
     ("POST", "/api/deployments/{deployment_id:str}/start"): {"authoriser"},
