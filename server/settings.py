@@ -88,6 +88,20 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Default deployment threshold; 0 means the engine's calibrated default."""
     cooldown_s: float = 60.0
     """One alert per (camera, watchlist entry) within this window; later sightings update it."""
+    track_faces: bool = True
+    """Follow faces across a camera's frames and decide on the track (aggregate template of
+    its best views), embedding a tracked face again only when needed; false: every face of
+    every frame is embedded and decided on alone."""
+    track_max_age_s: float = 1.0
+    """A track not seen for this long ends (its template and crop are dropped)."""
+    track_max_life_s: float = 30.0
+    """A track ends this long after it started, seen or not (a lingering face starts anew)."""
+    track_max_per_camera: int = 32
+    """Most live tracks per camera; past it the least recently seen track ends."""
+    track_refresh_s: float = 1.0
+    """A tracked face is embedded again when its track's last template is this old (capture
+    time), even if no better: someone who took over a track's place unnoticed is recognised
+    within this time. 0: never (only new, uncertain or better views are embedded)."""
     ack_timeout_s: float = 120.0
     """An assignment not accepted within this time returns to the queue, flagged."""
     retention_days: float = 31.0

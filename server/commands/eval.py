@@ -48,6 +48,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-px", type=int, nargs="+", default=[64, 40],
                         help="--scenes: pasted face widths in pixels, one camera each (64 40)")
     parser.add_argument("--frames", type=int, default=400, help="--scenes: frames (400)")
+    parser.add_argument("--walk", action="store_true",
+                        help="--scenes: people walk across the frame, each visible for 5 to 15 "
+                        "consecutive frames (a street camera at 5 fps), instead of independent "
+                        "frames; reports per person-frame and per person")
+    parser.add_argument("--decisions", nargs="+", choices=("frame", "track"), default=None,
+                        help="--scenes: decide per frame (face tracking off) and/or per track "
+                        "(on), one server each (default: track with --walk, else frame)")
+    parser.add_argument("--watchlisted-share", type=float, default=None, metavar="F",
+                        help="--scenes: share of faces (walkers with --walk) on the watchlist "
+                        "(0.05)")
     parser.add_argument("--watchlist-size", type=int, default=None, metavar="N",
                         help="FNIR (and per group with --groups) at the operating threshold "
                         "for a watchlist of N entries (target: 1 false alert in 100,000 "
@@ -179,11 +189,14 @@ def run_scenes(args: argparse.Namespace) -> int:
         return 2
     options = SceneOptions(frames=args.frames, face_px=args.face_px[0], part=args.part,
                            **({"watchlist_size": args.watchlist_size}
-                              if args.watchlist_size is not None else {}))
+                              if args.watchlist_size is not None else {}),
+                           **({"watchlisted_share": args.watchlisted_share}
+                              if args.watchlisted_share is not None else {}))
     try:
         reports = run_live(Path(args.datasets[0]), options, engine=args.engine or "auto",
                            model_root=args.model_root, threshold=args.threshold,
-                           face_sizes=tuple(args.face_px),
+                           face_sizes=tuple(args.face_px), walk=args.walk,
+                           decisions=tuple(args.decisions or ()),
                            progress=lambda line: print(line, file=sys.stderr, flush=True))
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"vigil eval: {exc}", file=sys.stderr)
@@ -200,15 +213,24 @@ def scene_summary(report: SceneReport) -> str:
     """Two lines for one scenes report."""
     shown = "n/a" if report.precision is None else f"{report.precision:.1%}"
     recall = "n/a" if report.recall is None else f"{report.recall:.1%}"
+    walking = "" if report.mode != "walk" else (
+        f"\n  walkers {report.persons} ({report.watchlisted_persons} watchlisted): found "
+        f"{report.found_persons} ("
+        + ("n/a" if report.recall_persons is None else f"{report.recall_persons:.1%}")
+        + f"), false alert episodes {report.false_episodes} "
+        f"({report.false_episodes_per_1000_persons:.1f} per 1,000 walkers)")
+    embeds = "" if report.embeds_per_frame is None else (
+        f"; faces embedded {report.embedded} ({report.embeds_per_frame:.2f} per frame)")
     return (
-        f"scenes: engine {report.engine} ({report.model_id}), faces {report.face_px} px, "
+        f"scenes ({report.mode}, decisions per {report.decision}): "
+        f"engine {report.engine} ({report.model_id}), faces {report.face_px} px, "
         f"{report.frames} frames, {report.faces} faces ({report.watchlisted_faces} "
         f"watchlisted), watchlist N={report.watchlist_size} (refused {report.enrol_refused}),"
         f" threshold {report.threshold:.4f}\n"
         f"  alerts {report.alerts} (true {report.true_alerts}, false {report.false_alerts}):"
         f" precision {shown}, recall {recall}, false alerts per 1,000 faces "
         f"{report.false_alerts_per_1000_faces:.2f}; faces processed by the server "
-        f"{report.faces_processed}; {report.seconds:.0f} s")
+        f"{report.faces_processed}{embeds}; {report.seconds:.0f} s{walking}")
 
 
 def summary(report: EvalReport) -> str:

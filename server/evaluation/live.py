@@ -16,27 +16,49 @@ Counting (per face = per pasted face of a frame):
 - recall = watchlisted faces with a true alert / watchlisted faces pasted;
 - false alerts per 1,000 faces = false alerts / faces pasted x 1,000 (faces pasted, not
   faces detected: a face the detector misses still walked past the camera).
+
+Walking mode (``walk=True``, :func:`server.evaluation.scenes.compose_walks`): a face is a
+person-frame, and the same counts are also made per person: a watchlisted walker is found when
+one of their frames has a true alert; false alerts are also counted as *episodes* (false alerts
+of one entry in frames at most 2 apart are one episode, what an operator with a cooldown
+would see) per 1,000 walkers. The server runs with face tracking on or off
+(``tracking``: decisions per track or per frame), and the faces it embedded are read from its
+log (the stream's closing line), so embeddings per frame can be compared.
+
+Independent frames (the default mode) are run with tracking off: faces of unrelated frames
+must not be associated.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 
-from server.evaluation.scenes import Cast, Scene, SceneOptions, cast_for, compose_scenes
+from server.evaluation.scenes import (
+    Cast,
+    Scene,
+    SceneOptions,
+    cast_for,
+    compose_scenes,
+    compose_walks,
+)
 
 LAT, LON = 51.5154, -0.1416
+FRAME_INTERVAL_S = 0.2
+"""Capture interval of the simulated camera (5 fps)."""
 SERVE_START_S = 300.0
 
 
@@ -78,6 +100,21 @@ class SceneReport(msgspec.Struct, kw_only=True):
     sweep: list[SweepPoint] = []
     """The same counts at higher thresholds (an alert at threshold t' >= t is an alert of
     this run whose similarity reaches t': cooldown is 0, so each sighting is its own alert)."""
+    mode: str = "still"
+    """``still`` (independent frames) or ``walk`` (people walking across, several frames)."""
+    decision: str = "frame"
+    """``frame`` (tracking off: each face of each frame decided alone) or ``track``."""
+    embedded: int | None = None
+    """Faces the server embedded (from its log; None when not found)."""
+    embeds_per_frame: float | None = None
+    persons: int = 0
+    """Walking mode: walkers (each several person-frames)."""
+    watchlisted_persons: int = 0
+    found_persons: int = 0
+    recall_persons: float | None = None
+    false_episodes: int = 0
+    """Walking mode: false alerts of one entry in frames at most 2 apart count once."""
+    false_episodes_per_1000_persons: float = 0.0
 
 
 def _ok(response: httpx.Response) -> Any:
@@ -117,12 +154,15 @@ def _create_accounts(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str
 class _Server:
     """``vigil serve`` in a subprocess on a fresh data dir."""
 
-    def __init__(self, engine: str, model_root: str | None, workers: int) -> None:
+    def __init__(self, engine: str, model_root: str | None, workers: int,
+                 tracking: bool = False) -> None:
         self.data = Path(tempfile.mkdtemp(prefix="vigil-scenes-"))
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+        # INFO: the stream's closing line says how many faces were embedded.
         self.env.update(VIGIL_DATA_DIR=str(self.data), VIGIL_ENGINE=engine,
                         VIGIL_COOLDOWN_S="0", VIGIL_WORKERS=str(workers),
-                        VIGIL_LOG_LEVEL="WARNING", VIGIL_MAX_MESSAGES_PER_SECOND="1000")
+                        VIGIL_LOG_LEVEL="INFO", VIGIL_MAX_MESSAGES_PER_SECOND="1000",
+                        VIGIL_TRACK_FACES=str(tracking).lower())
         if model_root:
             self.env["VIGIL_MODEL_ROOT"] = model_root
         self.proc: subprocess.Popen[str] | None = None
@@ -146,6 +186,18 @@ class _Server:
                 return
         log = (self.data / "server.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"vigil serve did not start: {log}")
+
+    def embedded(self, camera_id: str, wait_s: float = 30.0) -> int | None:
+        """Faces embedded in the camera's stream, from the server's log line at its end."""
+        pattern = re.compile(rf"camera stream ended camera={re.escape(camera_id)} "
+                             r"frames=\d+ faces=\d+ embedded=(\d+)")
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            found = pattern.findall((self.data / "server.log").read_text(errors="replace"))
+            if found:
+                return int(found[-1])
+            time.sleep(0.2)
+        return None
 
     def close(self) -> None:
         if self.proc is not None:
@@ -200,8 +252,11 @@ async def _stream(url: str, token: str, camera_id: str, scenes: list[Scene],
         welcome = camera_out.decode(await asyncio.wait_for(ws.recv(), 30))  # type: ignore[arg-type]
         if not isinstance(welcome, Welcome):
             raise RuntimeError(f"camera refused: {welcome}")
+        start = time.time()
         for i, scene in enumerate(scenes):
-            at = time.time()
+            # A camera at 5 fps: capture times 0.2 s apart, however long the server takes
+            # (each frame waits for the previous result, so none is dropped).
+            at = start + i * FRAME_INTERVAL_S
             captured.append(at)
             await ws.send(msgspec.msgpack.encode(Frame(seq=i + 1, captured_at=at,
                                                        jpeg=scene.jpeg)))
@@ -220,8 +275,9 @@ def run_scenes(
     dataset: Path, options: SceneOptions, *, engine: str = "auto",
     model_root: str | None = None, threshold: float | None = None, workers: int = 2,
     face_sizes: tuple[int, ...] = (), progress: Callable[[str], None] = lambda _: None,
+    walk: bool = False, decisions: tuple[str, ...] = (),
 ) -> list[SceneReport]:
-    """Build the scenes, run them through one real server, count (see module docstring).
+    """Build the scenes, run them through a real server, count (see module docstring).
 
     Args:
         dataset: the labelled photo folder.
@@ -231,24 +287,44 @@ def run_scenes(
         threshold: deployment threshold (default: the server's default for the watchlist).
         workers: the server's inference workers.
         face_sizes: one camera per face size, each streaming the same cast at that size
-            (the watchlist is enrolled once).
+            (the watchlist is enrolled once per server).
         progress: one line at a time for the person waiting.
+        walk: people walking across the frame for several frames instead of independent
+            frames.
+        decisions: ``frame`` and/or ``track``: one server each, with face tracking off or
+            on (default: ``track`` when walking, else ``frame``).
 
     Returns:
-        One report per face size.
+        One report per decision and face size.
 
     Raises:
         RuntimeError: the server did not start or refused part of the set-up.
-        ValueError: the dataset cannot provide the cast.
+        ValueError: the dataset cannot provide the cast, or a decision is unknown.
     """
-    started = time.monotonic()
-    sizes = face_sizes or (options.face_px,)
+    decisions = decisions or (("track",) if walk else ("frame",))
+    if not set(decisions) <= {"frame", "track"}:
+        raise ValueError(f"decisions are frame and/or track, not {decisions}")
     cast = cast_for(dataset, options)
-    server = _Server(engine, model_root, workers)
+    reports: list[SceneReport] = []
+    for decision in decisions:
+        reports += _run_server(dataset, cast, options, engine=engine, model_root=model_root,
+                               threshold=threshold, workers=workers,
+                               sizes=face_sizes or (options.face_px,), progress=progress,
+                               walk=walk, decision=decision)
+    return reports
+
+
+def _run_server(
+    dataset: Path, cast: Cast, options: SceneOptions, *, engine: str, model_root: str | None,
+    threshold: float | None, workers: int, sizes: tuple[int, ...],
+    progress: Callable[[str], None], walk: bool, decision: str,
+) -> list[SceneReport]:
+    started = time.monotonic()
+    server = _Server(engine, model_root, workers, tracking=decision == "track")
     try:
         tokens, ids = _create_accounts(server.env)
         server.start()
-        progress(server.engine_line)
+        progress(f"{server.engine_line} (decisions per {decision})")
         with _client(server.url, tokens["admin"]) as admin, \
                 _client(server.url, tokens["watchlist_manager"]) as wm, \
                 _client(server.url, tokens["authoriser"]) as auth, \
@@ -275,21 +351,27 @@ def run_scenes(
             reports: list[SceneReport] = []
             for px, camera in zip(sizes, cameras, strict=True):
                 sized = SceneOptions(**{**options.__dict__, "face_px": px})
-                scenes = compose_scenes(cast, sized)
+                scenes = compose_walks(cast, sized) if walk else compose_scenes(cast, sized)
                 t0 = time.monotonic()
                 captured = asyncio.run(_stream(server.url, tokens["camera"], camera, scenes,
                                                progress))
+                seconds = time.monotonic() - t0
+                embedded = server.embedded(camera)
                 alerts = _ok(dispatcher.get("/api/alerts", params={"limit": 1000,
                                                                 "camera_id": camera}))
                 stats = _ok(auditor.get(f"/api/deployments/{dep['id']}/stats"))
                 processed = int(stats.get("faces_processed", 0)) - sum(
                     r.faces_processed for r in reports)
-                reports.append(count(
+                report = count(
                     scenes, captured, alerts, entries, health=health, options=sized,
                     threshold=float(dep["threshold"]), refused=refused,
-                    faces_processed=processed, seconds=time.monotonic() - t0,
-                    dataset=str(dataset)))
-                progress(f"{px} px done in {time.monotonic() - started:.0f} s")
+                    faces_processed=processed, seconds=seconds, dataset=str(dataset))
+                reports.append(msgspec.structs.replace(
+                    report, mode="walk" if walk else "still", decision=decision,
+                    embedded=embedded,
+                    embeds_per_frame=None if embedded is None else round(
+                        embedded / max(1, len(scenes)), 3)))
+                progress(f"{px} px ({decision}) done in {time.monotonic() - started:.0f} s")
         return reports
     finally:
         server.close()
@@ -318,6 +400,7 @@ def count(scenes: list[Scene], captured: list[float], alerts: list[dict[str, Any
     false = len(judged) - true
     faces = sum(len(s.faces) for s in scenes)
     listed = sum(1 for s in scenes for f in s.faces if f.watchlisted)
+    walkers = _walkers(scenes, judged)
     return SceneReport(
         engine=str(health.get("engine")), model_id=str(health.get("model_id")),
         face_px=options.face_px, frames=len(scenes), faces=faces, watchlisted_faces=listed,
@@ -328,8 +411,35 @@ def count(scenes: list[Scene], captured: list[float], alerts: list[dict[str, Any
         recall=len(found) / listed if listed else None,
         false_alerts_per_1000_faces=1000.0 * false / faces if faces else 0.0,
         faces_processed=faces_processed, seconds=round(seconds, 1), part=options.part,
-        dataset=dataset, sweep=_sweep(judged, threshold, faces, listed),
+        dataset=dataset, sweep=_sweep(judged, threshold, faces, listed), **walkers,
     )
+
+
+def _walkers(scenes: list[Scene], judged: list[tuple[float, int | None, str | None, bool]],
+             ) -> dict[str, Any]:
+    """Per-person counts of a walking run (nothing when the faces carry no walker)."""
+    people: dict[int, tuple[str, bool]] = {f.person: (f.identity, f.watchlisted)
+                                           for s in scenes for f in s.faces if f.person >= 0}
+    if not people:
+        return {}
+    listed = {p for p, (_, watch) in people.items() if watch}
+    found: set[int] = set()
+    for _, frame, name, ok in judged:
+        if ok and frame is not None:
+            found |= {f.person for f in scenes[frame].faces if f.identity == name} & listed
+    false_frames: dict[str | None, list[int]] = {}
+    for _, frame, name, ok in judged:
+        if not ok:
+            false_frames.setdefault(name, []).append(-10 if frame is None else frame)
+    episodes = 0
+    for frames in false_frames.values():
+        frames.sort()
+        episodes += 1 + sum(1 for a, b in pairwise(frames) if b - a > 2)
+    return {"persons": len(people), "watchlisted_persons": len(listed),
+            "found_persons": len(found),
+            "recall_persons": len(found) / len(listed) if listed else None,
+            "false_episodes": episodes,
+            "false_episodes_per_1000_persons": round(1000.0 * episodes / len(people), 3)}
 
 
 def _sweep(judged: list[tuple[float, int | None, str | None, bool]], threshold: float,

@@ -16,6 +16,13 @@ photo, and a watchlisted person appears in the scenes only with another photo. A
 of the half that are not on the watchlist; a passer-by photo is reused with another size,
 position and blur only when the half has too few photos).
 
+Walking mode (:func:`compose_walks`, ``vigil eval --scenes --walk``): frames of one static
+camera at 5 fps, where each person is visible for several consecutive frames (5 to 15) and
+walks across the frame in a lane of their own, the face size and blur varying a little from
+frame to frame; this is where tracking faces across frames can show. Each walker keeps one
+photo for the whole walk (the dataset has no video), so consecutive views differ by size,
+blur, position and compression only, less than a real person's views do.
+
 These are synthetic evaluation inputs made from a research benchmark, never captured frames.
 """
 
@@ -56,6 +63,8 @@ class SceneFace:
     photo: str
     box: Box
     watchlisted: bool
+    person: int = -1
+    """Walking mode: which walker this is (a person's consecutive frames share it)."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +91,15 @@ class SceneOptions:
     blur_sigma: tuple[float, float] = (0.4, 1.0)
     """Gaussian blur per face, in pixels at the pasted size (mild)."""
     dim: tuple[float, float] = (0.55, 0.9)
-    """Brightness factor per frame (dimming)."""
+    """Brightness factor per frame (dimming; walking mode: one level for the static camera,
+    +-3 % per frame)."""
+    walk_frames: tuple[int, int] = (5, 15)
+    """Walking mode: frames each walker is visible in (inclusive range)."""
+    walk_speed: tuple[float, float] = (0.25, 0.8)
+    """Walking mode: horizontal movement per frame, in face widths."""
+    walk_jitter: float = 0.06
+    """Walking mode: per-frame variation of the face size (fraction) and of the blur
+    (fraction x 3), around each walker's own size trend (up to 10 % larger over the walk)."""
 
 
 @dataclass
@@ -140,13 +157,30 @@ def backgrounds(names: tuple[str, ...] = BACKGROUNDS) -> list[Image]:
     return out
 
 
-def _paste(frame: Image, photo: Image, face_px: int, rng: np.random.Generator,
-           taken: list[Box], blur_sigma: float) -> Box | None:
-    bx1, by1, bx2, by2 = NOMINAL_BOX
+def _scaled(photo: Image, face_px: float, blur_sigma: float) -> tuple[Image, float]:
+    """The photo scaled so that its face is ``face_px`` wide, blurred; and the scale."""
+    bx1, _, bx2, _ = NOMINAL_BOX
     s = face_px / (bx2 - bx1)
     crop = cv2.resize(photo, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     if blur_sigma > 0:
         crop = cv2.GaussianBlur(crop, (0, 0), blur_sigma)
+    return np.asarray(crop, dtype=np.uint8), s
+
+
+def _place(frame: Image, crop: Image, s: float, face_px: float, ox: int, oy: int) -> Box:
+    """Blend a scaled photo into the frame with its top-left at (ox, oy); its face box."""
+    bx1, by1, bx2, by2 = NOMINAL_BOX
+    centre = (round((bx1 + bx2) / 2 * s), round((by1 + by2) / 2 * s))
+    blend_face(frame, crop, (ox, oy), centre,
+               axes=(max(2, round(face_px * 0.8)), max(2, round(face_px * 1.05))),
+               edge=max(3, (round(face_px) // 5) | 1))
+    return (ox + bx1 * s, oy + by1 * s, ox + bx2 * s, oy + by2 * s)
+
+
+def _paste(frame: Image, photo: Image, face_px: int, rng: np.random.Generator,
+           taken: list[Box], blur_sigma: float) -> Box | None:
+    bx1, by1, bx2, by2 = NOMINAL_BOX
+    crop, s = _scaled(photo, face_px, blur_sigma)
     ch, cw = crop.shape[:2]
     pad = face_px * 0.9
     for _ in range(200):
@@ -158,10 +192,7 @@ def _paste(frame: Image, photo: Image, face_px: int, rng: np.random.Generator,
             break
     else:
         return None
-    centre = (round((bx1 + bx2) / 2 * s), round((by1 + by2) / 2 * s))
-    blend_face(frame, crop, (ox, oy), centre,
-               axes=(max(2, round(face_px * 0.8)), max(2, round(face_px * 1.05))),
-               edge=max(3, (face_px // 5) | 1))
+    box = _place(frame, crop, s, face_px, ox, oy)
     taken.append(box)
     return box
 
@@ -227,6 +258,109 @@ def compose_scenes(cast: Cast, options: SceneOptions) -> list[Scene]:
         dim = float(rng.uniform(*options.dim))
         frame = np.clip(frame.astype(np.float32) * dim, 0, 255).astype(np.uint8)
         ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        scenes.append(Scene(buf.tobytes(), tuple(faces)))
+    return scenes
+
+
+@dataclass(frozen=True)
+class Walk:
+    """One person crossing the frame: who, when, where, how."""
+
+    person: int
+    identity: str
+    photo: Path
+    watchlisted: bool
+    start: int
+    """First frame."""
+    frames: int
+    x: float
+    y: float
+    """Top-left of the pasted photo in the first frame."""
+    dx: float
+    """Pixels per frame (negative: walking left)."""
+    dy: float
+    grow: float
+    """Face size at the last frame over the first (approaching the camera)."""
+    blur: float
+
+
+def plan_walks(cast: Cast, options: SceneOptions) -> list[Walk]:
+    """Who walks where and when (seeded): ``faces_per_frame`` lanes, one walker per lane at a
+    time, about ``watchlisted_share`` of the walkers watchlisted (each watchlisted person
+    walks once, with a photo that is not their enrolment photo)."""
+    rng = random.Random(options.seed)
+    listed = [(name, p) for name, ps in cast.appearances.items() for p in ps[:1]]
+    rng.shuffle(listed)
+    passers = list(cast.passers_by)
+    rng.shuffle(passers)
+    lanes = max(1, options.faces_per_frame)
+    lane_h = FRAME_H / lanes
+    photo_h = 250 * options.face_px / (NOMINAL_BOX[2] - NOMINAL_BOX[0])
+    photo_w = photo_h
+    walks: list[Walk] = []
+    next_listed = next_passer = 0
+    for lane in range(lanes):
+        t = rng.randint(0, 3)
+        while t < options.frames:
+            length = rng.randint(*options.walk_frames)
+            if rng.random() < options.watchlisted_share and next_listed < len(listed):
+                (name, path), watch = listed[next_listed], True
+                next_listed += 1
+            else:
+                (name, path), watch = passers[next_passer % len(passers)], False
+                next_passer += 1
+            speed = options.face_px * rng.uniform(*options.walk_speed)
+            direction = rng.choice((-1.0, 1.0))
+            travel = speed * (length - 1)
+            room = max(0.0, FRAME_W - photo_w * 1.15 - travel)
+            x0 = rng.uniform(0, room)
+            x = x0 if direction > 0 else x0 + travel
+            y = lane * lane_h + rng.uniform(0, max(0.0, lane_h - photo_h * 1.1))
+            walks.append(Walk(
+                person=len(walks), identity=name, photo=path, watchlisted=watch, start=t,
+                frames=length, x=x, y=y, dx=direction * speed,
+                dy=rng.uniform(-0.02, 0.02) * options.face_px, grow=rng.uniform(1.0, 1.1),
+                blur=rng.uniform(*options.blur_sigma)))
+            t += length + rng.randint(0, 3)
+    return walks
+
+
+def compose_walks(cast: Cast, options: SceneOptions) -> list[Scene]:
+    """The frames of a walking scene set (deterministic for a seed; see module docstring)."""
+    rng = np.random.default_rng(options.seed)
+    walks = plan_walks(cast, options)
+    background = backgrounds(BACKGROUNDS[:1])[0]
+    photos: dict[Path, Image] = {}
+    scenes: list[Scene] = []
+    light = float(rng.uniform(*options.dim))  # one static camera: one light level
+    for f in range(options.frames):
+        frame = background.copy()
+        faces: list[SceneFace] = []
+        for walk in walks:
+            k = f - walk.start
+            if not 0 <= k < walk.frames:
+                continue
+            if walk.photo not in photos:
+                photo = cv2.imread(str(walk.photo), cv2.IMREAD_COLOR)
+                if photo is None:
+                    continue
+                photos[walk.photo] = np.asarray(photo, dtype=np.uint8)
+            trend = 1.0 + (walk.grow - 1.0) * k / max(1, walk.frames - 1)
+            jitter = options.walk_jitter
+            size = options.face_px * trend * (1.0 + float(rng.uniform(-jitter, jitter)))
+            sigma = walk.blur * (1.0 + 3 * float(rng.uniform(-jitter, jitter)))
+            crop, s = _scaled(photos[walk.photo], size, max(0.0, sigma))
+            ch, cw = crop.shape[:2]
+            ox = int(min(max(0.0, walk.x + walk.dx * k), FRAME_W - cw))
+            oy = int(min(max(0.0, walk.y + walk.dy * k), FRAME_H - ch))
+            box = _place(frame, crop, s, size, ox, oy)
+            faces.append(SceneFace(walk.identity, f"{walk.identity}/{walk.photo.name}", box,
+                                   walk.watchlisted, walk.person))
+        dim = light * (1.0 + float(rng.uniform(-0.03, 0.03)))
+        out = np.clip(frame.astype(np.float32) * dim, 0, 255).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality])
         if not ok:
             raise ValueError("JPEG encoding failed")
         scenes.append(Scene(buf.tobytes(), tuple(faces)))

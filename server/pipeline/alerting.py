@@ -177,12 +177,20 @@ async def _store_match(
         tracker.forget_alert(alert.id)
         alert = None
     staged: list[Staged]
+    crop_quality: float | None = None
     if alert is not None:
-        alert.sightings += 1
+        alert.sightings += max(1, match.sightings)
         alert.last_seen = now
         alert.similarity = max(alert.similarity, match.similarity)
+        if (match.probe_jpeg and match.crop_quality
+                > tracker.crop_quality(camera_id, match.entry_id)):
+            # A better view of the person (a tracked face, sharper or larger): the alert
+            # shows it instead. Replaced in place, so no crop outlives the alert.
+            await asyncio.to_thread(_replace_probe, runtime.settings.data_path
+                                    / alert.probe_path, match.probe_jpeg)
+            crop_quality = match.crop_quality
         await add_event(session, alert, at=now, actor="system", action="sighted",
-                        detail=f"similarity={match.similarity:.3f}")
+                        detail=f"similarity={match.similarity:.3f} {_basis(match)}")
         staged = await publish_change(session, runtime, alert)
     else:
         alert = await _new_alert(session, runtime, dep, camera_id, match, captured_at,
@@ -192,8 +200,9 @@ async def _store_match(
             session, actor="system", action="alert_raised", at=now, alert_id=alert.id,
             deployment_id=dep.id, camera_id=camera_id, entry_id=match.entry_id,
         )
+        crop_quality = match.crop_quality
     alert_id = alert.id
-    tracker.seen(camera_id, match.entry_id, alert_id, now)
+    tracker.seen(camera_id, match.entry_id, alert_id, now, crop_quality)
     pushed = runtime.clock()
     if alert.pushed_at == 0.0:
         alert.pushed_at = pushed
@@ -216,7 +225,8 @@ async def _new_alert(
     alert = Alert(
         id=alert_id, version=0, deployment_id=dep.id, camera_id=camera_id,
         entry_id=match.entry_id, lat=lat, lon=lon, similarity=match.similarity,
-        threshold=dep.threshold, first_seen=now, last_seen=now, sightings=1, state="new",
+        threshold=dep.threshold, first_seen=now, last_seen=now,
+        sightings=max(1, match.sightings), state="new",
         flagged=False, probe_path=str(probe_rel), captured_at=captured_at,
         ingested_at=ingested_at, matched_at=match.matched_at, pushed_at=0.0, created_at=now,
         incident_id=incident_id,
@@ -224,13 +234,29 @@ async def _new_alert(
     session.add(alert)
     await session.flush()
     await add_event(session, alert, at=now, actor="system", action="raised",
-                    detail=f"similarity={match.similarity:.3f} threshold={dep.threshold:.3f}")
+                    detail=f"similarity={match.similarity:.3f} threshold={dep.threshold:.3f} "
+                           f"{_basis(match)}")
     return alert
+
+
+def _basis(match: Match) -> str:
+    """What the decision was made on, for the alert's history (counts only)."""
+    if match.basis == "track":
+        return f"basis=track templates={match.templates} sightings={match.sightings}"
+    return "basis=frame"
 
 
 def _write_probe(path: Path, jpeg: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(jpeg)
+
+
+def _replace_probe(path: Path, jpeg: bytes) -> None:
+    """Swap an alert's crop for a better one atomically (the old file is replaced whole)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(jpeg)
+    tmp.replace(path)
 
 
 async def _route_new(

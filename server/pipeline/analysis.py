@@ -4,26 +4,30 @@ decode -> detect -> quality gate -> embed -> search. What leaves this module is 
 number of faces, and for faces at or above the threshold the entry, the similarity and the
 probe crop (other faces in the crop blurred). Templates and pixels of every other face die
 with the function's locals (privacy invariant 1), and nothing is written anywhere.
+
+With the camera's tracks (``server.recognition.camera_tracks``) the decision is made on each
+track seen in the frame: its quality-weighted aggregate template is searched, and a match
+carries the track's best crop and the frames it was seen in since its last report. Templates
+of tracks that match no one stay in the tracks' memory only while the track lives.
 """
 
 from __future__ import annotations
 
 import time
 
-import cv2
 import msgspec
 import numpy as np
 
-from server.recognition.engine import Face, FaceEngine, Image
-from server.recognition.frame_faces import decode_frame, find_faces
-from server.recognition.image_io import encode_jpeg
-from server.recognition.matching import Matcher
+from server.recognition.camera_tracks import CameraTracks, Track, unique
+from server.recognition.crops import CROP_MARGIN, probe_crop
+from server.recognition.engine import FaceEngine
+from server.recognition.frame_faces import FrameFaces, decode_frame, find_faces
+from server.recognition.matching import Hit, Matcher
 from server.recognition.process_engine import ProcessEngine
 from server.recognition.timing import StageTimer
 from server.settings import Settings
 
-CROP_MARGIN = 0.6
-"""Probe crop = face box grown by this fraction of its size on each side."""
+__all__ = ["CROP_MARGIN", "Analysis", "Match", "analyse_frame", "probe_crop"]
 
 
 class Match(msgspec.Struct, frozen=True):
@@ -33,6 +37,16 @@ class Match(msgspec.Struct, frozen=True):
     similarity: float
     probe_jpeg: bytes
     matched_at: float
+    sightings: int = 1
+    """Frames the person was seen in since the last report (a track's frames before it
+    first matched count too)."""
+    basis: str = "frame"
+    """What was compared: ``frame`` (one face of one frame) or ``track`` (the aggregate of
+    ``templates`` views of a tracked face)."""
+    templates: int = 1
+    crop_quality: float = 0.0
+    """Quality of the face in ``probe_jpeg`` (``tracking.face_quality``; 0: unknown). An
+    open alert takes a later sighting's crop only when it is better."""
 
 
 class Analysis(msgspec.Struct, frozen=True):
@@ -40,6 +54,8 @@ class Analysis(msgspec.Struct, frozen=True):
     """Faces found in the frame (detected, including those the quality gate rejected)."""
     matches: tuple[Match, ...]
     stage_ms: dict[str, float]
+    embedded: int = 0
+    """Faces embedded for this frame (with tracking, only those that needed a template)."""
 
 
 def analyse_frame(
@@ -50,62 +66,83 @@ def analyse_frame(
     threshold: float,
     now: float,
     min_face_px: float = 0.0,
+    tracks: CameraTracks | None = None,
+    captured_at: float | None = None,
 ) -> Analysis:
     """Run one frame through the pipeline (called in a worker thread).
 
     ``min_face_px`` is the smallest face side the camera must find (0: every face the engine
-    can see); engines that can use it detect faster.
+    can see); engines that can use it detect faster. With ``tracks`` (the camera's, updated
+    here: the camera's frames are analysed one at a time) the decision is made per track;
+    ``captured_at`` is the frame's capture time (the tracks' motion clock).
 
     Raises:
         ImageRefused: ``undecodable_image`` or ``image_too_large``.
     """
     timer = StageTimer()
+    hints = None if tracks is None else tracks.hints(now, captured_at)
     if isinstance(engine, ProcessEngine):
-        # One round trip: the JPEG bytes go to a worker process, which decodes, detects,
-        # gates and embeds; the pixels stay there unless a face matches.
-        found = engine.find_faces(jpeg, settings, min_face_px, timer)
+        # One round trip: the JPEG bytes (and the tracks' boxes) go to a worker process,
+        # which decodes, detects, associates, gates and embeds; the pixels stay there unless
+        # a face matches or needs a crop for its track.
+        found = engine.find_faces(jpeg, settings, min_face_px, timer, tracks=hints)
     else:
-        found = find_faces(engine, jpeg, settings, min_face_px, timer)
-    faces = found.faces
+        found = find_faces(engine, jpeg, settings, min_face_px, timer, tracks=hints)
+    if tracks is not None:
+        matches = _track_matches(found, tracks, matcher, threshold, now, captured_at, timer)
+    else:
+        matches = _frame_matches(found, matcher, jpeg, settings, threshold, now, timer)
+    faces, embedded = len(found.faces), len(found.good)
+    del found  # below-threshold templates go no further than this frame (or their track)
+    return Analysis(faces, tuple(matches), timer.ms, embedded)
+
+
+def _frame_matches(found: FrameFaces, matcher: Matcher, jpeg: bytes, settings: Settings,
+                   threshold: float, now: float, timer: StageTimer) -> list[Match]:
+    """Each good face of the frame decided on alone."""
     matches: list[Match] = []
-    if found.good:
-        with timer.stage("search"):
-            hits = matcher.search(found.vectors, now)
-        image = found.image
-        for i, hit in zip(found.good, hits, strict=True):
-            if hit is not None and hit.similarity >= threshold:
-                with timer.stage("crop"):
-                    if image is None:  # analysed in a worker process: decode here, once
-                        image = decode_frame(jpeg, settings)
-                    crop = probe_crop(image, faces[i], faces)
-                matches.append(Match(hit.entry_id, hit.similarity, crop, time.time()))
-        del hits  # below-threshold templates go no further than this frame
-    del found
-    return Analysis(len(faces), tuple(matches), timer.ms)
+    if not found.good:
+        return matches
+    faces = found.faces
+    with timer.stage("search"):
+        hits = matcher.search(found.vectors, now)
+    image = found.image
+    for i, hit in zip(found.good, hits, strict=True):
+        if hit is not None and hit.similarity >= threshold:
+            with timer.stage("crop"):
+                if image is None:  # analysed in a worker process: decode here, once
+                    image = decode_frame(jpeg, settings)
+                crop = probe_crop(image, faces[i], faces)
+            matches.append(Match(hit.entry_id, hit.similarity, crop, time.time()))
+    return matches
 
 
-def probe_crop(image: Image, face: Face, faces: list[Face]) -> bytes:
-    """JPEG of the matched face with a margin; any other face inside the crop is blurred."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = face.box
-    mx, my = (x2 - x1) * CROP_MARGIN, (y2 - y1) * CROP_MARGIN
-    cx1, cy1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
-    cx2, cy2 = min(w, int(x2 + mx)), min(h, int(y2 + my))
-    crop = np.array(image[cy1:cy2, cx1:cx2], copy=True)
-    for other in faces:
-        if other is face:
-            continue
-        ox1 = max(0, int(other.box[0]) - cx1 - 4)
-        oy1 = max(0, int(other.box[1]) - cy1 - 4)
-        ox2 = min(crop.shape[1], int(other.box[2]) - cx1 + 4)
-        oy2 = min(crop.shape[0], int(other.box[3]) - cy1 + 4)
-        if ox2 - ox1 < 2 or oy2 - oy1 < 2:
-            continue
-        region = crop[oy1:oy2, ox1:ox2]
-        # Pixelate then blur: no identifiable detail survives, whatever the face size.
-        small = cv2.resize(region, (4, 4), interpolation=cv2.INTER_AREA)
-        crop[oy1:oy2, ox1:ox2] = cv2.GaussianBlur(
-            cv2.resize(small, (ox2 - ox1, oy2 - oy1), interpolation=cv2.INTER_LINEAR),
-            (0, 0), 3,
-        )
-    return encode_jpeg(crop, quality=90)
+def _track_matches(found: FrameFaces, tracks: CameraTracks, matcher: Matcher,
+                   threshold: float, now: float, captured_at: float | None,
+                   timer: StageTimer) -> list[Match]:
+    """Each track seen in the frame decided on its aggregate template."""
+    with timer.stage("track"):
+        seen = unique(tracks.update(found, now, split_below=threshold, at=captured_at))
+        decided: list[tuple[Track, np.ndarray]] = []
+        for track in seen:
+            aggregate = track.aggregate()
+            if aggregate is not None:
+                decided.append((track, aggregate))
+    if not decided:
+        return []
+    with timer.stage("search"):
+        hits = matcher.search(np.stack([a for _, a in decided]), now)
+    matches: list[Match] = []
+    for (track, _), hit in zip(decided, hits, strict=True):
+        if hit is not None and hit.similarity >= threshold:
+            matches.append(_report(track, hit))
+    return matches
+
+
+def _report(track: Track, hit: Hit) -> Match:
+    """A track's match, carrying the frames seen since its last report."""
+    sightings = max(1, track.frames - track.reported)
+    track.reported = track.frames
+    return Match(hit.entry_id, hit.similarity, track.best_crop, time.time(),
+                 sightings=sightings, basis="track", templates=track.templates,
+                 crop_quality=track.best_quality)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import msgspec
 import numpy as np
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from server.errors import VigilError
 from server.pipeline.alerting import count_frame, raise_or_update
 from server.pipeline.analysis import Analysis, analyse_frame
+from server.recognition.camera_tracks import CameraTracks
 from server.recognition.frame_faces import frame_pixels
 from server.recognition.image_io import check_image
 from server.recognition.matching import IndexMatcher, Matcher, index_path
@@ -116,17 +118,48 @@ Reply = Callable[[FrameResult], None]
 
 
 async def run_camera(runtime: Runtime, camera_id: str, slot: FrameSlot, reply: Reply) -> None:
-    """Take frames from the slot one at a time and answer each with a ``frame_result``."""
-    while True:
-        item = await slot.take()
-        try:
-            result = await _process(runtime, camera_id, item)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a bug must cost one frame, not the camera's stream
-            log.exception("frame processing failed camera=%s", camera_id)
-            result = FrameResult(seq=item.frame.seq, status="refused", code="internal_error")
-        reply(_with_totals(result, item, slot))
+    """Take frames from the slot one at a time and answer each with a ``frame_result``.
+
+    The camera's face tracks (``settings.track_faces``) live here, in memory, for as long as
+    this task: they end when the camera disconnects (the task is cancelled), and all at once
+    when the camera sends no frame for ``track_max_age_s`` (nobody was seen for that long).
+    """
+    settings = runtime.settings
+    tracks = CameraTracks.from_settings(settings) if settings.track_faces else None
+    counts = StreamCounts()
+    try:
+        while True:
+            try:
+                # While tracks are alive, wait only as long as they may go unseen.
+                item = await asyncio.wait_for(
+                    slot.take(), settings.track_max_age_s if tracks else None)
+            except TimeoutError:
+                if tracks is not None:
+                    tracks.clear()
+                continue
+            try:
+                result = await _process(runtime, camera_id, item, tracks, counts)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must cost one frame, not the camera's stream
+                log.exception("frame processing failed camera=%s", camera_id)
+                result = FrameResult(seq=item.frame.seq, status="refused", code="internal_error")
+            reply(_with_totals(result, item, slot))
+    finally:
+        if tracks is not None:
+            tracks.clear()
+        log.info("camera stream ended camera=%s frames=%d faces=%d embedded=%d", camera_id,
+                 counts.frames, counts.faces, counts.embedded)
+
+
+@dataclass
+class StreamCounts:
+    """Frames analysed, faces found and faces embedded in one camera stream (the stream's
+    closing log line; ``vigil eval --scenes`` reads it)."""
+
+    frames: int = 0
+    faces: int = 0
+    embedded: int = 0
 
 
 def _with_totals(result: FrameResult, item: Pending, slot: FrameSlot) -> FrameResult:
@@ -134,10 +167,16 @@ def _with_totals(result: FrameResult, item: Pending, slot: FrameSlot) -> FrameRe
     return msgspec.structs.replace(result, latency_ms=latency, dropped_total=slot.dropped)
 
 
-async def _process(runtime: Runtime, camera_id: str, item: Pending) -> FrameResult:
+async def _process(runtime: Runtime, camera_id: str, item: Pending,
+                   tracks: CameraTracks | None = None, counts: StreamCounts | None = None,
+                   ) -> FrameResult:
     frame = item.frame
     now = runtime.clock()
     dep = await active_deployment(runtime, camera_id, now)
+    if tracks is not None and (dep is None or dep.id != tracks.deployment_id):
+        # Tracks never outlive the deployment they were made under.
+        tracks.clear()
+        tracks.deployment_id = None if dep is None else dep.id
     if dep is None:
         # Not decoded, not looked at: no deployment, no processing (invariant 4).
         runtime.count("frames_no_active_deployment")
@@ -157,10 +196,15 @@ async def _process(runtime: Runtime, camera_id: str, item: Pending) -> FrameResu
     min_face = settings.min_face_px if dep.min_face_px is None else dep.min_face_px
     try:
         analysis: Analysis = await runtime.in_pool(
-            analyse_frame, engine, matcher, frame.jpeg, settings, dep.threshold, now, min_face
+            analyse_frame, engine, matcher, frame.jpeg, settings, dep.threshold, now, min_face,
+            tracks, frame.captured_at,
         )
     except VigilError as exc:
         return await _refused(runtime, dep.id, frame.seq, exc)
+    if counts is not None:
+        counts.frames += 1
+        counts.faces += analysis.faces
+        counts.embedded += analysis.embedded
     count_frame(runtime, dep.id, faces=analysis.faces, refused=False)
     for match in analysis.matches:
         await raise_or_update(

@@ -4,19 +4,26 @@ decode -> detect -> quality gate -> embed, in one call, so that a worker process
 frame per round trip: the JPEG bytes go in (not a pickled array), faces and templates come
 out, and the decoded pixels never leave the process that decoded them. Searching, the
 threshold and the probe crop stay with the caller (``server.pipeline.analysis``).
+
+With the camera's live tracks (``tracks``, see ``server.recognition.tracking``) the same call
+also associates the faces with the tracks and embeds only the faces that need a template;
+the crops of those faces come back too (the track keeps its best one for a later alert).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import numpy as np
 
+from server.recognition.crops import probe_crop
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import decode_image
 from server.recognition.quality import assess
 from server.recognition.timing import StageTimer
+from server.recognition.tracking import TrackHint, associate, face_quality, wants_template
 from server.settings import Settings
 
 
@@ -66,13 +73,24 @@ class FrameFaces:
     """One template per ``good`` face, in that order."""
     image: Image | None = None
     """The decoded frame when it was decoded in this process (``keep_image``), else None."""
+    tracked: bool = False
+    """Whether the faces were associated with the camera's tracks (the fields below)."""
+    track_ids: list[int | None] = field(default_factory=list)
+    """Per face: the track it continues, or None (a new track)."""
+    quality: list[float] = field(default_factory=list)
+    """Per face: ``tracking.face_quality`` (0 for a face the quality gate rejected)."""
+    crops: list[bytes] = field(default_factory=list)
+    """Per ``good`` face, with tracks: its probe crop (other faces blurred)."""
 
 
 def find_faces(
     engine: FaceEngine, jpeg: bytes, settings: Settings, min_face_px: float,
-    timer: StageTimer, *, keep_image: bool = True,
+    timer: StageTimer, *, keep_image: bool = True, tracks: Sequence[TrackHint] | None = None,
 ) -> FrameFaces:
     """Decode, detect, gate and embed one frame.
+
+    Args:
+        tracks: the camera's live tracks (None: no tracking, every good face is embedded).
 
     Raises:
         ImageRefused: ``undecodable_image`` or ``image_too_large``.
@@ -82,8 +100,28 @@ def find_faces(
     faces = detect_faces(engine, image, timer, min_face_px)
     prob = bool(getattr(engine, "score_is_probability", False))
     with timer.stage("quality"):
-        good = [i for i, f in enumerate(faces)
-                if assess(image, f, settings.quality, score_is_probability=prob).ok]
-    vectors = (engine.embed(image, [faces[i] for i in good], timer) if good
-               else np.zeros((0, engine.dim), dtype=np.float32))
-    return FrameFaces(faces, good, vectors, image if keep_image else None)
+        reports = [assess(image, f, settings.quality, score_is_probability=prob)
+                   for f in faces]
+    if tracks is None:
+        good = [i for i, r in enumerate(reports) if r.ok]
+        return FrameFaces(faces, good, _embed(engine, image, faces, good, timer),
+                          image if keep_image else None)
+    with timer.stage("track"):
+        quality = [face_quality(f, r.sharpness, score_is_probability=prob) if r.ok else 0.0
+                   for f, r in zip(faces, reports, strict=True)]
+        assoc = associate(tracks, faces)
+        by_id: dict[int | None, TrackHint] = {t.id: t for t in tracks}
+        good = [i for i, r in enumerate(reports) if r.ok and wants_template(
+            by_id.get(assoc.track_ids[i]), assoc.strong[i], quality[i])]
+    vectors = _embed(engine, image, faces, good, timer)
+    with timer.stage("crop"):
+        crops = [probe_crop(image, faces[i], faces) for i in good]
+    return FrameFaces(faces, good, vectors, image if keep_image else None, tracked=True,
+                      track_ids=assoc.track_ids, quality=quality, crops=crops)
+
+
+def _embed(engine: FaceEngine, image: Image, faces: list[Face], which: list[int],
+           timer: StageTimer) -> Vectors:
+    if not which:
+        return np.zeros((0, engine.dim), dtype=np.float32)
+    return engine.embed(image, [faces[i] for i in which], timer)

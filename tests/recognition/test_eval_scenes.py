@@ -16,7 +16,9 @@ from server.evaluation.scenes import (
     SceneOptions,
     cast_for,
     compose_scenes,
+    compose_walks,
     identity_part,
+    plan_walks,
 )
 from tests.recognition.conftest import dataset
 
@@ -92,3 +94,46 @@ def test_a_small_scene_run_through_the_real_server(tmp_path: Path,
     assert report.faces_processed >= 12
     assert report.true_alerts + report.false_alerts == report.alerts
     assert report.true_alerts >= 1
+
+
+def test_walkers_cross_the_frame_for_several_frames_and_are_counted_per_person() -> None:
+    lfw = dataset("lfw_dev")
+    options = SceneOptions(frames=24, watchlist_size=30, watchlisted_share=0.3)
+    cast = cast_for(lfw, options)
+    walks = plan_walks(cast, options)
+    assert all(5 <= w.frames <= 15 for w in walks)
+    assert any(w.watchlisted for w in walks)
+    scenes = compose_walks(cast, options)
+    assert len(scenes) == 24
+    by_person: dict[int, list[tuple[int, SceneFace]]] = {}
+    for i, scene in enumerate(scenes):
+        assert len(scene.faces) <= options.faces_per_frame
+        for f in scene.faces:
+            by_person.setdefault(f.person, []).append((i, f))
+    enrol_photos = {f"{name}/{p.name}" for name, p in cast.watchlist.items()}
+    for seen in by_person.values():
+        frames = [i for i, _ in seen]
+        assert frames == list(range(frames[0], frames[0] + len(frames)))  # consecutive
+        assert len({f.identity for _, f in seen}) == 1
+        assert not {f.photo for _, f in seen} & enrol_photos
+        xs = [f.box[0] for _, f in seen]
+        if len(xs) > 2:  # walking one way, and the face size varies a little
+            assert xs == sorted(xs) or xs == sorted(xs, reverse=True)
+            widths = [f.box[2] - f.box[0] for _, f in seen]
+            assert max(widths) / min(widths) < 1.3
+            assert max(widths) > min(widths)
+    # per person: a walker found in one frame is found; false alerts of one entry in
+    # neighbouring frames are one episode
+    listed = next(p for p, seen in by_person.items() if seen[0][1].watchlisted)
+    first, face = by_person[listed][0]
+    captured = [float(i) for i in range(len(scenes))]
+    entries = {"e-1": face.identity, "e-2": "nobody"}
+    alerts = [_alert("e-1", float(first)), _alert("e-2", 3.0), _alert("e-2", 4.0),
+              _alert("e-2", 12.0)]
+    report = count(scenes, captured, alerts, entries, health={"engine": "x"},
+                   options=options, threshold=0.5, refused={}, faces_processed=0,
+                   seconds=1.0, dataset="d")
+    assert report.persons == len(by_person)
+    assert report.found_persons == 1
+    assert report.false_episodes == 2
+    assert report.recall_persons == pytest.approx(1 / report.watchlisted_persons)
