@@ -89,6 +89,10 @@ class WatchlistIndex:
         capacity: initial number of elements; the graph grows (doubling) beyond it.
         version: the caller's version of the template set (e.g. the watchlist version hash),
             stored by ``save`` and checked by ``open``.
+        m: HNSW links per node.
+        ef_construction: HNSW build breadth.
+        ef: HNSW search breadth.
+        build_threads: threads for inserting (0: every core).
     """
 
     def __init__(
@@ -102,6 +106,7 @@ class WatchlistIndex:
         m: int = DEFAULT_M,
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
         ef: int = DEFAULT_EF,
+        build_threads: int = 0,
     ) -> None:
         if dim <= 0:
             raise IndexInputError(f"dimension must be positive, got {dim}")
@@ -112,6 +117,9 @@ class WatchlistIndex:
         self.m = m
         self.ef_construction = ef_construction
         self.ef = ef
+        self.build_threads = build_threads or (os.cpu_count() or 1)
+        """Threads hnswlib inserts with (0: every core): a rebuild of a large watchlist is a
+        burst of work nothing else waits on, so it may use them all."""
         self._lock = ReadWriteLock()
         self._live: set[int] = set()
         self._deleted: set[int] = set()
@@ -240,7 +248,8 @@ class WatchlistIndex:
             raise IndexInputError(f"{len(ids)} ids for {data.shape[0]} vectors")
         graph = self._new_graph(max(16, len(ids) * 2, DEFAULT_CAPACITY // 8))
         if ids:
-            graph.add_items(data, np.asarray(ids, dtype=np.int64), num_threads=1)
+            graph.add_items(data, np.asarray(ids, dtype=np.int64),
+                            num_threads=self.build_threads)
         with self._lock.write():
             self._graph = graph
             self._live = set(ids)
@@ -379,7 +388,8 @@ class WatchlistIndex:
         used = int(self._graph.get_current_count())
         if used + new > self.capacity:
             self._graph.resize_index(max(used + new, 2 * self.capacity))
-        self._graph.add_items(data, np.asarray(ids, dtype=np.int64), num_threads=1)
+        self._graph.add_items(data, np.asarray(ids, dtype=np.int64),
+                            num_threads=self.build_threads)
         self._live.update(ids)
 
     def _exact_search(self, queries: Vectors, k: int) -> list[list[Match]]:
@@ -406,7 +416,8 @@ class WatchlistIndex:
         graph = self._new_graph(max(16, len(ids) * 2, DEFAULT_CAPACITY // 8))
         if ids:
             vectors = np.asarray(self._graph.get_items(ids), dtype=np.float32)
-            graph.add_items(vectors, np.asarray(ids, dtype=np.int64), num_threads=1)
+            graph.add_items(vectors, np.asarray(ids, dtype=np.int64),
+                            num_threads=self.build_threads)
         self._graph = graph
         self._deleted = set()
 

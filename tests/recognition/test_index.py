@@ -271,3 +271,25 @@ def test_small_index_searches_exactly_and_agrees_with_the_graph(
     graph = idx.search(probes, k=3, model_id="m")
     assert [r[0][0] for r in graph] == [r[0][0] for r in exact]
     assert [r[0][1] for r in graph] == pytest.approx([r[0][1] for r in exact], abs=1e-5)
+
+
+def test_build_uses_every_core_by_default_and_finds_the_same_matches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Inserting with several threads (the default: every core) builds a graph that finds
+    the same best matches as a one-thread build."""
+    import os
+
+    from server.recognition import index as module
+
+    monkeypatch.setattr(module, "EXACT_MAX_FLOATS", 0)  # search the graph, not the product
+    vectors = _vectors(2000, seed=3)
+    probes = _near(vectors[::50], seed=4)
+    assert WatchlistIndex(MODEL, DIM).build_threads == (os.cpu_count() or 1)
+    found = []
+    for threads in (1, 4):
+        idx = WatchlistIndex(MODEL, DIM, build_threads=threads)
+        assert idx.build_threads == threads
+        idx.rebuild(list(range(2000)), vectors)
+        found.append(_top1(idx, probes))
+    assert found[0] == found[1] == list(range(0, 2000, 50))
