@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from server.pipeline.alerting import raise_or_update
+from server.pipeline.analysis import Match
 from server.recognition.camera_tracks import Track
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import encode_jpeg
@@ -154,4 +156,34 @@ async def test_a_strangers_track_ends_with_the_track_and_with_the_camera(
         stats = await world.api["dispatcher"].call(
             "GET", f"/api/deployments/{world.deployment_id}/stats")
         assert stats["alerts"] == 0
+        await close(world)
+
+
+async def test_an_open_alert_takes_a_better_view_only(
+    tmp_path: Path, engine: FaceEngine, photos: Photos,
+) -> None:
+    async with LiveServer(make_settings(tmp_path), engine) as live:
+        rt = live.runtime
+        world = await build_world(live, photos)
+
+        async def sighting(crop: bytes, quality: float, sightings: int) -> str:
+            match = Match(entry_id=world.entry_id, similarity=0.9, probe_jpeg=crop,
+                          matched_at=time.time(), sightings=sightings, basis="track",
+                          templates=2, crop_quality=quality)
+            return await raise_or_update(
+                rt, deployment_id=world.deployment_id, camera_id=world.camera_id, match=match,
+                captured_at=time.time(), ingested_at=time.time(), lat=None, lon=None)
+
+        alert_id = await sighting(b"first view", 20.0, 3)
+        probes = list((rt.settings.data_path / "probes").rglob("*.jpg"))
+        assert [p.read_bytes() for p in probes] == [b"first view"]
+        assert await sighting(b"worse view", 10.0, 1) == alert_id
+        assert probes[0].read_bytes() == b"first view"
+        assert await sighting(b"better view", 30.0, 2) == alert_id
+        assert probes[0].read_bytes() == b"better view"
+        # replaced in place: one file, no temporary left behind
+        assert [p.name for p in (rt.settings.data_path / "probes").rglob("*.*")] == [
+            probes[0].name]
+        alert = await world.api["dispatcher"].call("GET", f"/api/alerts/{alert_id}")
+        assert alert["sightings"] == 6
         await close(world)
