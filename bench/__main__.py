@@ -22,7 +22,7 @@ from typing import Any, Protocol, cast
 from bench import machine, report
 from bench.context import CONFIGS, Context, Mode, Row
 
-FIGURES = ("index", "recognition", "onnx_sessions", "fanout", "e2e_latency", "loop_lag",
+FIGURES = ("index", "recognition", "onnx_sessions", "int8", "fanout", "e2e_latency", "loop_lag",
            "memory", "profile")
 """Run order: the cheap, dependency-free figures first so something lands; ``loop_lag`` and
 ``memory`` read what ``e2e_latency`` measured inside the server process."""

@@ -6,7 +6,10 @@ of the photo's own (light from one side, a slightly turned head). The mirror is 
 whole image with the landmarks mirrored and their sides swapped, and the engine aligns and
 embeds it like any face, so the same code serves every engine through its plain ``embed``
 (also across worker processes). Measured with ``python -m server.evaluation.template_study``
-(docs/operations.md, "Templates"); enrolment uses it (:mod:`server.recognition.enrol`).
+(docs/operations.md, "Templates"): with the FacePlugin embedder it gains under a point of TAR
+where FMR is measured but thickens the impostor tail the operating threshold extrapolates, and
+costs 1.9x the embedding time, so no engine uses it by default
+(:data:`server.recognition.enrol.FLIP_ENGINES`).
 """
 
 from __future__ import annotations
