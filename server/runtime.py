@@ -153,7 +153,15 @@ class Core:
     matchers: MatcherCache = field(default_factory=MatcherCache)
     """Watchlist matchers per (watchlist, model, version); services drop stale ones."""
     write_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """Serialises alert/outbox writes in this process (sequence allocation, SQLite writer)."""
+    """Held around whole write transactions of use cases (alerts, outbox, governance, acks).
+
+    On SQLite it is the single writer, and it must cover the transaction, not only the commit:
+    a deferred transaction that read and then writes after another writer committed fails with
+    ``SQLITE_BUSY`` at once instead of waiting. On PostgreSQL it still orders use cases that
+    read, decide and write without row locks (two decisions on one alert, a fan-out's cursor
+    updates over many recipients in one statement); freeing PostgreSQL of it needs those to
+    lock their rows first. The frame path never takes it: frame counters are flushed once a
+    second (under it on SQLite only), the deployment lookup is in memory."""
     frame_targets: FrameTargets = field(init=False)
     """Camera -> active deployments and watchlist version, for the frame path. Every service
     that changes one of them calls ``frame_targets.invalidate()`` after its commit."""

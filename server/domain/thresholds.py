@@ -36,23 +36,34 @@ class ThresholdPolicy(msgspec.Struct, frozen=True, kw_only=True):
     operating: float = 0.0
     """The threshold for one false alert in 100,000 non-matching faces with this many entries
     (``calibration.operating_threshold``): what a deployment gets when nobody sets one."""
+    comparisons: int = 0
+    """The N the floor and operating threshold are derived for: the entries' reference photos
+    (an entry fused from k photos counts k; docs/operations.md, "Templates"), at least one per
+    entry; equal to ``watchlist_size`` when every entry has one photo."""
 
 
-def policy_for(model_id: str, watchlist_size: int, fallback_default: float) -> ThresholdPolicy:
+def policy_for(model_id: str, watchlist_size: int, fallback_default: float,
+               comparisons: int | None = None) -> ThresholdPolicy:
     """The threshold policy of a model for a watchlist of ``watchlist_size`` entries.
 
     Args:
         model_id: the running engine's model id.
         watchlist_size: entries in the deployment's watchlist.
         fallback_default: the default to use when the model has no calibration.
+        comparisons: the N to derive the floor and operating threshold for, when it is more
+            than the entries (entries fused from several photos: a normalised mean of two
+            photos drew 1.6-1.8 times the impostor scores of one photo on lfw_dev, so each
+            photo counts); default ``watchlist_size``.
     """
+    n = max(1, watchlist_size, comparisons or 0)
     try:
         default = float(calibrated_default(model_id))
-        floor = float(floor_for(model_id, max(1, watchlist_size)))
-        operating = float(operating_threshold(model_id, max(1, watchlist_size)))
+        floor = float(floor_for(model_id, n))
+        operating = float(operating_threshold(model_id, n))
     except UncalibratedModel:
         return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size,
                                default=fallback_default, floor=fallback_default,
-                               calibrated=False, operating=fallback_default)
+                               calibrated=False, operating=fallback_default, comparisons=n)
     return ThresholdPolicy(model_id=model_id, watchlist_size=watchlist_size, default=default,
-                           floor=floor, calibrated=True, operating=max(operating, floor))
+                           floor=floor, calibrated=True, operating=max(operating, floor),
+                           comparisons=n)

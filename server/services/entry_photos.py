@@ -64,3 +64,11 @@ def remove_photos(data_path: Path, watchlist_id: str, entry_id: str, photo_path:
     if photo_path:
         (data_path / photo_path).unlink(missing_ok=True)
     shutil.rmtree(entry_dir(data_path, watchlist_id, entry_id), ignore_errors=True)
+
+
+def count_photos(data_path: Path, watchlist_id: str,
+                 entries: Sequence[tuple[str, str]]) -> int:
+    """Reference photos of a watchlist's ``(entry id, photo_path)`` entries, at least one
+    per entry (an entry whose photos were destroyed with its watchlist still counts once)."""
+    return sum(max(1, len(stored_photos(data_path, watchlist_id, entry_id, photo_path)))
+               for entry_id, photo_path in entries)

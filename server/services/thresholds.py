@@ -3,14 +3,16 @@ under the floor unless an authoriser sets it (the rule itself: :mod:`server.doma
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from server.auth import Principal
 from server.domain.thresholds import ThresholdPolicy, policy_for
 from server.errors import NotFound, VigilError
 from server.runtime import Runtime
+from server.services.entry_photos import count_photos
 from server.store.models import Deployment, Entry
 from server.store.views import deployment_view
 from shared.protocol.alerts import DeploymentView
@@ -22,12 +24,14 @@ log = logging.getLogger("vigil.governance")
 async def watchlist_policy(
     rt: Runtime, watchlist_id: str, fallback_default: float
 ) -> ThresholdPolicy:
-    """The policy for the running engine's model and the watchlist's current size."""
+    """The policy for the running engine's model and the watchlist's current size (its
+    entries, and their reference photos as the comparisons a passer-by gets)."""
     model_id = rt.engine.model_id
     async with rt.db.sessions() as session:
-        size = int((await session.execute(select(func.count()).select_from(Entry).where(
-            Entry.watchlist_id == watchlist_id))).scalar_one())
-    return policy_for(model_id, size, fallback_default)
+        entries = [(e, p) for e, p in (await session.execute(
+            select(Entry.id, Entry.photo_path).where(Entry.watchlist_id == watchlist_id))).all()]
+    photos = await asyncio.to_thread(count_photos, rt.settings.data_path, watchlist_id, entries)
+    return policy_for(model_id, len(entries), fallback_default, comparisons=photos)
 
 
 async def check_threshold(

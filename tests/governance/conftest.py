@@ -65,7 +65,10 @@ async def count_rows(session: AsyncSession, table: str, **where: Any) -> int:
 
 
 async def snapshot(rt: Runtime) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, to prove a refused request changed nothing."""
+    """Every row of every table, to prove a refused request changed nothing. Frame counters
+    still in memory are written first: their once-a-second flush must not land between two
+    snapshots and pass for a change made by the request."""
+    await rt.frame_counts.flush()
     out: dict[str, list[tuple[Any, ...]]] = {}
     async with rt.db.sessions() as session:
         for name, table in sorted(Base.metadata.tables.items()):

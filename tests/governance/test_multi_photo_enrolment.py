@@ -5,8 +5,10 @@ entry (invariant 4) by removal and by the expiry sweep."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from sqlalchemy import select
 
+from server.recognition import calibration
 from server.recognition.engine import normalise_rows
 from server.recognition.enrol import MAX_PHOTOS, enrol
 from server.recognition.image_io import encode_jpeg
@@ -109,6 +111,12 @@ async def test_entry_from_several_photos(gov_live: LiveServer, photos: Photos,
     fused3 = normalise_rows(np.asarray(each, dtype=np.float32).sum(axis=0, keepdims=True))[0]
     assert np.allclose(await template(), fused3, atol=1e-5)
     assert [e.details["photos"] for e in await audit_entries(rt, "entry_photos_added")] == [1]
+    # The operating threshold and floor count photos: a fused entry draws more impostors.
+    policy = await world.api["admin"].call("GET", f"/api/thresholds?watchlist_id={wl}")
+    assert (policy["watchlist_size"], policy["comparisons"]) == (2, 4)
+    assert policy["operating"] == pytest.approx(max(
+        calibration.operating_threshold(engine.model_id, 4), policy["floor"]))
+    assert policy["floor"] == pytest.approx(calibration.floor_for(engine.model_id, 4))
     too_many = await add_photos(wm, wl, entry_id, [shots[2]] * (MAX_PHOTOS - 2), expect=422)
     assert too_many["code"] == "too_many_photos"
     await add_photos(wm, wl, "ent-does-not-exist", [shots[2]], expect=404)
