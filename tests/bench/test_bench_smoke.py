@@ -168,3 +168,27 @@ def test_collapsed_stack_summary(tmp_path: Path) -> None:
     assert inclusive == {"main (app.py:1)": 40, "stage (outbox.py:68)": 30,
                          "embed (dlib_engine.py:91)": 10}
     assert summarise_collapsed(tmp_path / "missing.txt")["samples"] == 0
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(2, 2), (4, 2), (8, 4), (1, 1)])
+def test_session_configurations_start_with_the_servers_default(cores: int, workers: int,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    from bench import onnx_sessions
+    from server.recognition import onnx_engine
+
+    monkeypatch.setattr(onnx_engine.os, "cpu_count", lambda: cores)
+    configs = onnx_sessions.configurations(cores, workers)
+    first = configs[0]
+    assert (first.workers, first.tuning) == (workers, {})
+    assert first.threads == onnx_engine.default_threads(workers)
+    assert first.workers * first.threads <= cores
+    assert len({(c.workers, c.threads, str(c.tuning)) for c in configs}) == len(configs)
+    for c in configs:
+        assert ("oversubscribed" in c.name) == (c.workers * c.threads > cores)
+
+
+def test_int8_is_skipped_in_quick_mode() -> None:
+    from bench import int8
+
+    assert int8.run(Context(CONFIGS["quick"], quiet=True))["status"] == "skipped"
