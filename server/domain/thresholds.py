@@ -52,7 +52,7 @@ def policy_for(model_id: str, watchlist_size: int, fallback_default: float,
         fallback_default: the default to use when the model has no calibration.
         comparisons: the N to derive the floor and operating threshold for, when it is more
             than the entries (entries fused from several photos: a normalised mean of two
-            photos drew 1.6-1.8 times the impostor scores of one photo on lfw_dev, so each
+            photos drew 1.2-1.4 times the impostor scores of one photo on lfw_dev, so each
             photo counts); default ``watchlist_size``.
     """
     n = max(1, watchlist_size, comparisons or 0)

@@ -32,8 +32,8 @@ Figures (identities split in halves by :func:`server.evaluation.scenes.identity_
   (:func:`server.recognition.calibration.operating_threshold`) for N = 100 and 1,000 entries
   (``cal_``), and at the threshold the configuration's own re-fitted tail gives; an entry
   holding T templates is T comparisons for a passer-by, so ``max`` and ``both`` are held to
-  the threshold of N x T templates (``photos_``: every scheme held to N x k, since a mean of k
-  photos draws nearly k times the impostor scores of one photo); plus each scheme's own
+  the threshold of N x T templates (``photos_``: every scheme held to N x k, as the server
+  does, since a mean of k photos draws more impostor scores than one photo); plus each scheme's own
   entry-level impostor tail (``entry_``, a noisy fit: ~50 top pairs) and the directly
   measured TAR at entry-level FMR 1e-3 / 1e-4.
 """
@@ -351,8 +351,8 @@ def fusion(vec: Floats, ok: npt.NDArray[np.bool_], labels: npt.NDArray[np.str_],
                                           "genuine": int(genuine.size),
                                           "impostor": int(impostor.size)}
                 for n in sizes:
-                    # a fused entry of k photos draws ~1.8x (k = 2) the impostor scores of a
-                    # one-photo entry, near max-of-k's 2x: held to N x k photos it is fair
+                    # a fused entry of k photos draws more impostor scores than one photo
+                    # (1.2-1.4x for k = 2): held to N x k photos it is treated cautiously
                     fair = operating_threshold(MODEL_ID, n * max(per_entry, k))
                     row[f"photos_thr@N={n}"] = round(fair, 4)
                     row[f"photos_tar@N={n}"] = round(float((genuine >= fair).mean()), 4)

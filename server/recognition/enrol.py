@@ -138,7 +138,7 @@ def fuse(vectors: Sequence[Sequence[float]]) -> list[float]:
     Measured on lfw_dev against keeping each photo's template (the entry scoring its best) and
     both: with two photos the mean recalled the most at the calibrated operating threshold,
     also when held to the stricter threshold of two templates (live 64 px probes, N = 100:
-    44-52 % against 41 % for the best of two and 34 % for one photo; docs/operations.md,
+    44 % against 40 % for the best of two and 35 % for one photo; docs/operations.md,
     "Templates"). It keeps one template per entry and model.
 
     Raises:
