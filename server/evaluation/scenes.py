@@ -255,13 +255,18 @@ def compose_scenes(cast: Cast, options: SceneOptions) -> list[Scene]:
                          taken, sigma)
             if box is not None:
                 faces.append(SceneFace(name, f"{name}/{path.name}", box, watch))
-        dim = float(rng.uniform(*options.dim))
-        frame = np.clip(frame.astype(np.float32) * dim, 0, 255).astype(np.uint8)
-        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality])
-        if not ok:
-            raise ValueError("JPEG encoding failed")
-        scenes.append(Scene(buf.tobytes(), tuple(faces)))
+        scenes.append(_shot(frame, float(rng.uniform(*options.dim)), options.jpeg_quality,
+                            faces))
     return scenes
+
+
+def _shot(frame: Image, dim: float, quality: int, faces: list[SceneFace]) -> Scene:
+    """The composed frame dimmed and JPEG-compressed, as the camera would send it."""
+    out = np.clip(frame.astype(np.float32) * dim, 0, 255).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return Scene(buf.tobytes(), tuple(faces))
 
 
 @dataclass(frozen=True)
@@ -358,10 +363,6 @@ def compose_walks(cast: Cast, options: SceneOptions) -> list[Scene]:
             box = _place(frame, crop, s, size, ox, oy)
             faces.append(SceneFace(walk.identity, f"{walk.identity}/{walk.photo.name}", box,
                                    walk.watchlisted, walk.person))
-        dim = light * (1.0 + float(rng.uniform(-0.03, 0.03)))
-        out = np.clip(frame.astype(np.float32) * dim, 0, 255).astype(np.uint8)
-        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, options.jpeg_quality])
-        if not ok:
-            raise ValueError("JPEG encoding failed")
-        scenes.append(Scene(buf.tobytes(), tuple(faces)))
+        scenes.append(_shot(frame, light * (1.0 + float(rng.uniform(-0.03, 0.03))),
+                            options.jpeg_quality, faces))
     return scenes
