@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from textual.widgets import Input, RadioSet
+from textual.screen import Screen
+from textual.widgets import Button, Input, Label, RadioSet
 
 from shared.protocol.common import CommandResult
 from shared.protocol.dispatch import AssignAlert, DismissAlert
@@ -77,6 +78,10 @@ async def test_assign_with_keys_sends_the_preselected_nearest_available() -> Non
         assert app.state.alerts["al-1"].assigned_call_sign == "Alpha-1"
 
 
+def error_text(screen: Screen[Any]) -> str:
+    return str(screen.query_one("#dismiss-error", Label).render())
+
+
 async def test_dismiss_requires_a_reason() -> None:
     conn = ScriptedConnection([snapshot((alert(1),), last_seq=1)])
     app = make_app(conn)
@@ -84,18 +89,24 @@ async def test_dismiss_requires_a_reason() -> None:
         await eventually(lambda: queue_ids(app) == ["al-1"])
         await pilot.press("d")
         await eventually(lambda: isinstance(app.screen, DismissScreen))
+        screen = app.screen
         await pilot.click("#dismiss-ok")
-        await pilot.pause()
-        assert isinstance(app.screen, DismissScreen)
+        await eventually(lambda: "Choose a reason" in error_text(screen))
+        assert app.screen is screen
         assert conn.requests == []
-        # "other" needs a text too.
-        app.screen.query_one(RadioSet).focus()
+        # "other" needs a text too. From here on by keyboard: the error line above the buttons
+        # moves them, and a click aimed before the next layout lands beside the button.
+        # (focus() takes effect on the next message cycle, hence the pauses.)
+        screen.query_one(RadioSet).focus()
+        await pilot.pause()
         await pilot.press("up", "enter")  # wraps round to the last reason: other
-        await pilot.click("#dismiss-ok")
+        screen.query_one("#dismiss-ok", Button).focus()
         await pilot.pause()
+        await pilot.press("enter")
+        await eventually(lambda: "Say why" in error_text(screen))
         assert conn.requests == []
-        app.screen.query_one("#dismiss-text", Input).value = "twin brother, known to us"
-        await pilot.click("#dismiss-ok")
+        assert screen.focused is screen.query_one("#dismiss-text", Input)
+        await pilot.press(*"twin brother, known to us", "enter")
         await eventually(lambda: len(conn.requests) == 1)
         command = conn.requests[0]
         assert isinstance(command, DismissAlert)
