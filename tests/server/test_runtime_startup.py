@@ -43,6 +43,15 @@ class Workers:
 
 
 @pytest.fixture
+def workers(monkeypatch: pytest.MonkeyPatch) -> Workers:
+    """A runtime that loads a GIL-holding stand-in engine and wraps it in recorded workers."""
+    stand_in = Workers()
+    monkeypatch.setattr(runtime_module, "load_engine", lambda _settings: GilEngine())
+    monkeypatch.setattr(runtime_module.ProcessEngine, "wrap", lambda engine, n: stand_in)
+    return stand_in
+
+
+@pytest.fixture
 def closed_dbs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     # The session's template database is made (and its handle closed) on first use: make it
     # before recording, or a run of this module alone also records that close.
@@ -74,13 +83,8 @@ async def test_failed_engine_load_releases_database_and_pool(
 
 
 async def test_step_after_worker_processes_fails_stops_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed_dbs: list[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed_dbs: list[str], workers: Workers
 ) -> None:
-    workers = Workers()
-    monkeypatch.setattr(runtime_module, "load_engine", lambda _settings: GilEngine())
-    monkeypatch.setattr(runtime_module.ProcessEngine, "wrap",
-                        lambda engine, n: workers)
-
     def broken_tracker(_cooldown: float) -> Any:
         raise RuntimeError("tracker failed")
 
@@ -95,11 +99,8 @@ async def test_step_after_worker_processes_fails_stops_them(
 
 
 async def test_failure_while_serving_cancels_tasks_and_releases_all(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closed_dbs: list[str]
+    tmp_path: Path, closed_dbs: list[str], workers: Workers
 ) -> None:
-    workers = Workers()
-    monkeypatch.setattr(runtime_module, "load_engine", lambda _settings: GilEngine())
-    monkeypatch.setattr(runtime_module.ProcessEngine, "wrap", lambda engine, n: workers)
     settings = make_settings(tmp_path)
     started = asyncio.Event()
 
