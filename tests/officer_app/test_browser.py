@@ -130,6 +130,25 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
     replayed = [f for f in frames if isinstance(f.get("seq"), int) and f["seq"] <= last_seq]
     assert replayed == []
 
+    # Offline a while: what the dispatcher adds meanwhile waits on the server and arrives once
+    # when the phone is back.
+    await context.set_offline(True)
+    # Drop the live socket as a lost network would (offline emulation keeps open sockets).
+    app_live.app.state.hub.sessions[pc1].close(1001, "network lost")
+    await expect(page.locator("#conn")).not_to_have_text("Online", timeout=UI_WAIT_MS)
+    await dispatcher.send({"type": "note", "ref": 3, "alert_id": alert_id,
+                           "text": "Now wearing a red cap"})
+    while (await dispatcher.recv_type("result"))["ref"] != 3:
+        pass
+    frames.clear()
+    await context.set_offline(False)
+    await expect(card.locator(".notes li")).to_have_text(
+        ["Grey jacket, walking towards the station", "Now wearing a red cap"],
+        timeout=UI_WAIT_MS)
+    noted = [f for f in frames if f.get("type") == "alert_updated"
+             and f["alert"]["events"][-1]["detail"] == "Now wearing a red cap"]
+    assert len(noted) == 1
+
     # Accept: the officer becomes busy.
     await page.get_by_role("button", name="Accept").click()
     await wait_state(world, alert_id, "accepted")

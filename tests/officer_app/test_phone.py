@@ -6,13 +6,17 @@ the phone, installability, and the pairing QR code as a phone camera would read 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from server.officer_app.static_files import FILES, STATIC
 from server.store.models import Officer
 from shared.protocol.base import MATCH_NOTICE, OUTCOMES
 from tests.governance.helpers import send_frame
@@ -171,8 +175,9 @@ async def reads_well(page: Page, scheme: str) -> None:
 
 
 async def test_card_shows_everything_and_reads_at_360x740_in_both_schemes(
-    app_live: LiveServer, photos: Photos, browser: Browser
+    app_live: LiveServer, photos: Photos, browser: Browser, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     world = await build_world(app_live, photos)
     phone = await paired(world, browser)
     page = phone.page
@@ -247,6 +252,7 @@ async def test_card_shows_everything_and_reads_at_360x740_in_both_schemes(
     # Neither the pairing code nor the token ever travels in a URL.
     token = (await phone.stored())["credential"]["token"]
     assert [u for u in phone.urls if token in u or "pair=" in u] == []
+    assert token not in caplog.text  # nor in the server's logs
     await dispatcher.close()
     await phone.context.close()
     assert phone.errors == []
@@ -283,18 +289,13 @@ async def test_off_duty_stops_location_and_alerts_and_available_resumes_them(
 ) -> None:
     world = await build_world(app_live, photos)
     pc1 = world.ids["pc1"]
-    # Count the app's live geolocation watches (the browser has no API to list them).
     phone = await paired(world, browser, near=False, permissions=["geolocation"],
                          geolocation={"latitude": world.lat + 0.002,
                                       "longitude": world.lon + 0.001})
     page = phone.page
-    await page.evaluate("""() => {
-      const geo = navigator.geolocation;
-      const watch = geo.watchPosition.bind(geo), clear = geo.clearWatch.bind(geo);
-      window.watches = new Set();
-      geo.watchPosition = (...a) => { const id = watch(...a); window.watches.add(id); return id; };
-      geo.clearWatch = (id) => { window.watches.delete(id); clear(id); };
-    }""")
+    # Nothing asks for the location until the officer taps the button.
+    assert await page.evaluate("[window.watches.size, window.asked]") == [0, 0]
+    assert phone.sent_of("position") == []
     await page.get_by_role("button", name="Share my location on duty").click()
     await expect(page.locator("#share-msg")).to_contain_text("Sharing while on duty",
                                                              timeout=UI_WAIT_MS)
@@ -349,6 +350,16 @@ async def test_unpairing_from_the_phone_ends_its_access_and_wipes_it(
     await expect(page.locator("#ended-title")).to_be_visible(timeout=UI_WAIT_MS)
     await expect(page.locator("#ended-why")).to_have_text("You unpaired this phone.")
     assert await phone.stored() is None
+    # The service worker's cache holds the app's own files only (no alert, no photo).
+    cached = await page.evaluate("""async () => {
+      const out = [];
+      for (const name of await caches.keys()) {
+        for (const r of await (await caches.open(name)).keys()) out.push(new URL(r.url).pathname);
+      }
+      return out;
+    }""")
+    assert cached
+    assert {path.removeprefix("/officer/") or "index.html" for path in cached} <= set(FILES)
     await Api(app_live.http, token).call("GET", "/api/push/key", 401)
     # A reload finds nothing: the pairing screen.
     await page.reload()
@@ -402,3 +413,13 @@ async def test_rest_pairing_qr_code_reads_as_the_link(
     image = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_GRAYSCALE)
     text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
     assert text == made["link"]
+
+
+def test_service_worker_keeps_every_file_of_the_shell() -> None:
+    """Each file the server serves at /officer/ is in the service worker's offline list (a file
+    left out breaks the app offline), and nothing else is."""
+    listed = re.search(r"const SHELL = \[(.*?)\];", (STATIC / "sw.js").read_text(), re.S)
+    assert listed is not None
+    shell = {name.replace("./", "") or "index.html"
+             for name in re.findall(r'"([^"]*)"', listed.group(1))}
+    assert shell == set(FILES) - {"sw.js"}
