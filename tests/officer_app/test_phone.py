@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from server.officer_app.demo import PHONE_CALL_SIGN, phone_pairing_line
 from server.officer_app.static_files import FILES, STATIC
 from server.store.models import Officer
 from shared.protocol.base import MATCH_NOTICE, OUTCOMES
@@ -29,7 +31,15 @@ from tests.officer_app.browser import (
     pair_phone,
     require_chromium,
 )
-from tests.server.conftest import Api, LiveServer, Photos, World, build_world, open_ws
+from tests.server.conftest import (
+    Api,
+    LiveServer,
+    Photos,
+    World,
+    build_world,
+    make_token,
+    open_ws,
+)
 from tests.support.ws import WsClient
 
 MIN_CONTRAST = 7.0
@@ -423,3 +433,20 @@ def test_service_worker_keeps_every_file_of_the_shell() -> None:
     shell = {name.replace("./", "") or "index.html"
              for name in re.findall(r'"([^"]*)"', listed.group(1))}
     assert shell == set(FILES) - {"sw.js"}
+
+
+async def test_demo_pairing_line_pairs_a_browser_as_the_demo_officer(
+    app_live: LiveServer, browser: Browser
+) -> None:
+    """What ``vigil demo`` prints for a phone: a working one-time link for PC 4512."""
+    _, admin = await make_token(app_live.settings, "admin", "root")
+    _, dispatcher = await make_token(app_live.settings, "dispatcher", "disp")
+    async with httpx.AsyncClient(base_url=app_live.http, timeout=60) as client:
+        line = await phone_pairing_line(client, admin, dispatcher)
+    found = re.search(r"officer app (\S+)", line)
+    assert found is not None, line
+    assert re.fullmatch(re.escape(app_live.http) + r"/officer/#pair=\w{4}-\w{4}-\w{4}",
+                        found.group(1))
+    phone = await pair_phone(browser, found.group(1))
+    await expect(phone.page.locator("#callsign")).to_have_text(PHONE_CALL_SIGN)
+    await phone.context.close()
