@@ -116,7 +116,12 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
     for scheme in ("light", "dark"):
         await page.emulate_media(color_scheme=scheme)
         await page.screenshot(path=str(ARTEFACTS / f"card-{scheme}.png"))
-        await page.screenshot(path=str(ARTEFACTS / f"card-{scheme}-page.png"), full_page=True)
+        # The whole page in a window as tall as it, so that the sticky Accept/Decline bar sits
+        # where it ends up after scrolling instead of over the card's middle.
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        await page.set_viewport_size({"width": PHONE["width"], "height": height})
+        await page.screenshot(path=str(ARTEFACTS / f"card-{scheme}-page.png"))
+        await page.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
     await page.emulate_media(color_scheme="light")
 
     # Reload: the card comes back once, and the server replays nothing already handled.

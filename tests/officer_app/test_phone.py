@@ -230,6 +230,15 @@ async def test_card_shows_everything_and_reads_at_360x740_in_both_schemes(
         await reads_well(page, scheme)
     await page.emulate_media(color_scheme="light")
 
+    # One-handed: with the card's top on screen, Accept and Decline are already in reach at
+    # the bottom, no scrolling needed.
+    await page.evaluate("window.scrollTo(0, 0)")
+    for name in ("Accept", "Decline…"):
+        box = await card.get_by_role("button", name=name).bounding_box()
+        assert box is not None
+        assert box["y"] + box["height"] <= PHONE["height"], f"{name} is below the screen"
+        assert box["y"] >= PHONE["height"] / 2, f"{name} is out of a thumb's reach"
+
     # Keyboard focus follows the screen from top to bottom (from a fresh load, so that no
     # earlier tap sets where it starts).
     await page.reload()

@@ -133,6 +133,7 @@ function actions(a, mine, ctx) {
   const box = el("div", { class: "actions" });
   if (ctx.pending) return box;
   if (a.state === "assigned" && mine) {
+    box.classList.add("answer"); // kept under the thumb while the card is on screen
     const accept = el("button", { class: "primary", type: "button", text: "Accept" });
     accept.addEventListener("click", () => ctx.act("accept", a));
     const decline = el("button", { class: "secondary", type: "button", text: "Decline…",
