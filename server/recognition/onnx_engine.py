@@ -5,9 +5,9 @@ Pipeline per frame: the detector runs on a pyramid of the frame, from the scale 
 (the FacePlugin SSD does), each level goes through it whole, in one call per level
 (:mod:`server.recognition.ssd_levels`); otherwise, and for images too large for that (enrolment
 photos), levels are cut into overlapping tiles run in one batched call (see
-:mod:`server.recognition.tiling`). Detections are merged by NMS; where the pack asks for it (``verify_contexts``), every candidate scoring below
-the pack's ``verify_below`` is looked at again, centred and rescaled, and kept only if the
-detector agrees (one batched call per look);
+:mod:`server.recognition.tiling`). Detections are merged by NMS; where the pack asks for it
+(``verify_contexts``), every candidate scoring below the pack's ``verify_below`` is looked at
+again, centred and rescaled, and kept only if the detector agrees (one batched call per look);
 five alignment points come from dlib's 68-point predictor on each box or from the detector
 itself (SCRFD); ``embed`` warps every face onto the embedder's template and runs them all in
 one batched call. Providers: CUDA when ONNX Runtime has it, else CPU.
