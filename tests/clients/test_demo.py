@@ -165,6 +165,8 @@ async def test_ctrl_c_stops_the_demo_with_a_summary_that_points_at_nothing_gone(
             await proc.wait()
     stderr = "".join(seen) + err.decode()
     assert proc.returncode == 0, stderr[-3000:]
+    # It says which engine runs (the best installed model pack, else dlib; README).
+    assert any(line.startswith("demo runs engine ") for line in seen), seen
     data_dir = next(line.split()[-1] for line in seen if line.startswith("  data dir"))
     assert data_dir.startswith(str(tmp_path))
     assert not await asyncio.to_thread(Path(data_dir).exists), "the data dir outlived the run"

@@ -303,3 +303,45 @@ async def test_an_assignment_not_accepted_in_time_comes_back_and_is_announced() 
                                      in str(n.message) for n in app._notifications))
         assert bells == [1]
         assert queue_cell(app, "al-1", "mark") == "⚑"
+
+
+async def test_the_cursor_follows_its_incident_and_new_incidents_are_announced() -> None:
+    conn = ScriptedConnection([snapshot((alert(1), alert(2)), last_seq=2)])
+    app = make_app(conn)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+
+    def selected() -> str | None:
+        return app.screen.query_one(AlertQueue).selected_id
+
+    def notes(title: str) -> list[str]:
+        return [str(n.message) for n in app._notifications if n.title == title]
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-2", "al-1"])
+        await pilot.press("down")
+        assert selected() == "al-1"
+        # A new incident comes in above the cursor: announced (and rung); the cursor stays.
+        await conn.deliver(AlertRaised(seq=3, alert=alert(3)))
+        await eventually(lambda: queue_ids(app) == ["al-3", "al-2", "al-1"])
+        assert selected() == "al-1"
+        assert notes("New incident") == ["Subject 3 at Gate A (0.71 / 0.60)"]
+        assert bells == [1]
+        # A new sighting of Subject 2 at another camera joins its incident: no new row, a
+        # quieter line, no bell; a sighting of Subject 1 moves nothing.
+        await conn.deliver(AlertRaised(seq=4, alert=alert(
+            4, camera="cam-2", entry_id="en-2", incident_id="al-2", display_name="Subject 2")))
+        await conn.deliver(AlertUpdated(seq=5, alert=alert(
+            1, version=2, sightings=9, last_seen=T0 + 599)))
+        await eventually(lambda: len(notes("Sighting")) == 1)
+        await pilot.pause()
+        assert queue_ids(app) == ["al-3", "al-2", "al-1"]
+        assert selected() == "al-1"
+        assert "Subject 2 seen again at Gate B" in notes("Sighting")[0]
+        assert bells == [1]
+        # A state change reorders (assigned after new); the cursor still follows Subject 1.
+        await conn.deliver(AlertUpdated(seq=6, alert=alert(
+            3, version=2, state="assigned", assigned_officer_id="of-1",
+            assigned_call_sign="Alpha-1")))
+        await eventually(lambda: queue_ids(app) == ["al-2", "al-1", "al-3"])
+        assert selected() == "al-1"

@@ -112,3 +112,10 @@ def test_the_map_legend_wraps_whole_never_cut(width: int) -> None:
     assert len(lines) == {24: 4, 38: 2, 60: 2, 200: 1}[width]
     # Laid out for the widest scale, the legend never needs more lines than it reserved.
     assert len(legend_lines(width, 500.0, None)) >= len(lines)
+
+
+def test_times_are_local_with_the_date_when_not_today() -> None:
+    # The tests' zone is UTC (conftest); T0 is 2026-09-21 14:13:20 UTC.
+    assert fmt.when(T0 + 60, T0 + 600) == "14:14:20"
+    assert fmt.when(T0 - 86400, T0) == "20 Sep 14:13"
+    assert fmt.when(T0 - 15 * 3600, T0) == "20 Sep 23:13"

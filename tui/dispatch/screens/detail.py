@@ -206,7 +206,7 @@ class DetailScreen(AlertScreen):
         self.query_one("#notice", Static).update(Text(f"⚠ {alert.notice}", style="bold"))
         self.query_one("#timeline", Static).update(timeline(alert, self.state))
         self.query_one("#probe", PhotoPanel).set_caption(
-            f"Probe {fmt.clock(alert.last_seen)}")
+            f"Probe {fmt.when(alert.last_seen, self.state.now())}")
         self.query_one("#reference", PhotoPanel).set_caption(
             f"Ref. {alert.reference_image_date}")
         urls = (alert.probe_url, alert.reference_url)
