@@ -10,9 +10,12 @@ import sys
 import time
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
 
 from server.officer_app.pairing import PAIRING_TTL_S, exchange_code, issue_code
+from server.officer_app.qr import TERMINAL_COLOURS, TERMINAL_RESET
 from server.store.db import Database
 from server.store.models import Officer
 from tests.governance.helpers import send_frame
@@ -53,6 +56,30 @@ async def alert_being_assigned(world: World, photos: Photos) -> tuple[Any, Any, 
     await dispatcher.send({"type": "assign", "ref": 1, "alert_id": alert["id"],
                            "officer_id": world.ids["pc1"]})
     return officer, dispatcher, alert
+
+
+HALF_BLOCKS = {"█": (1, 1), "▀": (1, 0), "▄": (0, 1), " ": (0, 0)}
+"""Which halves of a character cell are painted in the foreground colour (top, bottom)."""
+
+
+def terminal_qr(out: str) -> str:
+    """Decode the QR code in a terminal's output as a phone camera would see it: every line
+    of the drawing must set bright white on black (ANSI 97;40), then the painted halves are
+    light modules and the rest dark."""
+    rows: list[list[int]] = []
+    for line in out.splitlines():
+        if not line.startswith(TERMINAL_COLOURS):
+            continue
+        cells = line.removeprefix(TERMINAL_COLOURS).removesuffix(TERMINAL_RESET)
+        halves = [HALF_BLOCKS[c] for c in cells]
+        rows += [[255 * h[0] for h in halves], [255 * h[1] for h in halves]]
+    assert rows, "no QR code drawn"
+    modules = np.array(rows, dtype=np.uint8)
+    # A white margin, as a screen around the drawing, and 8 pixels a module.
+    image = cv2.resize(np.pad(modules, 4, constant_values=255), None, fx=8, fy=8,
+                       interpolation=cv2.INTER_NEAREST)
+    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    return str(text)
 
 
 async def test_pairing_code_gives_the_phone_its_own_token_once(
@@ -196,7 +223,8 @@ async def test_token_create_qr_prints_a_pairing_link_and_qr_instead_of_the_token
     assert link is not None, out
     code = link.group(1).split("#pair=")[1]
     assert link.group(1) == f"https://vigil.test:8443/officer/#pair={code}"
-    assert "▄" in out or "▀" in out  # the QR code, in block characters
+    # The QR code, in block characters with its colours fixed, reads as the link.
+    assert terminal_qr(out) == link.group(1)
     assert "vgl_" not in out  # the phone gets its own token; none is printed
     db = Database(make_settings(tmp_path).database_url)
     try:
