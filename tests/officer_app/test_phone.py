@@ -368,6 +368,8 @@ async def test_unpairing_from_the_phone_ends_its_access_and_wipes_it(
     await page.get_by_role("button", name="Unpair this phone").click()
     await expect(page.locator("#ended-title")).to_be_visible(timeout=UI_WAIT_MS)
     await expect(page.locator("#ended-why")).to_have_text("You unpaired this phone.")
+    for scheme in ("light", "dark"):
+        await reads_well(page, scheme)
     assert await phone.stored() is None
     # The service worker's cache holds the app's own files only (no alert, no photo).
     cached = await page.evaluate("""async () => {
@@ -383,6 +385,8 @@ async def test_unpairing_from_the_phone_ends_its_access_and_wipes_it(
     # A reload finds nothing: the pairing screen.
     await page.reload()
     await expect(page.locator("#pair-title")).to_be_visible(timeout=UI_WAIT_MS)
+    for scheme in ("light", "dark"):
+        await reads_well(page, scheme)
     await phone.context.close()
     assert phone.errors == []
 
