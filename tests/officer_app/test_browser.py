@@ -7,31 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from server.store.models import Officer
 from tests.governance.helpers import send_frame
-from tests.officer_app.browser import ARGS, ARTEFACTS, CHROMIUM, PHONE, require_chromium
+from tests.officer_app.browser import ARTEFACTS, PHONE
 from tests.server.conftest import LiveServer, Photos, World, build_world, open_ws
 
 UI_WAIT_MS = 60_000
 
 # The scenario streams a real face and the card shows real photos: the dlib engine.
 pytestmark = pytest.mark.real_engine
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    require_chromium()
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        await b.close()
 
 
 async def officer_row(world: World, officer_id: str) -> Officer:

@@ -34,7 +34,12 @@ export class Link {
   stop() {
     this.stopped = true;
     clearTimeout(this.timer);
-    if (this.ws) this.ws.close(1000, "bye");
+    // Forget the socket first: its close event (which may carry the server's own 4001 when
+    // the server ended the session at the same moment) is then no news to anyone.
+    const ws = this.ws;
+    this.ws = null;
+    this.live = false;
+    if (ws) ws.close(1000, "bye");
   }
 
   retryNow() {
