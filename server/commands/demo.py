@@ -57,6 +57,7 @@ async def _main(args: argparse.Namespace) -> int:
 
     from server.demo.orchestrate import DemoClients, DemoOptions, run_demo
     from server.demo.provision import ProvisionError
+    from server.demo.scene_set import DemoPhotosMissing
 
     def say(line: str) -> None:
         if not args.tui:
@@ -79,7 +80,7 @@ async def _main(args: argparse.Namespace) -> int:
                           dispatcher=_dispatcher() if args.tui else None)
     try:
         summary = await run_demo(options, clients, stop=stop, say=say)
-    except (FileExistsError, ProvisionError, TimeoutError, OSError) as exc:
+    except (FileExistsError, ProvisionError, DemoPhotosMissing, TimeoutError, OSError) as exc:
         print(f"vigil demo: {exc}", file=sys.stderr)
         return 1
     if args.json:
@@ -132,7 +133,8 @@ async def _officer(job: OfficerJob, record: Callable[[Delivery], None],
             if isinstance(message, AlertRaised | AlertAssigned) and alert is not None:
                 record(Delivery(call_sign=job.call_sign, alert_id=alert.id,
                                 received_at=received_at,
-                                captured_at=alert.times.captured or alert.first_seen))
+                                captured_at=alert.times.captured or alert.first_seen,
+                                assigned=isinstance(message, AlertAssigned)))
 
         def status(self, status: ConnectionStatus) -> None:
             pass

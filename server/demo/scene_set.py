@@ -22,13 +22,9 @@ from server.demo.scenes import (
     SceneSet,
     Size,
     Subject,
-    astronaut_photo,
     compose,
-    face_crops,
-    installed_photo,
     read_photo,
     tight_crop,
-    varied_copy,
 )
 from server.recognition.engine import FaceEngine
 
@@ -39,6 +35,16 @@ ORL = "orl_faces"
 Olivetti Research Laboratory (1992-94); the dataset asks only that users credit the laboratory.
 No name, no real case: a demo must never pin an accusation on a real, named person."""
 ORL_CREDIT = "ORL face database, Olivetti Research Laboratory, Cambridge (AT&T Laboratories)"
+
+
+class DemoPhotosMissing(RuntimeError):
+    """The ORL photos the demo is built from are not installed (or unusable).
+
+    The demo uses no other faces: every other photo on the machine shows a real, recognisable
+    person (insightface's and scikit-image's samples), and none of them comes with terms that
+    allow casting that person as a watchlist subject, or even as a passer-by in a scene of a
+    police demo.
+    """
 
 
 def _orl_subjects(datasets: Path | None) -> list[Path]:
@@ -63,7 +69,7 @@ def _orl_photo(path: Path) -> FaceCrop | None:
 
 
 def _subjects(
-    engine: FaceEngine, out: Path, datasets: Path | None, count: int, rng: random.Random
+    engine: FaceEngine, out: Path, datasets: Path | None, count: int
 ) -> list[tuple[Subject, FaceCrop]]:
     """Watchlist subjects and the face the cameras will see for each."""
     chosen: list[tuple[Subject, FaceCrop]] = []
@@ -94,38 +100,12 @@ def _subjects(
             image_source=enrol.source, image_date="1993-01-01",
             enrol_photo=str(target.relative_to(out)), probe_source=probe.source,
         ), probe))
-    if chosen:
-        return chosen
-    # No dataset: enrol the public-domain astronaut portrait (NASA) and show a clearly varied
-    # copy of it.
-    crops = face_crops(engine, astronaut_photo(), "skimage.data.astronaut() (NASA, public domain)")
-    if not crops:
-        return chosen
-    # The reference photo is the best face with its context: one face, as enrolment needs
-    # (the astronaut photo has a face-like patch on the suit too).
-    target = out / "watchlist" / "astronaut.png"
-    cv2.imwrite(str(target), crops[0].image)
-    name, category, reason = DEMO_SUBJECTS[0]
-    probe = varied_copy(crops[0], rng)
-    chosen.append((Subject(
-        key="astronaut", display_name=name, subject_ref="DEMO-001", category=category,
-        reason=reason, legal_basis=LEGAL_BASIS, image_source=crops[0].source,
-        image_date="1984-01-01", enrol_photo=str(target.relative_to(out)),
-        probe_source=probe.source,
-    ), probe))
     return chosen
 
 
-def _crowd(engine: FaceEngine, datasets: Path | None, exclude: set[str]) -> list[FaceCrop]:
-    """Faces of passers-by (never a watchlist subject): anonymous ORL volunteers, and
-    insightface's sample group photo where that package is installed."""
+def _crowd(datasets: Path | None, exclude: set[str]) -> list[FaceCrop]:
+    """Faces of passers-by (never a watchlist subject): other anonymous ORL volunteers."""
     crowd: list[FaceCrop] = []
-    t1 = installed_photo("t1.jpg")
-    if t1 is not None and (image := read_photo(t1)) is not None:
-        crowd += face_crops(engine, image, "insightface/data/images/t1.jpg")
-    if "astronaut" not in exclude:
-        crowd += face_crops(engine, astronaut_photo(),
-                            "skimage.data.astronaut() (NASA, public domain)")[:1]
     for folder in _orl_subjects(datasets)[-CROWD_FROM_ORL:]:
         if f"orl_{folder.name}" in exclude:
             continue
@@ -169,18 +149,25 @@ def build_scenes(
         size: scene width and height.
         subjects: watchlist subjects wanted (fewer when the photos do not allow).
         seed: random seed (same seed, same scenes).
-        datasets: ``../shared/datasets`` or None to use only installed images.
+        datasets: the folder holding ``orl_faces`` (default ``../shared/datasets``).
 
     Raises:
-        RuntimeError: no usable face was found for the subjects or the crowd.
+        DemoPhotosMissing: the ORL photos are absent or too few usable faces were found.
     """
     rng = random.Random(seed)
     usable = datasets if datasets is not None and datasets.is_dir() else None
     out.mkdir(parents=True, exist_ok=True)
-    picked = _subjects(engine, out, usable, subjects, rng)
-    crowd = _crowd(engine, usable, {s.key for s, _ in picked})
+    if not _orl_subjects(usable):
+        raise DemoPhotosMissing(
+            f"the demo's photos are missing: it needs the ORL face database (anonymous "
+            f"research volunteers) at {(datasets or DATASETS) / ORL}, one folder s1 ... s40 "
+            "per person; it uses no other faces")
+    picked = _subjects(engine, out, usable, subjects)
+    crowd = _crowd(usable, {s.key for s, _ in picked})
     if not picked or len(crowd) < crowd_size[0]:
-        raise RuntimeError("not enough usable face photos to build the demo scenes")
+        raise DemoPhotosMissing(
+            f"too few usable faces in {(datasets or DATASETS) / ORL} to build the demo scenes "
+            f"({len(picked)} subjects, {len(crowd)} passers-by found)")
     per_camera: dict[str, tuple[Scene, ...]] = {}
     for c, camera in enumerate(cameras):
         folder = out / "scenes" / camera

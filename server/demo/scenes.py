@@ -1,14 +1,13 @@
 """Synthetic demo scenes: crowds of passers-by on a street, and now and then a watchlist subject.
 
-Everything comes from images already on the machine (no download). The watchlist subjects are
-anonymous research volunteers of the ORL face database (``../shared/datasets/orl_faces``; its
-terms ask users to credit the Olivetti Research Laboratory), labelled "Demo subject A/B/C" with
-fictional demo scenarios: never a real, named person with an accusation. Passers-by are other
-ORL volunteers, the six people of insightface's sample ``t1.jpg`` where that package is
-installed, and scikit-image's astronaut portrait (NASA, public domain). A watchlist subject is
-enrolled from one photo and appears in the scenes in a DIFFERENT photo of the same person;
-without the datasets, the astronaut is the only subject and appears as a clearly varied copy
-(mirrored, re-lit, rotated).
+Everything comes from images already on the machine (no download), and every face is from the
+ORL face database (``../shared/datasets/orl_faces``): anonymous research volunteers
+photographed at the Olivetti Research Laboratory in 1992-94, whose terms ask users to credit
+the laboratory. The watchlist subjects are labelled "Demo subject A/B/C" with fictional demo
+scenarios; the passers-by are other ORL volunteers. No other photo is used: the ones installed
+packages ship (insightface's samples, scikit-image's astronaut) show real, recognisable people
+with no terms for casting them in a police demo. A watchlist subject is enrolled from one photo
+and appears in the scenes in a DIFFERENT photo of the same person.
 
 Scenes are written as JPEG files under the demo's data dir with a ``scenes.json`` manifest
 saying which subject appears in which scene. They are synthetic demo inputs, not captured
@@ -17,7 +16,6 @@ frames.
 
 from __future__ import annotations
 
-import importlib.util
 import random
 from pathlib import Path
 
@@ -25,7 +23,7 @@ import cv2
 import msgspec
 import numpy as np
 
-from server.recognition.engine import FaceEngine, Image
+from server.recognition.engine import Image
 from shared.protocol.base import Category
 
 Size = tuple[int, int]
@@ -90,53 +88,9 @@ DEMO_SUBJECTS: tuple[tuple[str, Category, str], ...] = (
 LEGAL_BASIS = "Demo only: no real authority, no real person sought."
 
 
-def installed_photo(name: str) -> Path | None:
-    """A sample photo shipped with the insightface package (found without importing it)."""
-    spec = importlib.util.find_spec("insightface")
-    if spec is None or spec.origin is None:
-        return None
-    path = Path(spec.origin).parent / "data" / "images" / name
-    return path if path.exists() else None
-
-
-def astronaut_photo() -> Image:
-    from skimage import data
-
-    rgb = np.asarray(data.astronaut(), dtype=np.uint8)  # type: ignore[no-untyped-call]
-    return np.ascontiguousarray(rgb[:, :, ::-1])
-
-
 def read_photo(path: Path) -> Image | None:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return None if image is None else np.ascontiguousarray(image, dtype=np.uint8)
-
-
-def _shrink(image: Image, longest: int) -> tuple[Image, float]:
-    scale = min(1.0, longest / max(image.shape[:2]))
-    if scale >= 1.0:
-        return image, 1.0
-    size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
-    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8), scale
-
-
-def face_crops(engine: FaceEngine, image: Image, source: str, *, limit: int = 8) -> list[FaceCrop]:
-    """Cut every reasonably large face out of a photo, with context around it.
-
-    Big photos are shrunk first: their faces are large, and detection cost grows with pixels.
-    """
-    small, _ = _shrink(image, 900)
-    crops: list[FaceCrop] = []
-    for face in engine.detect(small)[:limit]:
-        x1, y1, x2, y2 = face.box
-        w, h = x2 - x1, y2 - y1
-        if min(w, h) < 40:
-            continue
-        mx, my = 0.55 * w, 0.6 * h  # HOG detectors need context around the face
-        cx1, cy1 = max(0, int(x1 - mx)), max(0, int(y1 - my))
-        cx2, cy2 = min(small.shape[1], int(x2 + mx)), min(small.shape[0], int(y2 + my))
-        crop = np.ascontiguousarray(small[cy1:cy2, cx1:cx2])
-        crops.append(FaceCrop(crop, (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1), source))
-    return crops
 
 
 def tight_crop(image: Image, source: str) -> FaceCrop:
@@ -146,24 +100,6 @@ def tight_crop(image: Image, source: str) -> FaceCrop:
     padded = cv2.copyMakeBorder(image, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_REPLICATE)
     face = (pad_x + 0.1 * w, pad_y + 0.1 * h, pad_x + 0.9 * w, pad_y + 0.95 * h)
     return FaceCrop(np.ascontiguousarray(padded, dtype=np.uint8), face, source)
-
-
-def varied_copy(crop: FaceCrop, rng: random.Random) -> FaceCrop:
-    """A clearly different rendering of the same face: mirrored, re-lit, slightly rotated."""
-    image: Image = np.ascontiguousarray(crop.image[:, ::-1])
-    x1, y1, x2, y2 = crop.face
-    w = image.shape[1]
-    face = (w - x2, y1, w - x1, y2)
-    gamma = rng.choice((0.75, 1.3))
-    table = np.array([min(255, round(255 * (i / 255) ** gamma)) for i in range(256)], np.uint8)
-    image = np.asarray(cv2.LUT(image, table), np.uint8)
-    angle = rng.choice((-7.0, 7.0))
-    centre = ((face[0] + face[2]) / 2, (face[1] + face[3]) / 2)
-    matrix = cv2.getRotationMatrix2D(centre, angle, 1.0)
-    image = np.asarray(cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]),
-                                      borderMode=cv2.BORDER_REPLICATE), np.uint8)
-    return FaceCrop(np.ascontiguousarray(image, dtype=np.uint8), face,
-                    f"varied copy of {crop.source}")
 
 
 def street(size: Size, rng: random.Random) -> Image:

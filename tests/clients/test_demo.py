@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,14 @@ import cv2
 import numpy as np
 import pytest
 
-from server.demo.orchestrate import dispatcher_command, fresh_data_dir, percentile_ms
-from server.demo.scene_set import DATASETS, build_scenes
+from server.demo.orchestrate import (
+    Delivery,
+    dispatcher_command,
+    fresh_data_dir,
+    percentile_ms,
+    push_latencies,
+)
+from server.demo.scene_set import DATASETS, ORL, DemoPhotosMissing, build_scenes
 from server.recognition.image_io import read_image_file
 
 REQUIRED = ("frames", "faces_processed", "alerts_raised", "alerts_delivered",
@@ -45,6 +53,13 @@ def test_percentile_ms() -> None:
     assert percentile_ms([0.5, 1.0, 2.0], 99) == 2000.0
 
 
+def test_latency_counts_pushed_alerts_not_a_dispatchers_assignment() -> None:
+    pushed = Delivery(call_sign="PC 1", alert_id="a", received_at=10.5, captured_at=10.0)
+    assigned = Delivery(call_sign="PC 2", alert_id="a", received_at=50.0, captured_at=10.0,
+                        assigned=True)
+    assert push_latencies([pushed, assigned]) == [0.5]
+
+
 def test_dispatcher_command_works_without_an_activated_virtualenv() -> None:
     words = shlex.split(dispatcher_command("http://127.0.0.1:8123", "vgl_a b"))
     program = Path(words[0])
@@ -60,14 +75,12 @@ def _best_similarity(engine: Any, image: np.ndarray, template: np.ndarray) -> li
     return sorted((float(v @ template) for v in vectors), reverse=True)
 
 
-@pytest.mark.parametrize("use_datasets", [True, False], ids=["datasets", "installed-only"])
 def test_scenes_show_subjects_in_other_photos_among_passers_by(
-    tmp_path: Path, dlib_engine: Any, use_datasets: bool
+    tmp_path: Path, dlib_engine: Any
 ) -> None:
-    if use_datasets and not DATASETS.is_dir():
-        pytest.skip(f"{DATASETS} is not present")
-    scenes = build_scenes(tmp_path, dlib_engine, scenes_per_camera=3, subject_every=2,
-                          datasets=DATASETS if use_datasets else None)
+    if not (DATASETS / ORL).is_dir():
+        pytest.skip(f"{DATASETS / ORL} is not present")
+    scenes = build_scenes(tmp_path, dlib_engine, scenes_per_camera=3, subject_every=2)
     assert scenes.subjects
     assert json.loads((tmp_path / "scenes.json").read_bytes())["size"] == [960, 540]
     for subject in scenes.subjects:
@@ -77,9 +90,11 @@ def test_scenes_show_subjects_in_other_photos_among_passers_by(
         # Demo entries are labelled as such and never show a real, named person as sought.
         assert subject.display_name.startswith("Demo subject")
         assert "DEMO ONLY" in subject.reason
-        if use_datasets:
-            assert not subject.probe_source.startswith("varied copy")
-            assert subject.image_source.startswith("orl_faces/")
+        assert subject.image_source.startswith("orl_faces/")
+        assert subject.probe_source.startswith("orl_faces/")
+    # Every face in the scenes, passers-by too, is an anonymous ORL volunteer.
+    assert scenes.crowd_sources
+    assert all(source.startswith("orl_faces/") for source in scenes.crowd_sources)
     first = scenes.cameras["a"][0]
     assert first.subjects, "camera a shows a subject in its first scene"
     assert first.passers_by >= 3
@@ -94,6 +109,13 @@ def test_scenes_show_subjects_in_other_photos_among_passers_by(
     sims = _best_similarity(dlib_engine, np.ascontiguousarray(image), template)
     assert len(sims) >= first.passers_by
     assert sims[0] - sims[1] > 0.02
+
+
+def test_without_the_orl_photos_the_demo_says_what_it_needs(
+    tmp_path: Path, dlib_engine: Any
+) -> None:
+    with pytest.raises(DemoPhotosMissing, match="ORL face database"):
+        build_scenes(tmp_path / "out", dlib_engine, datasets=tmp_path / "no-datasets")
 
 
 @pytest.mark.slow
@@ -120,3 +142,56 @@ async def test_demo_headless_raises_and_delivers_alerts(tmp_path: Path) -> None:
     assert summary["data_dir"] == str(data_dir)
     assert (data_dir / "vigil.db").is_file()
     assert list(cwd.iterdir()) == [], "the demo wrote outside its data dir"
+    # The officer app's pairing link for a phone (tests/officer_app pairs a browser with it).
+    assert re.search(r"officer app http://127\.0\.0\.1:\d+/officer/#pair=\w{4}-\w{4}-\w{4} ",
+                     err.decode())
+
+
+async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]) -> None:
+    while True:
+        line = (await stream.readline()).decode()
+        if not line:
+            raise AssertionError("the demo ended before printing " + repr(marker))
+        seen.append(line)
+        if marker in line:
+            return
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+async def test_ctrl_c_stops_the_demo_with_a_summary_that_points_at_nothing_gone(
+    tmp_path: Path, as_json: bool
+) -> None:
+    """``make demo`` then Ctrl-C: a summary, exit 0, and no pointer to what the run removed
+    (its temporary data dir, its server's dispatcher command)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "demo", *(["--json"] if as_json else []),
+        cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(240):
+            await _read_until(proc.stderr, "Ctrl-C stops the demo", seen)
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    stderr = "".join(seen) + err.decode()
+    assert proc.returncode == 0, stderr[-3000:]
+    # It says which engine runs (the best installed model pack, else dlib; README).
+    assert any(line.startswith("demo runs engine ") for line in seen), seen
+    data_dir = next(line.split()[-1] for line in seen if line.startswith("  data dir"))
+    assert data_dir.startswith(str(tmp_path))
+    assert not await asyncio.to_thread(Path(data_dir).exists), "the data dir outlived the run"
+    if as_json:
+        summary = json.loads(out)
+        assert summary["data_dir"] is None
+        assert "dispatcher_command" not in summary
+        assert summary["frames"] > 0
+    else:
+        assert "demo summary (" in stderr
+        assert "the server has stopped; its temporary data dir was removed" in stderr

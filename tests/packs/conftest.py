@@ -55,6 +55,12 @@ def engine(faceplugin_pack: Path) -> OnnxEngine:
 
 
 @pytest.fixture(scope="session")
+def tiled_engine(faceplugin_pack: Path) -> OnnxEngine:
+    """The same engine with overlapping tiles only (no whole levels): the comparison."""
+    return OnnxEngine(faceplugin_pack, threads=1, verify=False, whole_levels=False)
+
+
+@pytest.fixture(scope="session")
 def buffalo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A buffalo-style folder of small SCRFD/ArcFace stand-in graphs (see ``graphs``)."""
     return graphs.buffalo(tmp_path_factory.mktemp("src") / "buffalo_tiny")

@@ -84,12 +84,13 @@ def test_batched_embedder_equals_single(
 
 def test_one_detector_call_per_pass_and_one_embed_call_per_frame(
     engine: OnnxEngine,
+    tiled_engine: OnnxEngine,
     scene_sources: list[scenes.FaceSource],
     scene_backgrounds: list[scenes.Image],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     frame, truth = scenes.compose(scene_sources, 64, 5, 11, scene_backgrounds[0])
-    calls: dict[str, list[int]] = {"det": [], "emb": []}
+    calls: dict[str, list[int]] = {"det": [], "levels": [], "emb": []}
 
     def counting(key: str, real: Any) -> Any:
         def run(outputs: Any, feeds: dict[str, np.ndarray], *a: Any) -> Any:
@@ -98,17 +99,29 @@ def test_one_detector_call_per_pass_and_one_embed_call_per_frame(
 
         return run
 
-    monkeypatch.setattr(engine, "_det", _Proxy(engine._det, counting("det", engine._det.run)))
-    monkeypatch.setattr(engine, "_emb", _Proxy(engine._emb, counting("emb", engine._emb.run)))
-    faces = engine.detect(frame)
-    engine.embed(frame, faces)
-    # all 27 tiles in one call, then at most one call per second look, holding only the
-    # candidates below the pack's verify_below
     contexts = engine.manifest.detector.verify_contexts
-    assert len(calls["det"]) <= 1 + len(contexts)
-    assert calls["det"][0] == 27
-    assert calls["emb"] == [len(faces)]
-    assert len(faces) == len(truth)
+    for eng in (engine, tiled_engine):
+        for key in calls:
+            calls[key].clear()
+        monkeypatch.setattr(eng, "_det", _Proxy(eng._det, counting("det", eng._det.run)))
+        monkeypatch.setattr(eng, "_emb", _Proxy(eng._emb, counting("emb", eng._emb.run)))
+        if eng._levels is not None:
+            monkeypatch.setattr(eng, "_levels",
+                                _Proxy(eng._levels, counting("levels", eng._levels.run)))
+        faces = eng.detect(frame)
+        eng.embed(frame, faces)
+        if eng is engine:
+            # every face: the full-resolution level and the frame fitted into one input,
+            # each whole; the fixed-size graph runs only the second looks
+            assert calls["levels"] == [1, 1]
+            assert len(calls["det"]) <= len(contexts)
+        else:
+            # all 27 tiles in one call, then at most one call per second look, holding only
+            # the candidates below the pack's verify_below
+            assert len(calls["det"]) <= 1 + len(contexts)
+            assert calls["det"][0] == 27
+        assert calls["emb"] == [len(faces)]
+        assert len(faces) == len(truth)
 
 
 class _Proxy:

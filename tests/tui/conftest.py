@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,13 +12,7 @@ import pytest
 # must happen before any app starts (as ``vigil dispatch`` does).
 import textual_image.widget  # noqa: F401
 
-
-def _installed_image(name: str) -> Path | None:
-    spec = importlib.util.find_spec("insightface")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "images" / name
-    return path if path.exists() else None
+from tests.paths import DATASETS
 
 
 @pytest.fixture(autouse=True)
@@ -35,14 +27,15 @@ def utc_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def face_png() -> bytes:
-    """A real face photo (shipped with insightface), shrunk to a probe-crop size."""
+    """A real face photo of an anonymous research volunteer (ORL face database; its terms ask
+    only for credit to the Olivetti Research Laboratory): the snapshots pair it with fictional
+    watchlist entries, which a real, recognisable person's photo must never be."""
     from PIL import Image
 
-    path = _installed_image("Tom_Hanks_54745.png")
-    if path is None:
-        pytest.skip("insightface's sample photo Tom_Hanks_54745.png is not installed")
+    path = DATASETS / "orl_faces" / "s40" / "1.pgm"
+    if not path.is_file():
+        pytest.skip(f"{path} (ORL face database) is not present")
     picture = Image.open(path).convert("RGB")
-    picture.thumbnail((96, 96))
     out = io.BytesIO()
     picture.save(out, format="PNG")
     return out.getvalue()

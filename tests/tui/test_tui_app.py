@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 from typing import Any
 
 import pytest
+from rich.console import Console
+from rich.text import Text
 from textual.screen import Screen
-from textual.widgets import Button, Input, Label, RadioSet
+from textual.widgets import Button, Input, Label, RadioSet, Static
 
+from shared.protocol.alerts import AlertEvent
 from shared.protocol.common import CommandResult
 from shared.protocol.dispatch import AssignAlert, DismissAlert
 from shared.protocol.officer import AlertRaised, AlertUpdated
 from tests.tui.tui_fakes import T0, ScriptedConnection, alert, eventually, snapshot
+from tui.connection import RequestTimeout
 from tui.dispatch.app import DispatchApp
 from tui.dispatch.config import ConsoleSettings
 from tui.dispatch.screens.detail import DetailScreen
@@ -221,3 +227,121 @@ async def test_clicking_a_header_sorts_and_a_third_click_restores_priority() -> 
             await pilot.click(AlertQueue, offset=(x + 2, 1))
             await pilot.pause()
             assert queue_ids(app) == expected
+
+
+class SilentServer(ScriptedConnection):
+    """Answers no request until the test lets it, then times out, as a loaded server whose
+    answer never came would."""
+
+    def __init__(self, messages: list[Any]) -> None:
+        super().__init__(messages)
+        self.release = asyncio.Event()
+
+    async def request(self, message: Any) -> CommandResult:
+        self.requests.append(message)
+        await self.release.wait()
+        raise RequestTimeout(message.ref)
+
+
+def facts_text(app: DispatchApp) -> str:
+    """The detail's facts as the dispatcher reads them (wide, so nothing wraps)."""
+    console = Console(width=200, file=io.StringIO(), color_system=None)
+    console.print(app.screen.query_one("#facts", Static).content)
+    return " ".join(console.file.getvalue().split())  # type: ignore[attr-defined]
+
+
+def queue_cell(app: DispatchApp, row: str, column: str) -> str:
+    cell = app.screen.query_one(AlertQueue).get_cell(row, column)
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+async def test_a_command_in_flight_shows_pending_then_says_it_timed_out() -> None:
+    conn = SilentServer([snapshot((alert(1),), last_seq=1)])
+    app = make_app(conn)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-1"])
+        await pilot.press("a")
+        await eventually(lambda: isinstance(app.screen, AssignScreen))
+        await pilot.press("enter")
+        await eventually(lambda: len(conn.requests) == 1)
+        await eventually(lambda: queue_cell(app, "al-1", "state") == "⧗ assign…")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, DetailScreen))
+        facts = facts_text(app)
+        assert "⧗ assign Alpha-1: waiting for the server" in facts
+        await pilot.press("escape")
+        conn.release.set()
+        await eventually(lambda: any("No answer from the server to 'assign Alpha-1'"
+                                     in str(n.message) for n in app._notifications))
+        await eventually(lambda: queue_cell(app, "al-1", "state") == "new")
+        assert app.state.pending == {}
+
+
+async def test_an_assignment_not_accepted_in_time_comes_back_and_is_announced() -> None:
+    assigned = alert(1, state="assigned", assigned_officer_id="of-1",
+                     assigned_call_sign="Alpha-1",
+                     events=(AlertEvent(at=T0 + 550, actor="acc-dee", action="assigned"),))
+    # A newer sighting of the same person leads the row: the time to accept still shows.
+    again = alert(2, entry_id="en-1", incident_id="al-1")
+    conn = ScriptedConnection([snapshot((assigned, again), last_seq=2, ack_timeout_s=120)])
+    app = make_app(conn)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-1"])
+        assert queue_cell(app, "al-1", "state") == "new+ack 1:10"
+        assert queue_cell(app, "al-1", "officer") == "Alpha-1"
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, DetailScreen))
+        facts = facts_text(app)
+        assert "Alpha-1 (incident) 1:10 to accept" in facts
+        await pilot.press("escape")
+        await conn.deliver(AlertUpdated(seq=3, alert=alert(
+            1, version=2, state="new", flagged=True, entry_id="en-1", incident_id="al-1")))
+        await pilot.pause()
+        await eventually(lambda: any("Alpha-1 did not accept Subject 1 in time"
+                                     in str(n.message) for n in app._notifications))
+        assert bells == [1]
+        assert queue_cell(app, "al-1", "mark") == "⚑"
+
+
+async def test_the_cursor_follows_its_incident_and_new_incidents_are_announced() -> None:
+    conn = ScriptedConnection([snapshot((alert(1), alert(2)), last_seq=2)])
+    app = make_app(conn)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+
+    def selected() -> str | None:
+        return app.screen.query_one(AlertQueue).selected_id
+
+    def notes(title: str) -> list[str]:
+        return [str(n.message) for n in app._notifications if n.title == title]
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-2", "al-1"])
+        await pilot.press("down")
+        assert selected() == "al-1"
+        # A new incident comes in above the cursor: announced (and rung); the cursor stays.
+        await conn.deliver(AlertRaised(seq=3, alert=alert(3)))
+        await eventually(lambda: queue_ids(app) == ["al-3", "al-2", "al-1"])
+        assert selected() == "al-1"
+        assert notes("New incident") == ["Subject 3 at Gate A (0.71 / 0.60)"]
+        assert bells == [1]
+        # A new sighting of Subject 2 at another camera joins its incident: no new row, a
+        # quieter line, no bell; a sighting of Subject 1 moves nothing.
+        await conn.deliver(AlertRaised(seq=4, alert=alert(
+            4, camera="cam-2", entry_id="en-2", incident_id="al-2", display_name="Subject 2")))
+        await conn.deliver(AlertUpdated(seq=5, alert=alert(
+            1, version=2, sightings=9, last_seen=T0 + 599)))
+        await eventually(lambda: len(notes("Sighting")) == 1)
+        await pilot.pause()
+        assert queue_ids(app) == ["al-3", "al-2", "al-1"]
+        assert selected() == "al-1"
+        assert "Subject 2 seen again at Gate B" in notes("Sighting")[0]
+        assert bells == [1]
+        # A state change reorders (assigned after new); the cursor still follows Subject 1.
+        await conn.deliver(AlertUpdated(seq=6, alert=alert(
+            3, version=2, state="assigned", assigned_officer_id="of-1",
+            assigned_call_sign="Alpha-1")))
+        await eventually(lambda: queue_ids(app) == ["al-2", "al-1", "al-3"])
+        assert selected() == "al-1"

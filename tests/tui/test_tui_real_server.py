@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from textual.widgets import Button, RadioSet
+from textual.widgets import Button, Input, RadioSet
 
 from tests.tui.tui_fakes import eventually
 
@@ -33,7 +33,7 @@ from tui.connection import ResumableConnection
 from tui.dispatch.app import DispatchApp
 from tui.dispatch.config import ConsoleSettings
 from tui.dispatch.screens.detail import DetailScreen
-from tui.dispatch.screens.modals import AssignScreen, DismissScreen
+from tui.dispatch.screens.modals import AssignScreen, DismissScreen, NoteScreen
 from tui.dispatch.widgets.photo import PhotoPanel
 
 pytestmark = pytest.mark.slow  # Textual apps against a live server: tens of seconds when busy
@@ -102,6 +102,24 @@ async def test_alert_in_queue_assign_by_keys_and_dismiss_needs_a_reason(
         await eventually(lambda: app.state.alerts[alert.id].state == "assigned", 30)
         assert app.state.alerts[alert.id].assigned_officer_id == world.ids["pc1"]
 
+        # The officer accepts: the console shows them busy (no longer suggested).
+        await officer.send({"type": "accept", "ref": 1, "alert_id": alert.id})
+        await eventually(lambda: app.state.alerts[alert.id].state == "accepted", 30)
+        await eventually(lambda: app.state.officers[world.ids["pc1"]].status == "busy", 30)
+        # A note typed in the console reaches the officer's socket, with the author's name.
+        await pilot.press("n")
+        await eventually(lambda: isinstance(app.screen, NoteScreen))
+        app.screen.query_one("#note-text", Input).value = "blue jacket, heading north"
+        await pilot.pause()
+        await pilot.press("enter")
+        while True:
+            update = await officer.recv_type("alert_updated", wait_s=30)
+            notes = [e for e in update["alert"]["events"] if e["action"] == "note"]
+            if notes:
+                break
+        assert notes[0]["detail"] == "blue jacket, heading north"
+        assert notes[0]["actor_name"] == "disp"
+
         # A second subject; dismissing it without a reason sends nothing.
         await camera.send(frame(2, photos.frame_second))
         await eventually(lambda: len(app.state.alerts) == 2, FRAME_S)
@@ -126,7 +144,7 @@ async def test_alert_in_queue_assign_by_keys_and_dismiss_needs_a_reason(
         await pilot.press("enter")
         await eventually(lambda: app.state.alerts[second.id].state == "dismissed", 30)
         assert app.state.alerts[second.id].dismiss_reason == "poor_image"
-        assert app.state.alerts[alert.id].state == "assigned"  # the other one untouched
+        assert app.state.alerts[alert.id].state == "accepted"  # the other one untouched
     for client in (officer, camera):
         await client.close()
     for api in world.api.values():

@@ -113,3 +113,13 @@ def test_assign_modal(snap_compare: Any, face_png: bytes) -> None:
         await settle(pilot)
 
     assert snap_compare(app_with(face_png), terminal_size=(80, 24), run_before=open_assign)
+
+
+def test_map_80x24(snap_compare: Any, face_png: bytes) -> None:
+    """Below 100 columns the map takes the officers' slot (key m), its legend whole."""
+    async def show_map(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+
+    assert snap_compare(app_with(face_png), terminal_size=(80, 24), run_before=show_map)

@@ -98,3 +98,24 @@ def test_an_incident_row_says_an_officer_is_on_it_when_a_new_sighting_leads() ->
     alone = Incident("al-2", (again,))
     assert state_cell(state, alone, T0).plain == "new"
     assert officer_cell(alone) == "-"
+
+
+@pytest.mark.parametrize("width", [24, 38, 60, 200])
+def test_the_map_legend_wraps_whole_never_cut(width: int) -> None:
+    from tui.dispatch.widgets.map_pane import legend_lines
+
+    lines = [line.plain for line in legend_lines(width, 500.0, 25.0)]
+    assert all(len(line) <= width for line in lines)
+    joined = "  ".join(lines)
+    for item in ("◉ alert", "◆ camera", "A officer", "○ 500 m notify radius", "col≈25 m"):
+        assert item in joined
+    assert len(lines) == {24: 4, 38: 2, 60: 2, 200: 1}[width]
+    # Laid out for the widest scale, the legend never needs more lines than it reserved.
+    assert len(legend_lines(width, 500.0, None)) >= len(lines)
+
+
+def test_times_are_local_with_the_date_when_not_today() -> None:
+    # The tests' zone is UTC (conftest); T0 is 2026-09-21 14:13:20 UTC.
+    assert fmt.when(T0 + 60, T0 + 600) == "14:14:20"
+    assert fmt.when(T0 - 86400, T0) == "20 Sep 14:13"
+    assert fmt.when(T0 - 15 * 3600, T0) == "20 Sep 23:13"

@@ -24,6 +24,7 @@ from shared.protocol.dispatch import (
     DispatchOut,
     ReopenAlert,
 )
+from shared.protocol.officer import AlertUpdated
 from tui.connection import ClientError, Connection, ConnectionStatus, RequestTimeout
 from tui.dispatch.config import THEMES, ConsoleSettings
 from tui.dispatch.messages import StateChanged, StatusChanged
@@ -108,11 +109,15 @@ class DispatchApp(App[int]):
             self.notify(f"{message.code}: {message.message}", title="Server error",
                         severity="error")
             return
+        before = (self.state.alerts.get(message.alert.id)
+                  if isinstance(message, AlertUpdated) else None)
         change = self.state.apply(message)
         if change.kind == "none":
             return
         if change.kind == "alert_raised" and change.alert_id in self.state.alerts:
             self._announce(self.state.alerts[change.alert_id])
+        if before is not None and change.alert_id in self.state.alerts:
+            self._announce_expiry(before, self.state.alerts[change.alert_id])
         self._broadcast(change)
 
     def _broadcast(self, change: Change) -> None:
@@ -135,6 +140,16 @@ class DispatchApp(App[int]):
                     timeout=10)
         if self.bell_on:
             self.bell()
+
+    def _announce_expiry(self, before: AlertView, after: AlertView) -> None:
+        """An assignment that ran out of time to accept came back: say who and what now."""
+        if before.state == "assigned" and after.state == "new" and after.flagged:
+            who = before.assigned_call_sign or "The officer"
+            self.notify(f"{who} did not accept {after.display_name} in time: back in the "
+                        "queue, flagged ⚑, to assign again.", title="Not accepted",
+                        severity="warning", timeout=15)
+            if self.bell_on:
+                self.bell()
 
     def _on_status(self, status: ConnectionStatus) -> None:
         previous = self.status.state

@@ -59,6 +59,27 @@ def _state_line(state: DispatchState, alert: AlertView, now: float) -> Text:
     return line
 
 
+def _officer_line(state: DispatchState, alert: AlertView, now: float) -> Text:
+    """This alert's officer; else the officer on another alert of its incident, with the
+    time left to accept while that assignment waits (the row's timer, seen here too)."""
+    if alert.assigned_call_sign:
+        return Text(alert.assigned_call_sign)
+    for other in state.incident_of(alert).alerts:
+        if other.id == alert.id or other.state not in ("assigned", "accepted"):
+            continue
+        line = Text(other.assigned_call_sign or "?")
+        line.append(" (incident)", style="dim")
+        deadline = state.ack_deadline(other)
+        if deadline is not None:
+            left = deadline - now
+            line.append(f" {fmt.countdown(left)} to accept" if left > 0 else " time is up",
+                        style="bold red" if left < 30 else "cyan")
+        else:
+            line.append(f" {other.state}")
+        return line
+    return Text("-")
+
+
 def facts_table(alert: AlertView, state: DispatchState | None = None) -> Table:
     """The facts, most needed first: at 80x24 the subject, score, state, officer and camera
     show without scrolling; the watchlist entry's reason and basis follow."""
@@ -73,7 +94,7 @@ def facts_table(alert: AlertView, state: DispatchState | None = None) -> Table:
         fmt.similarity(alert.similarity, alert.threshold), f"  (+{margin:.2f}) ",
         similarity_bar(alert.similarity, alert.threshold, width=12)))
     table.add_row("State", _state_line(state, alert, now))
-    table.add_row("Officer", alert.assigned_call_sign or "-")
+    table.add_row("Officer", _officer_line(state, alert, now))
     camera = alert.camera_name + (f" · {alert.camera_place}" if alert.camera_place else "")
     table.add_row("Camera", camera)
     table.add_row("Seen", f"{alert.sightings}x, first {fmt.when(alert.first_seen, now)}, "
@@ -169,7 +190,8 @@ class DetailScreen(AlertScreen):
 
     def tick(self) -> None:
         alert = self.state.alerts.get(self.alert_id)
-        if alert is not None and self.state.ack_deadline(alert) is not None:
+        if alert is not None and any(self.state.ack_deadline(a) is not None
+                                     for a in self.state.incident_of(alert).alerts):
             self.query_one("#facts", Static).update(facts_table(alert, self.state))
 
     def _render_alert(self) -> None:
@@ -184,7 +206,7 @@ class DetailScreen(AlertScreen):
         self.query_one("#notice", Static).update(Text(f"⚠ {alert.notice}", style="bold"))
         self.query_one("#timeline", Static).update(timeline(alert, self.state))
         self.query_one("#probe", PhotoPanel).set_caption(
-            f"Probe {fmt.clock(alert.last_seen)}")
+            f"Probe {fmt.when(alert.last_seen, self.state.now())}")
         self.query_one("#reference", PhotoPanel).set_caption(
             f"Ref. {alert.reference_image_date}")
         urls = (alert.probe_url, alert.reference_url)

@@ -199,7 +199,8 @@ open (its cameras and sightings inside; actions apply to its most urgent alert).
 flagged ⚑ (assignment not accepted in time), new, assigned, accepted, closed; newest \
 incident first. A new sighting never moves a row; ● marks what you have not opened, \
 ⧗ a command waiting for the server. Age is the incident's age; an assignment shows the \
-time left to accept, after which it returns flagged. Times are local. Similarity is \
+time left to accept ("new+ack 1:30" when a newer sighting leads the row), after which it \
+returns to the queue flagged ⚑ and you are told. Times are local. Similarity is \
 always shown with the deployment's threshold. Statistics show false alerts per face \
 processed and alert precision together: neither alone tells how well a deployment works.
 """

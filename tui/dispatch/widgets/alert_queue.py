@@ -73,21 +73,30 @@ own priority order). Similarity sorts by the best margin over the threshold."""
 
 
 def state_cell(state: DispatchState, incident: Incident, now: float) -> Text:
-    """The lead alert's state; a command in flight; the time left to accept an assignment."""
+    """The lead alert's state; a command in flight; the time left to accept an assignment,
+    also when a newer sighting of the same incident leads the row."""
     lead = incident.lead
     pending = state.pending.get(lead.id)
     if pending:
-        return Text(f"⧗ {pending}…", style="bold magenta")
+        # The verb only (``assign``, not ``assign PC 2217``): the column is narrow, and the
+        # detail and the officer column say who.
+        return Text(f"⧗ {pending.split(' ', 1)[0]}…", style="bold magenta")
     deadline = state.ack_deadline(lead)
     if deadline is not None:
         return Text(f"assigned {fmt.countdown(deadline - now)}",
                     style="bold red" if deadline - now < 30 else STATE_STYLE["assigned"])
     cell = Text(lead.state, style=STATE_STYLE.get(lead.state, ""))
     # A new sighting leads an incident an officer already has: say so, or the row would
-    # read as if nobody were on it.
-    handled = [a.state for a in incident.alerts[1:] if a.state in ("assigned", "accepted")]
+    # read as if nobody were on it; an assignment still waiting shows its time to accept.
+    handled = [a for a in incident.alerts[1:] if a.state in ("assigned", "accepted")]
     if lead.state == "new" and handled:
-        cell.append(f"+{handled[0]}", style=STATE_STYLE[handled[0]])
+        waiting = [d for d in (state.ack_deadline(a) for a in handled) if d is not None]
+        if waiting:
+            left = min(waiting) - now
+            cell.append(f"+ack {fmt.countdown(left)}",
+                        style="bold red" if left < 30 else STATE_STYLE["assigned"])
+        else:
+            cell.append(f"+{handled[0].state}", style=STATE_STYLE[handled[0].state])
     return cell
 
 

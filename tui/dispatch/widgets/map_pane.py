@@ -30,7 +30,16 @@ class MapPane(Widget):
         self.refresh()
 
     def render(self) -> Text:
-        cols, rows = self.size.width, self.size.height - 1  # last row: legend
+        cols = self.size.width
+        alert = self.alert
+        radius = 0.0
+        if alert is not None and alert.lat is not None and alert.lon is not None:
+            dep = self.state.deployments.get(alert.deployment_id)
+            radius = dep.notify_radius_m if dep else 0.0
+        # The legend's scale needs the projection and the projection the rows the legend
+        # leaves: lay it out for the scale's widest text first.
+        legend = legend_lines(cols, radius, None)
+        rows = self.size.height - len(legend)
         if cols < 4 or rows < 2:
             return Text("")
         canvas = BrailleCanvas(cols, rows)
@@ -40,11 +49,7 @@ class MapPane(Widget):
                 if o.lat is not None and o.lon is not None and o.status != "off_duty"]
         points += [(c.lat, c.lon) for c in cams if c.lat is not None and c.lon is not None]
         points += [(o.lat, o.lon) for o in offs if o.lat is not None and o.lon is not None]
-        alert = self.alert
-        radius = 0.0
         if alert is not None and alert.lat is not None and alert.lon is not None:
-            dep = self.state.deployments.get(alert.deployment_id)
-            radius = dep.notify_radius_m if dep else 0.0
             points.append((alert.lat, alert.lon))
             if radius:
                 points += ring_points(alert.lat, alert.lon, radius)
@@ -80,12 +85,37 @@ class MapPane(Widget):
                 else:
                     text.append(ch, style="blue" if ch != " " else "")
             text.append("\n")
-        cell_m = proj.metres_per_dot * 2
-        legend = Text.assemble(("◉", "bold red"), " alert ", ("◆", "cyan"), " camera ",
-                               ("A", "bold green"), " officer ")
-        if radius:
-            legend.append(f"○ {distance(radius)} ")
-        legend.append(f"col≈{distance(cell_m)}", style="dim")
-        legend.truncate(cols)
-        text.append_text(legend)
+        lines = legend_lines(cols, radius, proj.metres_per_dot * 2)
+        lines = (lines + [Text("")] * len(legend))[:len(legend)]
+        text.append_text(Text("\n").join(lines))
         return text
+
+
+LEGEND_SCALE_WIDEST = "col≈999.9 km"
+"""The longest scale the legend makes room for (a city-sized map needs far less)."""
+
+
+def legend_lines(width: int, radius_m: float, column_m: float | None) -> list[Text]:
+    """The map's key, wrapped whole onto as many lines as the width needs (never cut).
+
+    Args:
+        width: columns available.
+        radius_m: the selected alert's notify radius (0: none shown).
+        column_m: metres per text column; None lays out for the widest scale text.
+    """
+    items = [Text.assemble(("◉", "bold red"), " alert"), Text.assemble(("◆", "cyan"), " camera"),
+             Text.assemble(("A", "bold green"), " officer")]
+    if radius_m:
+        items.append(Text(f"○ {distance(radius_m)} notify radius"))
+    scale = LEGEND_SCALE_WIDEST if column_m is None else f"col≈{distance(column_m)}"
+    items.append(Text(scale, style="dim"))
+    lines: list[Text] = [Text()]
+    for item in items:
+        line = lines[-1]
+        if line.plain and len(line.plain) + 2 + len(item.plain) > width:
+            lines.append(Text())
+            line = lines[-1]
+        if line.plain:
+            line.append("  ")
+        line.append_text(item)
+    return lines
