@@ -133,7 +133,8 @@ async def _officer(job: OfficerJob, record: Callable[[Delivery], None],
             if isinstance(message, AlertRaised | AlertAssigned) and alert is not None:
                 record(Delivery(call_sign=job.call_sign, alert_id=alert.id,
                                 received_at=received_at,
-                                captured_at=alert.times.captured or alert.first_seen))
+                                captured_at=alert.times.captured or alert.first_seen,
+                                assigned=isinstance(message, AlertAssigned)))
 
         def status(self, status: ConnectionStatus) -> None:
             pass

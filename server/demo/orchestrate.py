@@ -70,6 +70,9 @@ class Delivery(msgspec.Struct, frozen=True, kw_only=True):
     received_at: float
     captured_at: float
     """Capture time of the frame that raised the alert (same clock: same machine)."""
+    assigned: bool = False
+    """Delivered by a dispatcher's assignment, not by the push of a new alert: its delay is
+    the dispatcher's decision time, so it counts as delivered but not in the latency."""
 
 
 CameraRunner = Callable[[CameraJob, asyncio.Event], Coroutine[Any, Any, CameraReport]]
@@ -106,7 +109,8 @@ class DemoSummary(msgspec.Struct, frozen=True, kw_only=True):
     """(officer, alert) pairs delivered."""
     latency_ms_p50: float | None
     latency_ms_p99: float | None
-    """Frame capture to officer's client, over every delivery."""
+    """Frame capture to officer's client, over every delivery pushed as a new alert (not
+    those that came by a dispatcher's assignment: they wait for a person)."""
     duration_s: float
     server: str
     """Where the server listened; it stops with the demo (nothing listens there after)."""
@@ -135,6 +139,13 @@ def dispatcher_command(url: str, token: str) -> str:
     program = ([str(script)] if script.is_file()
                else [sys.executable, "-m", "server.cli"])
     return shlex.join([*program, "dispatch", "--server", url, "--token", token])
+
+
+def push_latencies(deliveries: list[Delivery]) -> list[float]:
+    """Seconds from frame capture to an officer's client, for alerts pushed as new (an
+    assignment's delay is the dispatcher's decision time, not the system's)."""
+    return [d.received_at - d.captured_at for d in deliveries
+            if d.captured_at > 0 and not d.assigned]
 
 
 def percentile_ms(values: list[float], q: float) -> float | None:
@@ -308,7 +319,7 @@ async def _run(options: DemoOptions, clients: DemoClients, stop: asyncio.Event,
         with contextlib.suppress(Exception):
             await asyncio.wait_for(serving, 30)
         sock.close()
-    latencies = [d.received_at - d.captured_at for d in deliveries if d.captured_at > 0]
+    latencies = push_latencies(deliveries)
     return DemoSummary(
         frames=sum(r.frames_sent for r in reports),
         frames_processed=int(stats.get("frames_processed", 0)),

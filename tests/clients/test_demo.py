@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -21,7 +22,13 @@ import cv2
 import numpy as np
 import pytest
 
-from server.demo.orchestrate import dispatcher_command, fresh_data_dir, percentile_ms
+from server.demo.orchestrate import (
+    Delivery,
+    dispatcher_command,
+    fresh_data_dir,
+    percentile_ms,
+    push_latencies,
+)
 from server.demo.scene_set import DATASETS, ORL, DemoPhotosMissing, build_scenes
 from server.recognition.image_io import read_image_file
 
@@ -44,6 +51,13 @@ def test_percentile_ms() -> None:
     assert percentile_ms([], 50) is None
     assert percentile_ms([0.5, 1.0, 2.0], 50) == 1000.0
     assert percentile_ms([0.5, 1.0, 2.0], 99) == 2000.0
+
+
+def test_latency_counts_pushed_alerts_not_a_dispatchers_assignment() -> None:
+    pushed = Delivery(call_sign="PC 1", alert_id="a", received_at=10.5, captured_at=10.0)
+    assigned = Delivery(call_sign="PC 2", alert_id="a", received_at=50.0, captured_at=10.0,
+                        assigned=True)
+    assert push_latencies([pushed, assigned]) == [0.5]
 
 
 def test_dispatcher_command_works_without_an_activated_virtualenv() -> None:
@@ -128,6 +142,9 @@ async def test_demo_headless_raises_and_delivers_alerts(tmp_path: Path) -> None:
     assert summary["data_dir"] == str(data_dir)
     assert (data_dir / "vigil.db").is_file()
     assert list(cwd.iterdir()) == [], "the demo wrote outside its data dir"
+    # The officer app's pairing link for a phone (tests/officer_app pairs a browser with it).
+    assert re.search(r"officer app http://127\.0\.0\.1:\d+/officer/#pair=\w{4}-\w{4}-\w{4} ",
+                     err.decode())
 
 
 async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]) -> None:
