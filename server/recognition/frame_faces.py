@@ -28,11 +28,13 @@ from server.settings import Settings
 
 
 class SizedDetector(Protocol):
-    """An engine whose detection can skip faces below a size (fewer tiles, see ``tiling``);
-    such an engine sets a true ``sized_detection`` class attribute."""
+    """An engine whose detection can skip faces below a size (fewer tiles, see ``tiling``)
+    and treat a camera frame as such (``camera``: whole levels, see ``ssd_levels``); such an
+    engine sets a true ``sized_detection`` class attribute."""
 
     def detect(
-        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0
+        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0,
+        camera: bool = False,
     ) -> list[Face]: ...
 
 
@@ -42,7 +44,7 @@ class LateLocator(Protocol):
 
     def detect(
         self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0,
-        locate: bool = True,
+        locate: bool = True, camera: bool = False,
     ) -> list[Face]: ...
 
     def locate(self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None,
@@ -52,9 +54,11 @@ class LateLocator(Protocol):
 def detect_faces(
     engine: FaceEngine, image: Image, timer: StageTimer | None, min_face_px: float
 ) -> list[Face]:
-    """``engine.detect``, told the smallest face size the camera needs when it can use it."""
-    if min_face_px > 0 and getattr(engine, "sized_detection", False):
-        return cast(SizedDetector, engine).detect(image, timer, min_face_px=min_face_px)
+    """``engine.detect`` on a camera frame, told the smallest face size the camera needs when
+    it can use it."""
+    if getattr(engine, "sized_detection", False):
+        return cast(SizedDetector, engine).detect(image, timer, min_face_px=min_face_px,
+                                                  camera=True)
     return engine.detect(image, timer)
 
 
@@ -156,7 +160,7 @@ def _tracked_late_landmarks(
     landmarks-first order; only ``quality`` of a face that needed no template differs (not
     gated, so never 0).
     """
-    faces = locator.detect(image, timer, min_face_px=min_face_px, locate=False)
+    faces = locator.detect(image, timer, min_face_px=min_face_px, locate=False, camera=True)
     with timer.stage("track"):
         assoc = associate(tracks, faces)
         by_id: dict[int | None, TrackHint] = {t.id: t for t in tracks}

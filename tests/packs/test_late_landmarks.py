@@ -95,8 +95,8 @@ def test_embed_measures_landmarks_it_was_not_given(
     scene_backgrounds: list[scenes.Image],
 ) -> None:
     frame, _ = scenes.compose(scene_sources, 80, 3, 43, scene_backgrounds[1])
-    bare = engine.detect(frame, min_face_px=40.0, locate=False)
-    full = engine.detect(frame, min_face_px=40.0)
+    bare = engine.detect(frame, min_face_px=40.0, locate=False, camera=True)
+    full = engine.detect(frame, min_face_px=40.0, camera=True)
     assert len(bare) == len(full) >= 2
     assert not any(f.located for f in bare)
     assert all(f.located for f in full)
