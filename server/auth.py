@@ -25,6 +25,10 @@ from server.store.models import Account, Cursor, Officer
 from shared.protocol.base import ROLES, Role
 
 TOKEN_PREFIX = "vgl_"
+NAME_MAX = 200
+"""Longest account name (characters)."""
+CALL_SIGN_MAX = 64
+"""Longest officer call sign (characters)."""
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -62,10 +66,20 @@ async def create_account(
         The account row (added to the session, not committed) and the clear-text token.
 
     Raises:
-        VigilError: ``bad_role`` for a role outside the closed list.
+        VigilError: ``bad_role`` for a role outside the closed list, ``bad_name`` for an
+            empty name or one over 200 characters, ``call_sign_too_long`` for an officer's
+            call sign (the name when none is given) over 64 characters.
     """
     if role not in ROLES:
         raise VigilError("bad_role", f"role must be one of {', '.join(ROLES)}")
+    # The same bounds as the REST body's and the store's columns (the CLI comes here too; on
+    # PostgreSQL a longer value would fail the insert instead).
+    if not 1 <= len(name) <= NAME_MAX:
+        raise VigilError("bad_name", f"name must be 1 to {NAME_MAX} characters")
+    if role == "officer" and len(call_sign or name) > CALL_SIGN_MAX:
+        raise VigilError("call_sign_too_long",
+                         f"an officer's call sign (default: the name) holds at most "
+                         f"{CALL_SIGN_MAX} characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     account = Account(
         id=new_id(role[:3]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from shared.protocol.base import ROLES
 
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from server.auth import create_account
+    from server.errors import VigilError
     from server.officer_app.pairing import PAIRING_TTL_S, issue_code, pairing_link
     from server.officer_app.qr import qr_terminal
     from server.settings import load_settings
@@ -88,4 +90,8 @@ def run(args: argparse.Namespace) -> int:
             await db.close()
         return 0
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except VigilError as exc:  # a refused name or call sign: nothing was written
+        print(f"vigil token {args.action}: {exc.message}", file=sys.stderr)
+        return 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -141,6 +142,9 @@ async def test_demo_headless_raises_and_delivers_alerts(tmp_path: Path) -> None:
     assert summary["data_dir"] == str(data_dir)
     assert (data_dir / "vigil.db").is_file()
     assert list(cwd.iterdir()) == [], "the demo wrote outside its data dir"
+    # The officer app's pairing link for a phone (tests/officer_app pairs a browser with it).
+    assert re.search(r"officer app http://127\.0\.0\.1:\d+/officer/#pair=\w{4}-\w{4}-\w{4} ",
+                     err.decode())
 
 
 async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]) -> None:

@@ -57,10 +57,27 @@ def _decode(frame: str | bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+WATCH_COUNTER = """
+(() => {
+  const geo = navigator.geolocation;
+  const watch = geo.watchPosition.bind(geo), clear = geo.clearWatch.bind(geo);
+  window.watches = new Set();
+  geo.watchPosition = (...a) => { const id = watch(...a); window.watches.add(id); return id; };
+  geo.clearWatch = (id) => { window.watches.delete(id); clear(id); };
+  const ask = geo.getCurrentPosition.bind(geo);
+  window.asked = 0;
+  geo.getCurrentPosition = (...a) => { window.asked += 1; return ask(...a); };
+})();
+"""
+"""Counts the page's live geolocation watches in ``window.watches`` (the browser has no API to
+list them), installed before any of the app's scripts runs."""
+
+
 async def pair_phone(browser: Browser, link: str, **context: Any) -> Phone:
     """Open a pairing link in a new phone-sized context and wait until the app is online."""
     ctx = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
                                     has_touch=True, **context)
+    await ctx.add_init_script(WATCH_COUNTER)
     page = await ctx.new_page()
     phone = Phone(ctx, page)
     page.on("pageerror", lambda e: phone.errors.append(str(e)))

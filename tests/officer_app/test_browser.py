@@ -116,7 +116,12 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
     for scheme in ("light", "dark"):
         await page.emulate_media(color_scheme=scheme)
         await page.screenshot(path=str(ARTEFACTS / f"card-{scheme}.png"))
-        await page.screenshot(path=str(ARTEFACTS / f"card-{scheme}-page.png"), full_page=True)
+        # The whole page in a window as tall as it, so that the sticky Accept/Decline bar sits
+        # where it ends up after scrolling instead of over the card's middle.
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        await page.set_viewport_size({"width": PHONE["width"], "height": height})
+        await page.screenshot(path=str(ARTEFACTS / f"card-{scheme}-page.png"))
+        await page.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
     await page.emulate_media(color_scheme="light")
 
     # Reload: the card comes back once, and the server replays nothing already handled.
@@ -129,6 +134,25 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
     await expect(page.locator("article.card")).to_have_count(1)
     replayed = [f for f in frames if isinstance(f.get("seq"), int) and f["seq"] <= last_seq]
     assert replayed == []
+
+    # Offline a while: what the dispatcher adds meanwhile waits on the server and arrives once
+    # when the phone is back.
+    await context.set_offline(True)
+    # Drop the live socket as a lost network would (offline emulation keeps open sockets).
+    app_live.app.state.hub.sessions[pc1].close(1001, "network lost")
+    await expect(page.locator("#conn")).not_to_have_text("Online", timeout=UI_WAIT_MS)
+    await dispatcher.send({"type": "note", "ref": 3, "alert_id": alert_id,
+                           "text": "Now wearing a red cap"})
+    while (await dispatcher.recv_type("result"))["ref"] != 3:
+        pass
+    frames.clear()
+    await context.set_offline(False)
+    await expect(card.locator(".notes li")).to_have_text(
+        ["Grey jacket, walking towards the station", "Now wearing a red cap"],
+        timeout=UI_WAIT_MS)
+    noted = [f for f in frames if f.get("type") == "alert_updated"
+             and f["alert"]["events"][-1]["detail"] == "Now wearing a red cap"]
+    assert len(noted) == 1
 
     # Accept: the officer becomes busy.
     await page.get_by_role("button", name="Accept").click()
@@ -153,6 +177,11 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
                                                                timeout=UI_WAIT_MS)
     await context.set_offline(False)
     await wait_state(world, alert_id, "resolved")
+    resolved = await world.api["dispatcher"].call("GET", f"/api/alerts/{alert_id}")
+    assert resolved["outcome"] == "not_the_person"
+    # Sent once, though the queue survived a reload and a reconnection.
+    assert [e["detail"] for e in resolved["events"] if e["action"] == "resolved"] == [
+        "outcome=not_the_person Similar build, different face"]
     await expect(page.locator("article.card")).to_have_count(0, timeout=UI_WAIT_MS)
     assert (await officer_row(world, pc1)).status == "available"
 

@@ -10,9 +10,14 @@ import sys
 import time
 from typing import Any
 
+import cv2
+import numpy as np
 import pytest
+from sqlalchemy import select
 
+from server.officer_app.models import PushSubscription
 from server.officer_app.pairing import PAIRING_TTL_S, exchange_code, issue_code
+from server.officer_app.qr import TERMINAL_COLOURS, TERMINAL_RESET
 from server.store.db import Database
 from server.store.models import Officer
 from tests.governance.helpers import send_frame
@@ -55,6 +60,30 @@ async def alert_being_assigned(world: World, photos: Photos) -> tuple[Any, Any, 
     return officer, dispatcher, alert
 
 
+HALF_BLOCKS = {"█": (1, 1), "▀": (1, 0), "▄": (0, 1), " ": (0, 0)}
+"""Which halves of a character cell are painted in the foreground colour (top, bottom)."""
+
+
+def terminal_qr(out: str) -> str:
+    """Decode the QR code in a terminal's output as a phone camera would see it: every line
+    of the drawing must set bright white on black (ANSI 97;40), then the painted halves are
+    light modules and the rest dark."""
+    rows: list[list[int]] = []
+    for line in out.splitlines():
+        if not line.startswith(TERMINAL_COLOURS):
+            continue
+        cells = line.removeprefix(TERMINAL_COLOURS).removesuffix(TERMINAL_RESET)
+        halves = [HALF_BLOCKS[c] for c in cells]
+        rows += [[255 * h[0] for h in halves], [255 * h[1] for h in halves]]
+    assert rows, "no QR code drawn"
+    modules = np.array(rows, dtype=np.uint8)
+    # A white margin, as a screen around the drawing, and 8 pixels a module.
+    image = cv2.resize(np.pad(modules, 4, constant_values=255), None, fx=8, fy=8,
+                       interpolation=cv2.INTER_NEAREST)
+    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    return str(text)
+
+
 async def test_pairing_code_gives_the_phone_its_own_token_once(
     app_live: LiveServer, photos: Photos, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -92,6 +121,10 @@ async def test_unpairing_closes_the_phones_socket_at_once(
     app_live: LiveServer, photos: Photos
 ) -> None:
     world = await build_world(app_live, photos)
+    subscription = {"endpoint": "https://push.example/pc1",
+                    "keys": {"p256dh": "BExample", "auth": "secret"}}
+    await Api(app_live.http, world.tokens["pc1"]).call("POST", "/api/push/subscriptions", 201,
+                                                       json=subscription)
     officer, _ = await open_ws(app_live, "/ws/officer", world.tokens["pc1"])
     out = await world.api["dispatcher"].call("POST", f"/api/officers/{world.ids['pc1']}/unpair")
     assert out["sessions_closed"] == 1
@@ -101,6 +134,9 @@ async def test_unpairing_closes_the_phones_socket_at_once(
     assert officer.ws.close_code == 4001
     assert await officer_status(world, world.ids["pc1"]) == "off_duty"
     await Api(app_live.http, world.tokens["pc1"]).call("GET", "/api/push/key", 401)
+    # The unpaired phone's push subscription is gone with it (no push wakes it any more).
+    async with app_live.runtime.db.sessions() as session:
+        assert (await session.execute(select(PushSubscription))).scalars().all() == []
     # The officer may unpair their own phone (with their id as confirmation).
     pc2 = Api(app_live.http, world.tokens["pc2"])
     await pc2.call("POST", "/api/pairing/unpair", 400, json={"officer_id": world.ids["pc1"]})
@@ -196,7 +232,8 @@ async def test_token_create_qr_prints_a_pairing_link_and_qr_instead_of_the_token
     assert link is not None, out
     code = link.group(1).split("#pair=")[1]
     assert link.group(1) == f"https://vigil.test:8443/officer/#pair={code}"
-    assert "▄" in out or "▀" in out  # the QR code, in block characters
+    # The QR code, in block characters with its colours fixed, reads as the link.
+    assert terminal_qr(out) == link.group(1)
     assert "vgl_" not in out  # the phone gets its own token; none is printed
     db = Database(make_settings(tmp_path).database_url)
     try:

@@ -6,13 +6,19 @@ the phone, installability, and the pairing QR code as a phone camera would read 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import cv2
+import httpx
 import numpy as np
+import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from server.officer_app.demo import PHONE_CALL_SIGN, phone_pairing_line
+from server.officer_app.static_files import FILES, STATIC
 from server.store.models import Officer
 from shared.protocol.base import MATCH_NOTICE, OUTCOMES
 from tests.governance.helpers import send_frame
@@ -25,7 +31,15 @@ from tests.officer_app.browser import (
     pair_phone,
     require_chromium,
 )
-from tests.server.conftest import Api, LiveServer, Photos, World, build_world, open_ws
+from tests.server.conftest import (
+    Api,
+    LiveServer,
+    Photos,
+    World,
+    build_world,
+    make_token,
+    open_ws,
+)
 from tests.support.ws import WsClient
 
 MIN_CONTRAST = 7.0
@@ -171,8 +185,9 @@ async def reads_well(page: Page, scheme: str) -> None:
 
 
 async def test_card_shows_everything_and_reads_at_360x740_in_both_schemes(
-    app_live: LiveServer, photos: Photos, browser: Browser
+    app_live: LiveServer, photos: Photos, browser: Browser, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     world = await build_world(app_live, photos)
     phone = await paired(world, browser)
     page = phone.page
@@ -215,6 +230,15 @@ async def test_card_shows_everything_and_reads_at_360x740_in_both_schemes(
         await reads_well(page, scheme)
     await page.emulate_media(color_scheme="light")
 
+    # One-handed: with the card's top on screen, Accept and Decline are already in reach at
+    # the bottom, no scrolling needed.
+    await page.evaluate("window.scrollTo(0, 0)")
+    for name in ("Accept", "Decline…"):
+        box = await card.get_by_role("button", name=name).bounding_box()
+        assert box is not None
+        assert box["y"] + box["height"] <= PHONE["height"], f"{name} is below the screen"
+        assert box["y"] >= PHONE["height"] / 2, f"{name} is out of a thumb's reach"
+
     # Keyboard focus follows the screen from top to bottom (from a fresh load, so that no
     # earlier tap sets where it starts).
     await page.reload()
@@ -247,6 +271,7 @@ async def test_card_shows_everything_and_reads_at_360x740_in_both_schemes(
     # Neither the pairing code nor the token ever travels in a URL.
     token = (await phone.stored())["credential"]["token"]
     assert [u for u in phone.urls if token in u or "pair=" in u] == []
+    assert token not in caplog.text  # nor in the server's logs
     await dispatcher.close()
     await phone.context.close()
     assert phone.errors == []
@@ -283,18 +308,13 @@ async def test_off_duty_stops_location_and_alerts_and_available_resumes_them(
 ) -> None:
     world = await build_world(app_live, photos)
     pc1 = world.ids["pc1"]
-    # Count the app's live geolocation watches (the browser has no API to list them).
     phone = await paired(world, browser, near=False, permissions=["geolocation"],
                          geolocation={"latitude": world.lat + 0.002,
                                       "longitude": world.lon + 0.001})
     page = phone.page
-    await page.evaluate("""() => {
-      const geo = navigator.geolocation;
-      const watch = geo.watchPosition.bind(geo), clear = geo.clearWatch.bind(geo);
-      window.watches = new Set();
-      geo.watchPosition = (...a) => { const id = watch(...a); window.watches.add(id); return id; };
-      geo.clearWatch = (id) => { window.watches.delete(id); clear(id); };
-    }""")
+    # Nothing asks for the location until the officer taps the button.
+    assert await page.evaluate("[window.watches.size, window.asked]") == [0, 0]
+    assert phone.sent_of("position") == []
     await page.get_by_role("button", name="Share my location on duty").click()
     await expect(page.locator("#share-msg")).to_contain_text("Sharing while on duty",
                                                              timeout=UI_WAIT_MS)
@@ -348,11 +368,25 @@ async def test_unpairing_from_the_phone_ends_its_access_and_wipes_it(
     await page.get_by_role("button", name="Unpair this phone").click()
     await expect(page.locator("#ended-title")).to_be_visible(timeout=UI_WAIT_MS)
     await expect(page.locator("#ended-why")).to_have_text("You unpaired this phone.")
+    for scheme in ("light", "dark"):
+        await reads_well(page, scheme)
     assert await phone.stored() is None
+    # The service worker's cache holds the app's own files only (no alert, no photo).
+    cached = await page.evaluate("""async () => {
+      const out = [];
+      for (const name of await caches.keys()) {
+        for (const r of await (await caches.open(name)).keys()) out.push(new URL(r.url).pathname);
+      }
+      return out;
+    }""")
+    assert cached
+    assert {path.removeprefix("/officer/") or "index.html" for path in cached} <= set(FILES)
     await Api(app_live.http, token).call("GET", "/api/push/key", 401)
     # A reload finds nothing: the pairing screen.
     await page.reload()
     await expect(page.locator("#pair-title")).to_be_visible(timeout=UI_WAIT_MS)
+    for scheme in ("light", "dark"):
+        await reads_well(page, scheme)
     await phone.context.close()
     assert phone.errors == []
 
@@ -402,3 +436,78 @@ async def test_rest_pairing_qr_code_reads_as_the_link(
     image = cv2.imdecode(np.frombuffer(shot, np.uint8), cv2.IMREAD_GRAYSCALE)
     text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
     assert text == made["link"]
+
+
+def test_service_worker_keeps_every_file_of_the_shell() -> None:
+    """Each file the server serves at /officer/ is in the service worker's offline list (a file
+    left out breaks the app offline), and nothing else is."""
+    listed = re.search(r"const SHELL = \[(.*?)\];", (STATIC / "sw.js").read_text(), re.S)
+    assert listed is not None
+    shell = {name.replace("./", "") or "index.html"
+             for name in re.findall(r'"([^"]*)"', listed.group(1))}
+    assert shell == set(FILES) - {"sw.js"}
+
+
+async def test_demo_pairing_line_pairs_a_browser_as_the_demo_officer(
+    app_live: LiveServer, browser: Browser
+) -> None:
+    """What ``vigil demo`` prints for a phone: a working one-time link for PC 4512."""
+    _, admin = await make_token(app_live.settings, "admin", "root")
+    _, dispatcher = await make_token(app_live.settings, "dispatcher", "disp")
+    async with httpx.AsyncClient(base_url=app_live.http, timeout=60) as client:
+        line = await phone_pairing_line(client, admin, dispatcher)
+    found = re.search(r"officer app (\S+)", line)
+    assert found is not None, line
+    assert re.fullmatch(re.escape(app_live.http) + r"/officer/#pair=\w{4}-\w{4}-\w{4}",
+                        found.group(1))
+    phone = await pair_phone(browser, found.group(1))
+    await expect(phone.page.locator("#callsign")).to_have_text(PHONE_CALL_SIGN)
+    await phone.context.close()
+
+
+async def axe_violations(page: Page, axe: str) -> list[str]:
+    """axe-core's violations on the page as it is, in both colour schemes."""
+    found = []
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        await page.evaluate(axe)  # by the devtools protocol: the page's CSP does not apply
+        result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        found += [f"{scheme}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}"
+                  for v in result["violations"]]
+    await page.emulate_media(color_scheme="light")
+    return found
+
+
+async def test_every_screen_passes_axe_core(
+    app_live: LiveServer, photos: Photos, browser: Browser
+) -> None:
+    """Deque's axe-core rules (WCAG 2 A/AA and best practices) on each screen an officer
+    meets: pairing, alerts, an assignment, its decline form, the resolve form, unpaired."""
+    axe_package = pytest.importorskip(
+        "axe_playwright_python", reason="axe-playwright-python is a test dependency: make install")
+    axe = (Path(axe_package.__file__).parent / "axe.min.js").read_text()
+    world = await build_world(app_live, photos)
+    phone = await paired(world, browser)
+    page = phone.page
+    seen = {"alerts": await axe_violations(page, axe)}
+    _, dispatcher = await assigned_alert(world, photos, phone)
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('img.photo')].every(i => i.naturalWidth > 0)",
+        timeout=UI_WAIT_MS)
+    seen["assignment"] = await axe_violations(page, axe)
+    await page.get_by_role("button", name="Decline…").click()
+    seen["decline form"] = await axe_violations(page, axe)
+    await page.get_by_role("button", name="Decline…").click()
+    await page.get_by_role("button", name="Accept").click()
+    await expect(page.get_by_role("button", name="Resolve")).to_be_visible(timeout=UI_WAIT_MS)
+    seen["resolve form"] = await axe_violations(page, axe)
+    page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await page.get_by_role("button", name="Unpair this phone").click()
+    await expect(page.locator("#ended-title")).to_be_visible(timeout=UI_WAIT_MS)
+    seen["unpaired"] = await axe_violations(page, axe)
+    await page.get_by_role("button", name="Pair again").click()
+    await expect(page.locator("#pair-title")).to_be_visible()
+    seen["pairing"] = await axe_violations(page, axe)
+    await dispatcher.close()
+    await phone.context.close()
+    assert {screen: v for screen, v in seen.items() if v} == {}

@@ -97,7 +97,9 @@ export function renderCard(a, ctx) {
   const where = describe(ctx.position, a.lat, a.lon);
   const facts = el("dl", { class: "facts" });
   const fact = (k, v, aria) => {
-    facts.append(el("dt", { text: k }), el("dd", { text: v, "aria-label": aria || null }));
+    const value = typeof v === "string" ? { text: v } : {};
+    facts.append(el("dt", { text: k }),
+      el("dd", { ...value, "aria-label": aria || null }, ...(typeof v === "string" ? [] : v)));
   };
   fact("Reason", a.reason);
   fact("Where", `${a.camera_name} — ${a.place}`);
@@ -105,7 +107,9 @@ export function renderCard(a, ctx) {
     where ? where.spoken : null);
   fact("First seen", `${ago(ctx.now - a.first_seen)} · ${a.sightings} sighting` +
     (a.sightings === 1 ? "" : "s"));
-  fact("Reference", `${a.subject_ref} · photo ${a.reference_image_date || "undated"}`);
+  // The date never breaks at its hyphens.
+  fact("Reference", [`${a.subject_ref} · `,
+    el("span", { class: "nowrap", text: `photo ${a.reference_image_date || "undated"}` })]);
   card.append(facts);
 
   card.append(el("p", { class: "notice", role: "note", text: a.notice }));
@@ -129,6 +133,7 @@ function actions(a, mine, ctx) {
   const box = el("div", { class: "actions" });
   if (ctx.pending) return box;
   if (a.state === "assigned" && mine) {
+    box.classList.add("answer"); // kept under the thumb while the card is on screen
     const accept = el("button", { class: "primary", type: "button", text: "Accept" });
     accept.addEventListener("click", () => ctx.act("accept", a));
     const decline = el("button", { class: "secondary", type: "button", text: "Decline…",
