@@ -170,7 +170,7 @@ class CardOutput:
         self._said: dict[str, tuple[str, str | None, str | None]] = {}
         """Per alert: the state, outcome and officer last printed. A sighting alone prints
         nothing (a busy camera sends one every few seconds: a flood on a phone-sized screen);
-        ``l`` lists the counts."""
+        ``l`` lists the open alerts and when each was last seen."""
 
     def _show_photos(self, alert: AlertView) -> None:
         """Print the probe and the reference photo under the card once downloaded (the card
