@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -192,6 +193,94 @@ def compose(
         boxes.append((x0 + bx1 * scale, y0 + by1 * scale, x0 + bx2 * scale, y0 + by2 * scale))
         names.append(cut.identity)
     return Scene(frame, boxes, names)
+
+
+def paste(frame: Image, cut: FaceCut, side: float, x0: float, y0: float) -> Box | None:
+    """Paste ``cut`` with its face ``side`` px wide, the cut's top-left corner at ``x0, y0``
+    (feathered oval edge); the part outside the frame is left out. Returns the face box, or
+    None when no part of the face is inside the frame."""
+    height, width = frame.shape[:2]
+    bx1, by1, bx2, by2 = cut.box
+    scale = side / max(bx2 - bx1, by2 - by1)
+    patch = cv2.resize(cut.image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    mask = _oval_mask(*patch.shape[:2])[:, :, None]
+    ph, pw = patch.shape[:2]
+    ix0, iy0 = round(x0), round(y0)
+    fx1, fy1 = max(0, ix0), max(0, iy0)
+    fx2, fy2 = min(width, ix0 + pw), min(height, iy0 + ph)
+    if fx2 <= fx1 or fy2 <= fy1:
+        return None
+    px1, py1 = fx1 - ix0, fy1 - iy0
+    part = (slice(py1, py1 + fy2 - fy1), slice(px1, px1 + fx2 - fx1))
+    region = frame[fy1:fy2, fx1:fx2].astype(np.float32)
+    blended = mask[part] * patch[part] + (1 - mask[part]) * region
+    frame[fy1:fy2, fx1:fx2] = blended.astype(np.uint8)
+    box = (ix0 + bx1 * scale, iy0 + by1 * scale, ix0 + bx2 * scale, iy0 + by2 * scale)
+    if box[2] <= 0 or box[0] >= width or box[3] <= 0 or box[1] >= height:
+        return None
+    return box
+
+
+def walk(
+    rng: np.random.Generator,
+    strangers: list[FaceCut],
+    width: int,
+    height: int,
+    frames: int,
+    walkers: int = 4,
+    face_px: tuple[int, int] = (80, 110),
+    speed: tuple[float, float] = (0.5, 1.0),
+    subjects: Sequence[FaceCut] = (),
+) -> list[Scene]:
+    """Frames of one static camera where ``walkers`` people cross the frame at once.
+
+    The frame is split into ``walkers`` lanes (two rows, walkers side by side in a row); in
+    each lane one person walks left to right at ``speed`` face widths per frame, and when they
+    leave, the next one enters at the left edge. The person entering the first lane is a
+    ``subjects`` cut every second time, so a watchlisted subject is in view about half the
+    time. Each person keeps one photo for the walk (size varying +-3 % a frame).
+    """
+    bgs = backgrounds()
+    bg = bgs[int(rng.integers(len(bgs)))]
+    base = cv2.resize(bg, (width, height), interpolation=cv2.INTER_LINEAR)
+    rows = 2
+    per_row = max(1, -(-walkers // rows))
+    lane_h = height / rows
+    entered = [0] * walkers
+
+    def enter(lane: int, x: float | None = None) -> dict[str, Any]:
+        use_subject = lane == 0 and subjects and entered[lane] % 2 == 0
+        entered[lane] += 1
+        pool = subjects if use_subject else strangers
+        cut = pool[int(rng.integers(len(pool)))]
+        side = float(rng.uniform(*face_px))
+        patch_w = side * (1 + 2 * MARGIN)
+        return {"cut": cut, "side": side,
+                "x": -patch_w if x is None else x,
+                "v": side * float(rng.uniform(*speed)),
+                "y": (lane // per_row) * lane_h + float(rng.uniform(0, max(
+                    1.0, lane_h - side * (1 + 2 * MARGIN))))}
+
+    # start mid-stream: the lanes' people spread across the width
+    people = [enter(i, x=(i % per_row + float(rng.uniform(0, 1))) * width / per_row - 100)
+              for i in range(walkers)]
+    scenes: list[Scene] = []
+    for _ in range(frames):
+        noise = rng.normal(0, 3, base.shape)
+        frame = np.clip(base.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+        boxes: list[Box] = []
+        names: list[str] = []
+        for lane, person in enumerate(people):
+            side = person["side"] * float(rng.uniform(0.97, 1.03))
+            box = paste(frame, person["cut"], side, person["x"], person["y"])
+            if box is not None:
+                boxes.append(box)
+                names.append(person["cut"].identity)
+            person["x"] += person["v"]
+            if person["x"] > width:
+                people[lane] = enter(lane)
+        scenes.append(Scene(frame, boxes, names))
+    return scenes
 
 
 def match_detections(truth: list[Box], found: list[Box]) -> tuple[int, int]:

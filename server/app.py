@@ -24,6 +24,7 @@ from server.api.deployments import DeploymentController
 from server.api.deps import DEPENDENCIES, RuntimeDep
 from server.api.governance import AuditController, AuthorisationController, ThresholdController
 from server.api.openapi_schema import finish_schema
+from server.api.request import VigilRequest
 from server.api.watchlists import WatchlistController
 from server.api_docs import openapi_config, schema_asset
 from server.errors import VigilError
@@ -120,6 +121,7 @@ def create_app(
         exception_handlers={VigilError: vigil_error, HTTPException: http_error,
                             Exception: internal_error},
         openapi_config=openapi_config(),
+        request_class=VigilRequest,
         request_max_body_size=settings.max_image_bytes + 1_000_000,
         debug=debug,
     )

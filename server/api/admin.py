@@ -32,8 +32,14 @@ class AccountController(Controller):
     @post("/", operation_id="createAccount")
     async def create(self, rt: RuntimeDep, data: JSONBody[AccountCreate],
                      principal: PrincipalDep) -> AccountCreated:
-        """Create an account of one role and return its token (shown this once only)."""
+        """Create an account of one role and return its token (shown this once only).
+
+        An ``expires_at`` that has already passed is refused (``expiry_in_past``): the token
+        would be dead on arrival.
+        """
         now = rt.clock()
+        if data.expires_at is not None and data.expires_at <= now:
+            raise VigilError("expiry_in_past", "expires_at must be in the future")
         async with rt.write_lock, rt.db.sessions() as session, session.begin():
             account, token = await create_account(
                 session, role=data.role, name=data.name, now=now, expires_at=data.expires_at,

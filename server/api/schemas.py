@@ -11,11 +11,11 @@ from msgspec import Meta
 
 from shared.protocol.base import Category, Purpose, Role
 from shared.protocol.limits import (
+    CallSign,
     Epoch,
     Id,
     Latitude,
     Longitude,
-    Name,
     NotifyRadius,
     Text,
 )
@@ -34,8 +34,8 @@ class AccountCreate(msgspec.Struct, frozen=True, kw_only=True):
     name: RequiredName
     expires_at: Epoch | None = None
     """Epoch seconds after which the token is refused; None = no expiry."""
-    call_sign: Name | None = None
-    """Officers only (defaults to the name)."""
+    call_sign: CallSign | None = None
+    """Officers only (defaults to the name, which must then fit a call sign: 64 characters)."""
 
 
 class AccountCreated(msgspec.Struct, frozen=True, kw_only=True):

@@ -4,6 +4,8 @@ entry, list, remove."""
 from __future__ import annotations
 
 import asyncio
+import datetime
+import re
 from pathlib import Path
 
 import msgspec
@@ -45,6 +47,21 @@ FORM_LIMITS = {"subject_ref": 200, "display_name": 200, "category": 64, "justifi
                "legal_basis": 4000, "image_source": 200, "image_date": 64,
                "minor_justification": 4000}
 """Longest value of each text field of an enrolment form (characters)."""
+IMAGE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _photo_date_ok(text: str, now: float) -> bool:
+    """Whether an enrolment's ``image_date`` is a real calendar date (``YYYY-MM-DD``) no later
+    than today (UTC; a day's grace for time zones). Alert cards show it so that an old photo
+    is treated with caution: free text ("abc", "2024-13-45") would defeat that."""
+    if not IMAGE_DATE.fullmatch(text):
+        return False
+    try:
+        taken = datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    today = datetime.datetime.fromtimestamp(now, datetime.UTC).date()
+    return taken <= today + datetime.timedelta(days=1)
 
 
 def _check_form(form: EntryForm, now: float) -> None:
@@ -57,6 +74,9 @@ def _check_form(form: EntryForm, now: float) -> None:
     for name, cap in FORM_LIMITS.items():
         if len(str(getattr(form, name))) > cap:
             raise VigilError(f"{name}_too_long", f"{name} holds at most {cap} characters")
+    if not _photo_date_ok(form.image_date, now):
+        raise VigilError("bad_image_date",
+                         "image_date must be a calendar date, YYYY-MM-DD, not in the future")
     if form.expires_at <= now:
         raise VigilError("expiry_in_past", "expires_at must be in the future")
     if not form.expires_at <= MAX_EPOCH:  # also refuses NaN

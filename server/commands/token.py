@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from shared.protocol.base import ROLES
+
+
+def days_argument(text: str) -> float:
+    """``--expires-days``: a number of days above 0 (a token dead on arrival, or one that
+    never expires because NaN compares false with every time, is refused; one past the year
+    9999 is refused by ``create_account``)."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < days < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of days above 0")
+    return days
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", required=True)
     create.add_argument("--call-sign", default=None, help="officers: call sign (= name)")
-    create.add_argument("--expires-days", type=float, default=None,
+    create.add_argument("--expires-days", type=days_argument, default=None,
                         help="token refused after this many days (default: no expiry)")
     create.add_argument("--qr", action="store_true",
                         help="officers: print a one-time pairing link and its QR code for the "
@@ -34,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from server.auth import create_account
+    from server.errors import VigilError
     from server.officer_app.pairing import PAIRING_TTL_S, issue_code, pairing_link
     from server.officer_app.qr import qr_terminal
     from server.settings import load_settings
@@ -88,4 +103,8 @@ def run(args: argparse.Namespace) -> int:
             await db.close()
         return 0
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except VigilError as exc:  # a refused name or call sign: nothing was written
+        print(f"vigil token {args.action}: {exc.message}", file=sys.stderr)
+        return 2

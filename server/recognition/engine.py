@@ -36,6 +36,10 @@ class Face(msgspec.Struct, frozen=True):
     """Detector confidence; its scale is the engine's own."""
     points: tuple[Point, ...] = ()
     """The engine's raw landmark points (e.g. dlib's 5 or 68), used again by ``embed``."""
+    located: bool = True
+    """False when the landmarks were not measured (an engine asked to skip them, see
+    ``OnnxEngine.detect``'s ``locate``): ``landmarks`` are then the box's nominal points and
+    the face is never gated on pose or embedded before ``locate`` measures them."""
 
     @property
     def width(self) -> float:

@@ -21,28 +21,50 @@ import numpy as np
 from server.recognition.crops import probe_crop
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import decode_image
-from server.recognition.quality import assess
+from server.recognition.quality import assess, sharpness
 from server.recognition.timing import StageTimer
 from server.recognition.tracking import TrackHint, associate, face_quality, wants_template
 from server.settings import Settings
 
 
 class SizedDetector(Protocol):
-    """An engine whose detection can skip faces below a size (fewer tiles, see ``tiling``);
-    such an engine sets a true ``sized_detection`` class attribute."""
+    """An engine whose detection can skip faces below a size (fewer tiles, see ``tiling``)
+    and treat a camera frame as such (``camera``: whole levels, see ``ssd_levels``); such an
+    engine sets a true ``sized_detection`` class attribute."""
 
     def detect(
-        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0
+        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0,
+        camera: bool = False,
     ) -> list[Face]: ...
+
+
+class LateLocator(Protocol):
+    """A sized detector that can leave landmarks out (``deferred_landmarks`` true) and
+    measure them later for the faces that need them."""
+
+    def detect(
+        self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0,
+        locate: bool = True, camera: bool = False,
+    ) -> list[Face]: ...
+
+    def locate(self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None,
+               ) -> list[Face]: ...
 
 
 def detect_faces(
     engine: FaceEngine, image: Image, timer: StageTimer | None, min_face_px: float
 ) -> list[Face]:
-    """``engine.detect``, told the smallest face size the camera needs when it can use it."""
-    if min_face_px > 0 and getattr(engine, "sized_detection", False):
-        return cast(SizedDetector, engine).detect(image, timer, min_face_px=min_face_px)
+    """``engine.detect`` on a camera frame, told the smallest face size the camera needs when
+    it can use it."""
+    if getattr(engine, "sized_detection", False):
+        return cast(SizedDetector, engine).detect(image, timer, min_face_px=min_face_px,
+                                                  camera=True)
     return engine.detect(image, timer)
+
+
+def defers_landmarks(engine: FaceEngine) -> bool:
+    """Whether the engine's landmarks cost enough to measure them only where needed."""
+    return bool(getattr(engine, "deferred_landmarks", False))
 
 
 def frame_pixels(settings: Settings) -> int:
@@ -78,7 +100,8 @@ class FrameFaces:
     track_ids: list[int | None] = field(default_factory=list)
     """Per face: the track it continues, or None (a new track)."""
     quality: list[float] = field(default_factory=list)
-    """Per face: ``tracking.face_quality`` (0 for a face the quality gate rejected)."""
+    """Per face: ``tracking.face_quality`` (0 for a face the quality gate rejected; for a face
+    that needed no template and was not gated, its quality as if it passed)."""
     crops: list[bytes] = field(default_factory=list)
     """Per ``good`` face, with tracks: its probe crop (other faces blurred)."""
 
@@ -97,8 +120,11 @@ def find_faces(
     """
     with timer.stage("decode"):
         image = decode_frame(jpeg, settings)
-    faces = detect_faces(engine, image, timer, min_face_px)
     prob = bool(getattr(engine, "score_is_probability", False))
+    if tracks is not None and defers_landmarks(engine):
+        return _tracked_late_landmarks(cast(LateLocator, engine), engine, image, settings,
+                                       min_face_px, timer, tracks, keep_image, prob)
+    faces = detect_faces(engine, image, timer, min_face_px)
     with timer.stage("quality"):
         reports = [assess(image, f, settings.quality, score_is_probability=prob)
                    for f in faces]
@@ -113,6 +139,45 @@ def find_faces(
         by_id: dict[int | None, TrackHint] = {t.id: t for t in tracks}
         good = [i for i, r in enumerate(reports) if r.ok and wants_template(
             by_id.get(assoc.track_ids[i]), assoc.strong[i], quality[i])]
+    vectors = _embed(engine, image, faces, good, timer)
+    with timer.stage("crop"):
+        crops = [probe_crop(image, faces[i], faces) for i in good]
+    return FrameFaces(faces, good, vectors, image if keep_image else None, tracked=True,
+                      track_ids=assoc.track_ids, quality=quality, crops=crops)
+
+
+def _tracked_late_landmarks(
+    locator: LateLocator, engine: FaceEngine, image: Image, settings: Settings,
+    min_face_px: float, timer: StageTimer, tracks: Sequence[TrackHint], keep_image: bool,
+    prob: bool,
+) -> FrameFaces:
+    """:func:`find_faces` with tracks for an engine whose landmarks cost a model run per face.
+
+    The decision to embed needs no landmarks (association is by box, quality is size x
+    sharpness x score), so landmarks are measured, and the pose gate run, only for the faces
+    that want a template: a tracked face seen again at no better quality costs its detection
+    and sharpness only. The faces embedded, their templates and crops are those of the
+    landmarks-first order; only ``quality`` of a face that needed no template differs (not
+    gated, so never 0).
+    """
+    faces = locator.detect(image, timer, min_face_px=min_face_px, locate=False, camera=True)
+    with timer.stage("track"):
+        assoc = associate(tracks, faces)
+        by_id: dict[int | None, TrackHint] = {t.id: t for t in tracks}
+        quality = [face_quality(f, sharpness(image, f), score_is_probability=prob)
+                   for f in faces]
+        wanted = [i for i in range(len(faces)) if wants_template(
+            by_id.get(assoc.track_ids[i]), assoc.strong[i], quality[i])]
+    located = locator.locate(image, [faces[i] for i in wanted], timer)
+    for i, face in zip(wanted, located, strict=True):
+        faces[i] = face
+    good: list[int] = []
+    with timer.stage("quality"):
+        for i in wanted:
+            if assess(image, faces[i], settings.quality, score_is_probability=prob).ok:
+                good.append(i)
+            else:
+                quality[i] = 0.0
     vectors = _embed(engine, image, faces, good, timer)
     with timer.stage("crop"):
         crops = [probe_crop(image, faces[i], faces) for i in good]

@@ -1,4 +1,4 @@
-"""Whole pyramid levels through an SSD detector instead of overlapping tiles.
+"""Whole pyramid levels through an SSD detector instead of overlapping tiles (camera frames).
 
 The FacePlugin detector's graph takes a fixed 320x240 input because its last nodes decode the
 box offsets against prior boxes baked in as constants for that size; everything before them

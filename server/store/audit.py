@@ -225,7 +225,8 @@ def _check(row: AuditRecord, expected_seq: int, prev_hash: str,
     an insertion; a record whose hash matches its content but whose ``prev_hash`` does not
     match its predecessor means the predecessor was edited and re-hashed; a record that
     hashes correctly only under the seq before its own was shifted up to make room for an
-    insertion there.
+    insertion there, and one that hashes correctly only under the seq after its own was
+    shifted down to close the gap a removal left.
     """
     if row.seq > head_seq:
         return (row.seq, "inserted",
@@ -245,6 +246,10 @@ def _check(row: AuditRecord, expected_seq: int, prev_hash: str,
             return (row.seq - 1, "inserted",
                     f"record {row.seq - 1} was inserted (the records after it were "
                     "renumbered)")
+        if _self_consistent(row, entry, seq=row.seq + 1):
+            return (row.seq, "removed",
+                    f"record {row.seq} was removed (the records after it were renumbered "
+                    "to close the gap)")
         return (row.seq, "edited", f"record {row.seq} was changed after it was written")
     if row.prev_hash != prev_hash:
         if row.seq == 1:

@@ -82,10 +82,13 @@ class Hub:
         return [*self.sessions.values(), *self.cameras.values()]
 
     def close_camera(self, camera_id: str, *, unless_account: str, message: str) -> None:
-        """Close the live stream of ``camera_id`` (4001) unless ``unless_account`` holds it
-        (the camera was bound to another account)."""
+        """Close the live stream of ``camera_id`` unless ``unless_account`` holds it (the
+        camera was bound to another account): a fatal ``forbidden`` error, as at ``hello``
+        for a camera not bound to the token, then close 4001."""
         session = self.cameras.get(camera_id)
         if session is not None and session.account_id != unless_account:
+            session.send(msgspec.msgpack.encode(
+                Error(code=ErrorCode.FORBIDDEN, message=message, fatal=True)))
             session.close(CloseCode.UNAUTHORISED, message)
 
     async def shutdown(self, flush_s: float) -> None:

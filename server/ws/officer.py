@@ -14,7 +14,7 @@ from server.runtime import Runtime
 from server.services.alerts import AlertService
 from server.store.group_commit import OfficerUpdate
 from server.store.models import Officer
-from server.store.outbox import pending
+from server.store.outbox import pending, positions
 from server.store.views import officer_view
 from server.ws.commands import alert_command
 from server.ws.connection import Connection, serve_json_role
@@ -56,6 +56,26 @@ async def handle_ack(runtime: Runtime, account_id: str, seq: int, *, officer: bo
     await runtime.acks.ack(account_id, seq, runtime.clock(), officer=officer)
 
 
+async def resume_point(runtime: Runtime, conn: Connection, account_id: str,
+                       last_seq: int) -> int:
+    """Where durable delivery resumes: after ``last_seq``, or after the last seq issued to
+    this account when ``last_seq`` is above it (answered with a non-fatal ``bad_message``).
+
+    A client cannot have handled a seq the server never issued (a phone restored from another
+    server's backup, a bug). Resuming after it would skip every message up to it, so the
+    client would silently receive nothing for a long time; resuming from what was really
+    issued keeps messages flowing, and the error tells the client its counter is wrong.
+    """
+    async with runtime.db.sessions() as session:
+        issued, _ = await positions(session, account_id)
+    if last_seq <= issued:
+        return last_seq
+    conn.error(ErrorCode.BAD_MESSAGE,
+               f"resume last_seq {last_seq} is above the last seq issued to this account "
+               f"({issued}): resuming after {issued}")
+    return issued
+
+
 async def officer_changed(runtime: Runtime, officer_id: str) -> None:
     """Tell dispatchers about an officer's position, status or connection (not durable)."""
     async with runtime.db.sessions() as session:
@@ -77,8 +97,9 @@ async def _handle(
     """One officer message (the connection turns a failure into a typed error)."""
     match message:
         case Resume():
-            await handle_ack(runtime, me.account_id, message.last_seq, officer=True)
-            conn.session.go_live(message.last_seq, fetcher(runtime, me.account_id))
+            after = await resume_point(runtime, conn, me.account_id, message.last_seq)
+            await handle_ack(runtime, me.account_id, after, officer=True)
+            conn.session.go_live(after, fetcher(runtime, me.account_id))
         case Ack():
             await handle_ack(runtime, me.account_id, message.seq, officer=True)
         case Ping():

@@ -46,6 +46,9 @@ Id = Annotated[str, Meta(max_length=64)]
 Name = Annotated[str, Meta(max_length=200)]
 """A short human label: names, call signs, places, references."""
 
+CallSign = Annotated[str, Meta(max_length=64)]
+"""An officer's call sign (what dispatchers and alert timelines show)."""
+
 Text = Annotated[str, Meta(max_length=4000)]
 """Free text: notes, descriptions, reasons."""
 

@@ -85,6 +85,20 @@ async def test_removed_record_is_detected_where_it_was(runtime: Runtime) -> None
     assert await check(runtime) == (False, 2, "removed")
 
 
+@pytest.mark.parametrize("seq", [1, 3])
+async def test_removal_with_the_later_records_renumbered_is_named(
+        runtime: Runtime, seq: int) -> None:
+    """The gap a removal leaves closed by renumbering the later records down by one (with the
+    head row rewound too): still named as the removed record, not an edit of the next."""
+    await write_log(runtime)
+    async with runtime.db.sessions() as session, session.begin():
+        await session.execute(delete(AuditRecord).where(AuditRecord.seq == seq))
+        await session.execute(text(f"UPDATE audit_log SET seq = seq + 10 WHERE seq > {seq}"))
+        await session.execute(text("UPDATE audit_log SET seq = seq - 11 WHERE seq > 10"))
+        await session.execute(text("UPDATE audit_head SET seq = seq - 1"))
+    assert await check(runtime) == (False, seq, "removed")
+
+
 async def test_removed_newest_record_is_detected(runtime: Runtime) -> None:
     await write_log(runtime)
     async with runtime.db.sessions() as session, session.begin():
@@ -232,3 +246,13 @@ def test_cli_verify_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     asyncio.run(prepare(True))
     assert vigil(["audit", "verify", *args]) == 1
     assert "record 2 (edited)" in capsys.readouterr().err
+    # --after-seq holds what the store's integers hold: past 2^63 - 1 it is a usage error (it
+    # was an OverflowError traceback from the SQLite driver).
+    for bad in (str(2**63), "-1", "ten"):
+        with pytest.raises(SystemExit) as usage:
+            vigil(["audit", "export", "--after-seq", bad, "--out", str(out), *args])
+        assert usage.value.code == 2
+        assert "--after-seq" in capsys.readouterr().err
+    assert vigil(["audit", "export", "--after-seq", str(2**63 - 1), "--out", str(out),
+                  *args]) == 0
+    assert out.read_text() == ""

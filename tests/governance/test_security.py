@@ -149,7 +149,9 @@ async def test_camera_tokens_are_bound_to_camera_ids_by_default(gov_live: LiveSe
     await _camera_refused(gov_live, second_token, "cam-open")
     # Rebinding to another account closes the stream of the old one at once.
     await admin.call("POST", "/api/cameras/cam-open/bind", 200, json={"account_id": second_id})
-    await camera.until_closed()
+    messages = await camera.until_closed()
+    assert [(m["code"], m["fatal"]) for m in messages if m["type"] == "error"] == [
+        ("forbidden", True)], messages
     assert camera.ws.close_code == 4001
     await _camera_refused(gov_live, first_token, "cam-open")
     second, _ = await open_ws(gov_live, "/ws/camera", second_token, camera_id="cam-open")

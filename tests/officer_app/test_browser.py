@@ -177,6 +177,11 @@ async def test_officer_app_end_to_end(app_live: LiveServer, photos: Photos,
                                                                timeout=UI_WAIT_MS)
     await context.set_offline(False)
     await wait_state(world, alert_id, "resolved")
+    resolved = await world.api["dispatcher"].call("GET", f"/api/alerts/{alert_id}")
+    assert resolved["outcome"] == "not_the_person"
+    # Sent once, though the queue survived a reload and a reconnection.
+    assert [e["detail"] for e in resolved["events"] if e["action"] == "resolved"] == [
+        "outcome=not_the_person Similar build, different face"]
     await expect(page.locator("article.card")).to_have_count(0, timeout=UI_WAIT_MS)
     assert (await officer_row(world, pc1)).status == "available"
 

@@ -13,7 +13,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from sqlalchemy import select
 
+from server.officer_app.models import PushSubscription
 from server.officer_app.pairing import PAIRING_TTL_S, exchange_code, issue_code
 from server.officer_app.qr import TERMINAL_COLOURS, TERMINAL_RESET
 from server.store.db import Database
@@ -119,6 +121,10 @@ async def test_unpairing_closes_the_phones_socket_at_once(
     app_live: LiveServer, photos: Photos
 ) -> None:
     world = await build_world(app_live, photos)
+    subscription = {"endpoint": "https://push.example/pc1",
+                    "keys": {"p256dh": "BExample", "auth": "secret"}}
+    await Api(app_live.http, world.tokens["pc1"]).call("POST", "/api/push/subscriptions", 201,
+                                                       json=subscription)
     officer, _ = await open_ws(app_live, "/ws/officer", world.tokens["pc1"])
     out = await world.api["dispatcher"].call("POST", f"/api/officers/{world.ids['pc1']}/unpair")
     assert out["sessions_closed"] == 1
@@ -128,6 +134,9 @@ async def test_unpairing_closes_the_phones_socket_at_once(
     assert officer.ws.close_code == 4001
     assert await officer_status(world, world.ids["pc1"]) == "off_duty"
     await Api(app_live.http, world.tokens["pc1"]).call("GET", "/api/push/key", 401)
+    # The unpaired phone's push subscription is gone with it (no push wakes it any more).
+    async with app_live.runtime.db.sessions() as session:
+        assert (await session.execute(select(PushSubscription))).scalars().all() == []
     # The officer may unpair their own phone (with their id as confirmation).
     pc2 = Api(app_live.http, world.tokens["pc2"])
     await pc2.call("POST", "/api/pairing/unpair", 400, json={"officer_id": world.ids["pc1"]})

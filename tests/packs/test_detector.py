@@ -108,7 +108,7 @@ def test_one_detector_call_per_pass_and_one_embed_call_per_frame(
         if eng._levels is not None:
             monkeypatch.setattr(eng, "_levels",
                                 _Proxy(eng._levels, counting("levels", eng._levels.run)))
-        faces = eng.detect(frame)
+        faces = eng.detect(frame, camera=True)
         eng.embed(frame, faces)
         if eng is engine:
             # every face: the full-resolution level and the frame fitted into one input,

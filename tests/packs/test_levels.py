@@ -48,7 +48,7 @@ def test_whole_levels_find_the_faces_tiles_find(
                                       scene_backgrounds[(i + 2) % len(scene_backgrounds)])
         total += len(truth)
         for name, eng in (("levels", engine), ("tiles", tiled_engine)):
-            faces = eng.detect(frame, min_face_px=min_face)
+            faces = eng.detect(frame, min_face_px=min_face, camera=True)
             hits, extra = scenes.match(truth, [f.box for f in faces])
             found[name] += hits
             false[name] += extra
@@ -65,10 +65,25 @@ def test_boxes_agree_with_the_tiles(
     scene_backgrounds: list[scenes.Image],
 ) -> None:
     frame, _ = scenes.compose(scene_sources, 64, 6, 77, scene_backgrounds[0])
-    mine = np.array([f.box for f in engine.detect(frame, min_face_px=40.0)])
-    theirs = np.array([f.box for f in tiled_engine.detect(frame, min_face_px=40.0)])
+    mine = np.array([f.box for f in engine.detect(frame, min_face_px=40.0, camera=True)])
+    theirs = np.array([f.box for f in tiled_engine.detect(frame, min_face_px=40.0,
+                                                          camera=True)])
     assert len(mine) == len(theirs) >= 5
     for box in mine:
         # each box is one of the tiles' boxes, within a tenth of the face size
         err = np.abs(theirs - box).max(axis=1).min()
         assert err <= 0.1 * (box[2] - box[0]), (box, err)
+
+
+def test_photos_keep_the_tiles(
+    engine: OnnxEngine,
+    tiled_engine: OnnxEngine,
+    scene_sources: list[scenes.FaceSource],
+    scene_backgrounds: list[scenes.Image],
+) -> None:
+    """Enrolment and evaluation photos (no ``camera``) are detected exactly as before: the
+    calibrated thresholds were measured on their templates."""
+    frame, _ = scenes.compose(scene_sources, 64, 4, 91, scene_backgrounds[2])
+    photo = engine.detect(frame)
+    assert photo == tiled_engine.detect(frame)
+    assert photo == tiled_engine.detect(frame, camera=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import cv2
 import numpy as np
 import pytest
@@ -61,3 +63,37 @@ def test_jpeg_too_large_even_at_one_eighth_is_refused() -> None:
     with pytest.raises(ImageRefused) as refused:
         check_image(data, max_bytes=8_000_000, max_pixels=50 * 50, downscale=True)
     assert refused.value.code == "image_too_large"
+
+
+def progressive_jpeg(repeats: int) -> bytes:
+    """A 640x360 progressive JPEG (10 scans as libjpeg writes it) with its smallest scan
+    repeated ``repeats`` more times before the last: every extra scan is a pass over the whole
+    image for libjpeg, a few bytes each in the file (a scan bomb)."""
+    ok, buf = cv2.imencode(".jpg", np.full((360, 640, 3), 90, dtype=np.uint8),
+                           [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert ok
+    data = bytes(buf.tobytes())
+    starts = [i for i in range(len(data) - 1) if data[i:i + 2] == b"\xff\xda"]
+    scans = [data[a:b] for a, b in itertools.pairwise(starts)]
+    smallest = min(scans[1:], key=len)
+    return data[:starts[-1]] + smallest * repeats + data[starts[-1]:]
+
+
+@pytest.mark.usefixtures("no_decoding")
+def test_jpeg_with_too_many_scans_is_refused_before_decoding() -> None:
+    bomb = progressive_jpeg(image_io.MAX_JPEG_SCANS)
+    assert len(bomb) < 20_000  # 110 scans in a few kilobytes
+    for call in (check_image, decode_image):
+        with pytest.raises(ImageRefused) as refused:
+            call(bomb, max_bytes=8_000_000, max_pixels=FRAME_LIMIT)
+        assert refused.value.code == "undecodable_image"
+        assert "scans" in refused.value.message
+
+
+def test_ordinary_progressive_jpeg_still_decodes() -> None:
+    data = progressive_jpeg(0)
+    assert 2 <= image_io.jpeg_scan_bound(data) <= 20
+    assert decode_image(data, max_bytes=8_000_000, max_pixels=FRAME_LIMIT).shape == (360, 640, 3)
+    near = progressive_jpeg(image_io.MAX_JPEG_SCANS - image_io.jpeg_scan_bound(data))
+    assert image_io.jpeg_scan_bound(near) == image_io.MAX_JPEG_SCANS
+    assert decode_image(near, max_bytes=8_000_000, max_pixels=FRAME_LIMIT).shape == (360, 640, 3)

@@ -24,10 +24,12 @@ class SizedDlib:
         self.inner = inner
         self.name, self.model_id, self.dim = inner.name, inner.model_id, inner.dim
         self.asked: list[float] = []
+        self.cameras: list[bool] = []
 
     def detect(self, image: Image, timer: StageTimer | None = None, *,
-               min_face_px: float = 0.0) -> list[Face]:
+               min_face_px: float = 0.0, camera: bool = False) -> list[Face]:
         self.asked.append(min_face_px)
+        self.cameras.append(camera)
         return self.inner.detect(image, timer)
 
     def embed(self, image: Image, faces: Sequence[Face],
@@ -43,7 +45,9 @@ async def test_camera_min_face_px_reaches_the_engine(
     async with LiveServer(settings, sized) as live:  # type: ignore[arg-type]
         world = await build_world(live, photos, extra_cameras=1)
         assert set(sized.asked) == {0.0}  # enrolment photos: every face the engine can see
+        assert set(sized.cameras) == {False}  # ... and photos, not camera frames
         sized.asked.clear()
+        sized.cameras.clear()
         admin = world.api["admin"]
         cams = {c["id"]: c for c in await admin.call("GET", "/api/cameras")}
         assert cams["cam-1"]["min_face_px"] is None
@@ -71,3 +75,4 @@ async def test_camera_min_face_px_reaches_the_engine(
                            "jpeg": photos.frame_second})
         assert (await second.recv_type("frame_result"))["status"] == "processed"
         assert sized.asked == [50.0, 24.0]
+        assert sized.cameras == [True, True]

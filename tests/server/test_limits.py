@@ -12,12 +12,23 @@ import msgspec
 import pytest
 from websockets.asyncio.client import connect
 
+from server.cli import main as vigil
 from server.settings import load_settings
 from server.ws.camera import FRAME_OVERHEAD
 from server.ws.connection import RateLimiter
 from shared.protocol.limits import MAX_INT64, MAX_NESTING_DEPTH
 from shared.protocol.nesting import json_depth_exceeds, msgpack_shape_error
-from tests.server.conftest import Api, LiveServer, WsClient, make_token, open_ws
+from tests.governance.helpers import send_frame
+from tests.server.conftest import (
+    Api,
+    LiveServer,
+    Photos,
+    WsClient,
+    build_world,
+    enrol,
+    make_token,
+    open_ws,
+)
 
 DEEP = 1000
 
@@ -93,6 +104,34 @@ async def test_deep_nesting_is_refused_on_every_socket_without_a_traceback(
     await admin.close()
 
 
+async def test_deeply_nested_rest_bodies_get_a_typed_400_without_a_traceback(
+    live: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """REST bodies go through the same depth scan as websocket messages: ~1,000 levels used
+    to raise RecursionError in the JSON decoder (a 500 and a traceback per request)."""
+    caplog.set_level(logging.INFO)
+    _, admin_token = await make_token(live.settings, "admin", "root")
+    admin = Api(live.http, admin_token)
+    deep = '{"role": "officer", "name": "x", "z": ' + "[" * DEEP + "]" * DEEP + "}"
+    for body in (deep, "[" * 100_000, nested_json(MAX_NESTING_DEPTH)):
+        r = await admin.client.post("/api/accounts", content=body,
+                                    headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["code"]) == (400, "nesting_too_deep"), r.text
+    # Also where no token is needed (the officer app's pairing-code exchange).
+    r = await admin.client.post("/api/pairing/exchange", content=deep,
+                                headers={"content-type": "application/json",
+                                         "authorization": ""})
+    assert (r.status_code, r.json()["code"]) == (400, "nesting_too_deep"), r.text
+    # At the limit the body is decoded as usual (here: refused for what it says, not its depth).
+    shallow = '{"role": "officer", "name": "x", "z": ' + "[" * 30 + "]" * 30 + "}"
+    r = await admin.client.post("/api/accounts", content=shallow,
+                                headers={"content-type": "application/json"})
+    assert r.status_code == 201, r.text
+    noisy = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert noisy == [], [r.getMessage() for r in noisy]
+    await admin.close()
+
+
 OUT_OF_BOUNDS: list[tuple[str, dict[str, Any]]] = [
     ("position", {"type": "position", "lat": 91.0, "lon": 0.0}),
     ("position", {"type": "position", "lat": 51.0, "lon": -180.5}),
@@ -114,8 +153,6 @@ async def test_websocket_values_out_of_bounds_get_bad_message(live: LiveServer) 
         await officer.send(message)
         error = await officer.recv_type("error")
         assert error["code"] == "bad_message", (tag, error)
-    # A resume at the largest valid seq is taken (no silent stop, no error).
-    await officer.send({"type": "resume", "last_seq": MAX_INT64})
     await officer.send({"type": "ping", "ref": 4})
     reply = await officer.recv_type("pong", "error")
     assert reply == {"type": "pong", "ref": 4, "server_time": reply["server_time"]}
@@ -136,6 +173,34 @@ async def test_websocket_values_out_of_bounds_get_bad_message(live: LiveServer) 
         assert (await camera.recv_type("error"))["code"] == "bad_message"
     await camera.close()
     await admin.close()
+
+
+async def test_resume_past_the_last_issued_seq_does_not_stop_durable_messages(
+    live: LiveServer, photos: Photos
+) -> None:
+    """A resume naming a seq the server never issued (up to 2^63 - 1, the largest valid one)
+    is told so and resumes after the last issued seq: the next alert still arrives. It used
+    to skip every durable message up to that seq, silently."""
+    world = await build_world(live, photos)
+    officer, welcome = await open_ws(live, "/ws/officer", world.tokens["pc1"], resume=None)
+    assert welcome["last_seq"] == 0
+    await officer.send({"type": "position", "lat": world.lat + 0.001, "lon": world.lon})
+    await officer.send({"type": "resume", "last_seq": MAX_INT64})
+    error = await officer.recv_type("error")
+    assert (error["code"], error["fatal"]) == ("bad_message", False), error
+    assert "above the last seq issued" in error["message"]
+    await officer.send({"type": "ping", "ref": 1})
+    await officer.recv_type("pong")  # the position is applied before the frame below
+    assert (await send_frame(world, photos.frame_subject))["status"] == "processed"
+    raised = await officer.recv_type("alert_raised")
+    assert raised["seq"] == 1
+    await officer.close()
+    # Nothing was acknowledged beyond what was issued: a reconnect sees seq 1 unacknowledged.
+    again, welcome = await open_ws(live, "/ws/officer", world.tokens["pc1"], resume=None)
+    assert (welcome["last_seq"], welcome["acked_seq"]) == (1, 0)
+    await again.close()
+    for api in world.api.values():
+        await api.close()
 
 
 async def test_rest_values_out_of_bounds_get_a_typed_400(live: LiveServer) -> None:
@@ -180,6 +245,59 @@ async def test_rest_values_out_of_bounds_get_a_typed_400(live: LiveServer) -> No
     await apis["auditor"].call("GET", f"/api/audit?after_seq={MAX_INT64}", 200)
     for api in apis.values():
         await api.close()
+
+
+async def test_values_the_store_cannot_hold_or_that_mean_nothing_are_refused(
+    live: LiveServer, photos: Photos
+) -> None:
+    """Bounds that are not plain ranges: an officer's call sign fits its column (64; longer
+    ones failed the insert on PostgreSQL: a 500), an image date is a real date in the past
+    (alert cards show it as a reason for caution), an account does not expire before it is
+    created."""
+    _, admin_token = await make_token(live.settings, "admin", "root")
+    _, wm_token = await make_token(live.settings, "watchlist_manager", "wm")
+    admin, wm = Api(live.http, admin_token), Api(live.http, wm_token)
+    long_name = "n" * 65
+    for body, code in (
+        ({"role": "officer", "name": long_name}, "call_sign_too_long"),
+        ({"role": "officer", "name": "pc", "call_sign": long_name}, "bad_request"),
+        ({"role": "officer", "name": "pc", "expires_at": 1000.0}, "expiry_in_past"),
+    ):
+        refused = await admin.call("POST", "/api/accounts", 400, json=body)
+        assert refused["code"] == code, (body, refused)
+    # A long name is fine for other roles, and for an officer with a short call sign.
+    await admin.call("POST", "/api/accounts", 201, json={"role": "dispatcher", "name": long_name})
+    await admin.call("POST", "/api/accounts", 201,
+                     json={"role": "officer", "name": long_name, "call_sign": "PC 1"})
+    wl = await wm.call("POST", "/api/watchlists", 201, json={"name": "w"})
+    for date in ("abc", "2024-13-45", "2024-02-30", "99999-01-01", "2024-1-2", "20240102",
+                 "2999-01-01", "x" * 40):
+        refused = await enrol(wm, wl["id"], photos.subject, "S", expect=400, image_date=date)
+        assert refused["code"] == "bad_image_date", (date, refused)
+    await enrol(wm, wl["id"], photos.subject, "S", image_date="1999-12-31")
+    for api in (admin, wm):
+        await api.close()
+
+
+def test_cli_token_values_are_bounded_like_rest(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``vigil token create`` refuses what REST refuses, with a message and exit 2: a call sign
+    its column cannot hold, an expiry that is not a time (NaN never expired), past or beyond
+    year 9999. Nothing is written for a refused account."""
+    data = ["--data-dir", str(tmp_path / "data")]
+    for extra in (["--expires-days", "nan"], ["--expires-days", "-1"], ["--expires-days", "0"]):
+        with pytest.raises(SystemExit) as usage:
+            vigil(["token", "create", "--role", "dispatcher", "--name", "d", *extra, *data])
+        assert usage.value.code == 2
+        assert "--expires-days" in capsys.readouterr().err
+    for extra in (["--name", "n" * 65], ["--name", "pc", "--call-sign", "c" * 65],
+                  ["--name", "pc", "--expires-days", "1e300"]):
+        assert vigil(["token", "create", "--role", "officer", *extra, *data]) == 2
+        assert "vigil token create: " in capsys.readouterr().err
+    assert vigil(["token", "list", *data]) == 0
+    assert capsys.readouterr().out == ""
+    assert vigil(["token", "create", "--role", "officer", "--name", "pc", "--expires-days",
+                  "0.5", *data]) == 0
 
 
 def test_documented_limits_match_the_server() -> None:

@@ -317,6 +317,11 @@ function order(a) {
   return (mine ? 0 : 1) * 1e12 - a.first_seen;
 }
 
+// Alerts raised before this phone shared its location (or came on duty) are not routed to it:
+// say what will appear, so an empty screen is not mistaken for a quiet deployment.
+const EMPTY = "No alerts for you. New alerts near you (while you share your location) and " +
+  "alerts a dispatcher assigns to you appear here.";
+
 function render() {
   if (!store.paired) return;
   const box = $("alerts");
@@ -325,7 +330,7 @@ function render() {
   box.replaceChildren();
   if (!alerts.length) {
     box.append(Object.assign(document.createElement("p"),
-      { className: "empty", id: "empty", textContent: "No alerts for you." }));
+      { className: "empty", id: "empty", textContent: EMPTY }));
   }
   for (const a of alerts) {
     const card = renderCard(a, { me: store.state.credential.officer_id, position,

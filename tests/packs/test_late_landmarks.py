@@ -1,0 +1,103 @@
+"""With tracks, the ONNX engine measures dlib landmarks only for faces that want a template,
+and the outcome is that of measuring them first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from server.recognition.camera_tracks import CameraTracks
+from server.recognition.frame_faces import FrameFaces, find_faces
+from server.recognition.image_io import encode_jpeg
+from server.recognition.onnx_engine import OnnxEngine
+from server.recognition.timing import StageTimer
+from server.settings import Settings
+from tests.packs import scenes
+
+FRAMES = 6
+STEP_PX = 6
+"""Faces (and the background) move this far right per frame: a slow walk, so tracked faces
+overlap their last box strongly and mostly need no new template."""
+
+
+def _walk(
+    scene_sources: list[scenes.FaceSource], scene_backgrounds: list[scenes.Image]
+) -> list[bytes]:
+    frame, _ = scenes.compose(scene_sources, 72, 4, 41, scene_backgrounds[0])
+    return [encode_jpeg(np.ascontiguousarray(np.roll(frame, k * STEP_PX, axis=1)), 90)
+            for k in range(FRAMES)]
+
+
+def _run(engine: OnnxEngine, jpegs: list[bytes]) -> list[FrameFaces]:
+    settings = Settings()
+    tracks = CameraTracks.from_settings(settings)
+    out = []
+    for k, jpeg in enumerate(jpegs):
+        at = 100.0 + 0.2 * k
+        found = find_faces(engine, jpeg, settings, 40.0, StageTimer(),
+                           tracks=tracks.hints(at, at))
+        tracks.update(found, at, split_below=0.5, at=at)
+        out.append(found)
+    return out
+
+
+def test_landmarks_only_where_a_template_is_wanted(
+    engine: OnnxEngine,
+    scene_sources: list[scenes.FaceSource],
+    scene_backgrounds: list[scenes.Image],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jpegs = _walk(scene_sources, scene_backgrounds)
+    located: list[int] = []
+    real = engine._dlib_landmarks
+
+    def counting(image: Any, boxes: Any, scores: Any) -> Any:
+        located.append(len(boxes))
+        return real(image, boxes, scores)
+
+    monkeypatch.setattr(engine, "_dlib_landmarks", counting)
+    assert engine.deferred_landmarks
+    late = _run(engine, jpegs)
+    late_located = sum(located)
+    located.clear()
+    with monkeypatch.context() as m:
+        m.setattr(OnnxEngine, "deferred_landmarks", property(lambda self: False))
+        first = _run(engine, jpegs)
+    first_located = sum(located)
+
+    faces = sum(len(f.faces) for f in first)
+    assert faces >= 4 * FRAMES - 2
+    assert first_located == faces  # landmarks first: every face, every frame
+    embedded = sum(len(f.good) for f in late)
+    assert late_located == embedded < faces / 2  # late: only the faces embedded
+    for a, b in zip(late, first, strict=True):
+        assert [f.box for f in a.faces] == [f.box for f in b.faces]
+        assert a.good == b.good
+        assert a.track_ids == b.track_ids
+        np.testing.assert_allclose(a.vectors, b.vectors, atol=1e-5)
+        assert a.crops == b.crops
+        for i in a.good:
+            assert a.faces[i].located
+            assert a.faces[i].landmarks == b.faces[i].landmarks
+            assert a.quality[i] == b.quality[i]
+        # a face not embedded either needed no template (placeholder points, not gated) or
+        # was measured and failed the quality gate
+        for i, face in enumerate(a.faces):
+            if i not in a.good:
+                assert (not face.located and a.quality[i] > 0.0) or a.quality[i] == 0.0
+
+
+def test_embed_measures_landmarks_it_was_not_given(
+    engine: OnnxEngine,
+    scene_sources: list[scenes.FaceSource],
+    scene_backgrounds: list[scenes.Image],
+) -> None:
+    frame, _ = scenes.compose(scene_sources, 80, 3, 43, scene_backgrounds[1])
+    bare = engine.detect(frame, min_face_px=40.0, locate=False, camera=True)
+    full = engine.detect(frame, min_face_px=40.0, camera=True)
+    assert len(bare) == len(full) >= 2
+    assert not any(f.located for f in bare)
+    assert all(f.located for f in full)
+    np.testing.assert_allclose(engine.embed(frame, bare), engine.embed(frame, full), atol=1e-5)
