@@ -33,7 +33,9 @@ class Config:
     fanout_officers: int
     fanout_dispatchers: int
     fanout_alerts: int
-    """Alerts measured in the fan-out figure (fewer if ``fanout_budget_s`` runs out)."""
+    """Alerts measured in the fan-out figure (fewer if ``fanout_budget_s`` runs out): about 100
+    for a p99 that is not just the slowest alert (30 gave p99 ratios from 1.2 to 2.1 for the
+    same code in one hour)."""
     fanout_budget_s: float
     """Time allowed for raising alerts on the real server (at least 2 alerts are raised)."""
     e2e_seconds: float
@@ -54,11 +56,11 @@ CONFIGS: dict[Mode, Config] = {
                     fanout_budget_s=20.0, e2e_seconds=10.0, dlib_e2e=False),
     "default": Config("default", index_max=100_000, index_queries=1000, exact_queries=200,
                       recognition_repeats=3, embed_repeats=8, pipeline_frames=8,
-                      fanout_officers=1000, fanout_dispatchers=10, fanout_alerts=30,
-                      fanout_budget_s=120.0, e2e_seconds=30.0),
+                      fanout_officers=1000, fanout_dispatchers=10, fanout_alerts=100,
+                      fanout_budget_s=150.0, e2e_seconds=30.0),
     "full": Config("full", index_max=1_000_000, index_queries=1000, exact_queries=200,
                    recognition_repeats=5, embed_repeats=10, pipeline_frames=15,
-                   fanout_officers=1000, fanout_dispatchers=10, fanout_alerts=50,
+                   fanout_officers=1000, fanout_dispatchers=10, fanout_alerts=150,
                    fanout_budget_s=300.0, e2e_seconds=60.0),
 }
 

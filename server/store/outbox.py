@@ -252,13 +252,18 @@ async def _alert_ack_times(
     (``bounds``: per officer, the ``(acked before, acked now)`` seq range)."""
     stamps: dict[str, float] = {}
     accounts = list(bounds)
+    outbox, alerts = _table(OutboxMessage), _table(Alert)
     for i in range(0, len(accounts), _IN_CHUNK):
         chunk = accounts[i : i + _IN_CHUNK]
+        # Only alerts not stamped yet: after an alert's fan-out the first batch of acks stamps
+        # it, and the rest of the burst then reads no row here (the stamp never moves).
         rows = await session.execute(
-            select(OutboxMessage.account_id, OutboxMessage.seq, OutboxMessage.alert_id).where(
-                OutboxMessage.account_id.in_(chunk),
-                OutboxMessage.alert_id.is_not(None),
-                OutboxMessage.seq <= max(bounds[a][1] for a in chunk),
+            select(outbox.c.account_id, outbox.c.seq, outbox.c.alert_id)
+            .join(alerts, alerts.c.id == outbox.c.alert_id)
+            .where(
+                outbox.c.account_id.in_(chunk),
+                alerts.c.acked_at.is_(None),
+                outbox.c.seq <= max(bounds[a][1] for a in chunk),
             )
         )
         for account_id, seq, alert_id in rows.all():
