@@ -80,7 +80,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Negotiate permessage-deflate on websockets. Off: alerts and updates are small JSON
     (about 1.2 KB for an alert card) that a link carries as fast uncompressed, camera frames
     are JPEG (incompressible), and deflate costs a compression per message per socket, CPU
-    on every camera for its frames, and ~30 KB of compressor state per connection."""
+    on every camera for its frames, and ~44 KB of compressor state per connection (measured at
+    1,010 sockets: 85.9 -> 41.8 KB per connection)."""
     min_face_px: float = 40.0
     """Smallest face side, in frame pixels, that detection must find in camera frames (a
     camera's own ``min_face_px`` overrides it). The ONNX engine tiles a frame only as finely
