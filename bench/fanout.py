@@ -1,14 +1,21 @@
 """Figure ``fanout``: one alert to 1,000 officers and 10 dispatchers, our server against a bare
 ``websockets`` broadcast server doing the same fan-out in the same run.
 
-Recipients are the project's own client (:mod:`bench.swarm`, two processes so the receiving
-side is not one saturated loop); each records receipt time minus the alert's creation time.
-Per alert, the figure is the time until *every* recipient had it (the slowest one), p50/p99
-over the alerts; the per-delivery distribution is given too. Memory per connection is the
-server's RSS growth while the clients connect, divided by their number.
+Recipients are the project's own client (:mod:`bench.swarm`, two processes per server so the
+receiving side is not one saturated loop); each records receipt time minus the alert's
+creation time. Per alert, the figure is the time until *every* recipient had it (the slowest
+one), p50/p99 over the alerts; the per-delivery distribution is given too. Memory per
+connection is the server's RSS growth while its clients connect, divided by their number.
 
 On the real server an alert is raised the way it is in service: a camera streams a frame
 holding a watchlisted face (cooldown set to 0 so each such frame raises a new alert).
+
+Both servers run side by side, each with its own connected clients, and take turns: one
+alert on one, then one on the other (the order swapped every round), each waiting until
+every recipient has it and until the servers and clients are idle again (acks written), so
+the two series see the same load on a shared machine and neither's tail work falls into the
+other's measurement. Both use the same websocket transport settings (our server's
+``ws_compression``); the figure says which.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ import json
 import queue
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.context import Context, Row
@@ -32,6 +41,12 @@ TARGET = ("alert delivered to all 1,000 officers + 10 dispatchers: p99 <= 1.5x t
 PROFILE_FILE = "profile_server_fanout.txt"
 SETTLE_S = 60.0
 """After an alert, how long to wait for stragglers before counting missing deliveries."""
+QUIET_WINDOW_S = 0.1
+QUIET_CPU_S = 0.01
+"""Between alerts, the servers and clients count as idle once they use less than this much
+CPU together over :data:`QUIET_WINDOW_S` (10% of a core)."""
+QUIET_MAX_S = 3.0
+"""Longest wait for that idle state (a server with background work never gets there)."""
 
 
 def _rss_mb(pid: int) -> float:
@@ -84,6 +99,8 @@ def summarise_fanout(latencies: dict[str, list[float]], recipients: int) -> dict
         "alerts_complete": len(complete),
         "deliveries_missing": missing,
         "all_recipients_ms": summarise(complete),
+        # per alert, in the order raised (its slowest recipient): where the tail comes from
+        "all_recipients_series_ms": [round(max(v), 1) for v in latencies.values()],
         "per_delivery_ms": summarise(deliveries),
     }
 
@@ -97,39 +114,135 @@ def _clients(officers: int, dispatchers: int, token: Any, lat: float = 51.5074,
     return out
 
 
-def baseline(ctx: Context) -> dict[str, Any]:
+@dataclass
+class Side:
+    """One server under test with its connected clients and what they measured."""
+
+    name: str
+    swarms: list[Child]
+    tally: dict[str, Any]
+    memory_per_connection_kb: float
+    transport: str
+    pids: list[int]
+    """The server's process (and its workers) and the swarm processes: idle between alerts."""
+    trigger: Callable[[], Awaitable[Any]] = field(repr=False, default=lambda: _nothing())
+    """Raise one alert."""
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _server_transport(compression: bool) -> str:
+    import uvicorn
+    import websockets
+
+    return (f"uvicorn {uvicorn.__version__} (websockets-sansio, websockets "
+            f"{websockets.__version__}), " + (
+                "permessage-deflate (12-bit windows, memLevel 5)" if compression
+                else "no compression"))
+
+
+def _open_baseline(ctx: Context, stack: contextlib.ExitStack, compression: bool) -> Side:
     """The bare broadcast server with the same recipients."""
     cfg = ctx.cfg
     recipients = cfg.fanout_officers + cfg.fanout_dispatchers
-    with Child("bench.ws_baseline") as server:
-        port = server.receive(timeout=30)["port"]
-        url = f"http://127.0.0.1:{port}"
-        rss0 = _rss_mb(server.pid)
-        ctx.log(f"fanout: baseline: connecting {recipients} clients")
-        swarms, tally = start_swarms(url, _clients(cfg.fanout_officers, cfg.fanout_dispatchers,
-                                                   lambda role, i: f"{role}-{i}"))
-        try:
-            rss1 = _rss_mb(server.pid)
-            ctx.log(f"fanout: baseline: {tally['connected']} connected; broadcasting")
-            payload = 0
-            latencies: dict[str, list[float]] = {}
-            for _ in range(cfg.fanout_alerts):
-                payload = server.ask({"cmd": "broadcast"})["bytes"]
-                # one alert at a time: the figure is delivery of an alert, not a backlog
-                latencies.update(wait_delivered(swarms, 1, tally["connected"]))
-        finally:
-            for swarm in swarms:
-                swarm.close()
-    result = summarise_fanout(latencies, tally["connected"])
-    result.update({"status": "ok", "connected": tally["connected"], "failed": tally["failed"],
-                   "message_bytes": payload,
-                   "memory_per_connection_kb": round((rss1 - rss0) * 1024 / max(1, recipients),
-                                                     1)})
-    return result
+    server = stack.enter_context(Child("bench.ws_baseline", [
+        "--compression", "deflate" if compression else "none"]))
+    hello = server.receive(timeout=30)
+    url = f"http://127.0.0.1:{hello['port']}"
+    rss0 = _rss_mb(server.pid)
+    ctx.log(f"fanout: baseline: connecting {recipients} clients")
+    swarms, tally = start_swarms(url, _clients(cfg.fanout_officers, cfg.fanout_dispatchers,
+                                               lambda role, i: f"{role}-{i}"))
+    for swarm in swarms:
+        stack.callback(swarm.close)
+    rss1 = _rss_mb(server.pid)
+    ctx.log(f"fanout: baseline: {tally['connected']} connected")
+    side = Side("baseline", swarms, tally,
+                round((rss1 - rss0) * 1024 / max(1, recipients), 1), hello["transport"],
+                [server.pid, *(s.pid for s in swarms)])
+
+    async def trigger() -> None:
+        answer = await asyncio.to_thread(server.ask, {"cmd": "broadcast"})
+        side.extra["message_bytes"] = answer["bytes"]
+
+    side.trigger = trigger
+    return side
 
 
-class NoAlert(Exception):
-    """The subject's frame raised no alert that reached the clients."""
+def _open_server(ctx: Context, stack: contextlib.ExitStack,
+                 compression: bool) -> tuple[Side, Any, Any] | dict[str, Any]:
+    """Our server: 1,000 officers at the camera's corner and 10 dispatchers, alerts raised by
+    camera frames holding a watchlisted face. Returns the side, the server and the camera's
+    options and frame, or why it cannot run."""
+    from bench.scenes import compose
+    from bench.vigil_server import BenchServer, cast_for
+
+    cfg = ctx.cfg
+    subjects, mine, _ = cast_for(ctx)
+    if not mine:
+        return unavailable("no subject to raise alerts with: needs ../shared/datasets/"
+                           "face_recognition_examples, with a second photo of a person that "
+                           "matches the first at the calibrated threshold")
+    name, faces = next(iter(mine.items()))
+    import numpy as np
+
+    frame = compose(np.random.default_rng(5), faces[:1], 640, 360, 1, face_px=(100, 110)).image
+    srv = stack.enter_context(BenchServer(ctx, cooldown_s=0.0))
+    ctx.log("fanout: server: creating accounts")
+    tokens = srv.create_accounts([("admin", 1), ("watchlist_manager", 1), ("authoriser", 1),
+                                  ("camera", 1), ("officer", cfg.fanout_officers),
+                                  ("dispatcher", cfg.fanout_dispatchers)])
+    srv.start()
+    world = srv.build_world(tokens, 1, {name: subjects[name]})
+    rss0 = srv.rss_mb()
+    officers = iter(tokens["officer"])
+    dispatchers = iter(tokens["dispatcher"])
+    clients = _clients(cfg.fanout_officers, cfg.fanout_dispatchers,
+                       lambda role, _i: next(officers if role == "officer" else dispatchers))
+    ctx.log(f"fanout: server: connecting {len(clients)} clients")
+    swarms, tally = start_swarms(srv.url, clients)
+    for swarm in swarms:
+        stack.callback(swarm.close)
+    rss1 = srv.rss_mb()
+    ctx.log(f"fanout: server: {tally['connected']} connected")
+    side = Side("server", swarms, tally,
+                round((rss1 - rss0) * 1024 / max(1, len(clients)), 1),
+                _server_transport(compression), [srv.pid, *(s.pid for s in swarms)])
+    side.extra["reasons"] = tally["reasons"]
+    return side, srv, (world, frame)
+
+
+def _quiet(pids: list[int]) -> None:
+    """Wait until these processes (and their children) are idle together (see
+    :data:`QUIET_CPU_S`), at most :data:`QUIET_MAX_S`."""
+    import psutil
+
+    procs: list[Any] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            procs += [proc, *proc.children(recursive=True)]
+
+    def cpu() -> float:
+        total = 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+    deadline = time.monotonic() + QUIET_MAX_S
+    before = cpu()
+    while time.monotonic() < deadline:
+        time.sleep(QUIET_WINDOW_S)  # sampling interval of the idle check, not a figure
+        now = cpu()
+        if now - before < QUIET_CPU_S:
+            return
+        before = now
 
 
 def spy_kill(proc: Any) -> None:
@@ -158,110 +271,117 @@ def wait_delivered(swarms: list[Child], alerts: int, recipients: int,
         time.sleep(0.05)  # polling interval of the collector, not part of any figure
 
 
-def server(ctx: Context) -> dict[str, Any]:
-    """Our server: 1,000 officers at the camera's corner and 10 dispatchers; each alert is
-    raised by one camera frame holding a watchlisted face."""
-    from bench.scenes import compose
-    from bench.vigil_server import BenchServer, cast_for
-
-    cfg = ctx.cfg
-    subjects, mine, _ = cast_for(ctx)
-    if not mine:
-        return unavailable("no subject to raise alerts with: needs ../shared/datasets/"
-                           "face_recognition_examples, with a second photo of a person that "
-                           "matches the first at the calibrated threshold")
-    name, faces = next(iter(mine.items()))
-    import numpy as np
-
-    frame = compose(np.random.default_rng(5), faces[:1], 640, 360, 1, face_px=(100, 110)).image
-    with BenchServer(ctx, cooldown_s=0.0) as srv:
-        ctx.log("fanout: server: creating accounts")
-        tokens = srv.create_accounts([("admin", 1), ("watchlist_manager", 1), ("authoriser", 1),
-                                      ("camera", 1), ("officer", cfg.fanout_officers),
-                                      ("dispatcher", cfg.fanout_dispatchers)])
-        srv.start()
-        world = srv.build_world(tokens, 1, {name: subjects[name]})
-        rss0 = srv.rss_mb()
-        officers = iter(tokens["officer"])
-        dispatchers = iter(tokens["dispatcher"])
-        clients = _clients(cfg.fanout_officers, cfg.fanout_dispatchers,
-                           lambda role, _i: next(officers if role == "officer" else dispatchers))
-        ctx.log(f"fanout: server: connecting {len(clients)} clients")
-        swarms, tally = start_swarms(srv.url, clients)
-        try:
-            rss1 = srv.rss_mb()
-            ctx.log(f"fanout: server: {tally['connected']} connected; raising alerts")
-            spy = start_py_spy(srv.pid, min(ctx.cfg.fanout_budget_s, 90.0),
-                               ctx.out_dir / PROFILE_FILE)
-            try:
-                latencies = asyncio.run(_raise_alerts(ctx, srv.url, world, frame, swarms,
-                                                      tally["connected"]))
-            except NoAlert as exc:
-                return unavailable(f"no alert reached the clients: {exc}; server log: "
-                                   f"{srv.log_tail(5)}")
-            finally:
-                spy_kill(spy)
-        finally:
-            for swarm in swarms:
-                swarm.close()
-    result = summarise_fanout(latencies, tally["connected"])
-    result.update({"status": "ok", "connected": tally["connected"], "failed": tally["failed"],
-                   "reasons": tally["reasons"],
-                   "memory_per_connection_kb": round((rss1 - rss0) * 1024 / max(1, len(clients)),
-                                                     1)})
-    return result
-
-
-async def _raise_alerts(ctx: Context, url: str, world: Any, frame: Any, swarms: list[Child],
-                        recipients: int) -> dict[str, list[float]]:
-    """Stream one frame per alert through the project's camera client; wait for each alert
-    to reach everyone (or time out) before the next."""
+async def _take_turns(ctx: Context, sides: list[Side], camera: tuple[Any, Any, Any] | None,
+                      ) -> str | None:
+    """One alert per side per round, the order swapped every round; returns why our server
+    dropped out (no alert reached its clients), if it did. ``camera``: our server, its world
+    and the frame that raises an alert."""
     from tui.camera import CameraOptions, stream_camera
 
     frames: queue.Queue[Any] = queue.Queue()
+    task: asyncio.Task[Any] | None = None
+    ours = next((s for s in sides if s.name == "server"), None)
+    if camera is not None and ours is not None:
+        srv, world, frame = camera
 
-    def source() -> Any:
-        while (item := frames.get()) is not None:
-            yield item
+        def source() -> Any:
+            while (item := frames.get()) is not None:
+                yield item
 
-    options = CameraOptions(server=url, token=world.camera_tokens[0],
-                            camera_id=world.cameras[0], source="bench", fps=0.0,
-                            max_in_flight=1, queue_size=1)
-    camera = asyncio.create_task(stream_camera(options, frames=source))
-    latencies: dict[str, list[float]] = {}
-    summary: Any = None
-    deadline = time.monotonic() + ctx.cfg.fanout_budget_s
+        options = CameraOptions(server=srv.url, token=world.camera_tokens[0],
+                                camera_id=world.cameras[0], source="bench", fps=0.0,
+                                max_in_flight=1, queue_size=1)
+        task = asyncio.create_task(stream_camera(options, frames=source))
+
+        async def trigger() -> None:
+            frames.put(frame)
+
+        ours.trigger = trigger
+    pids = [pid for side in sides for pid in side.pids]
+    dropped: str | None = None
+    # Two servers take turns, so the budget covers both series.
+    deadline = time.monotonic() + 2 * ctx.cfg.fanout_budget_s
     try:
         for i in range(ctx.cfg.fanout_alerts):
             if i >= 2 and time.monotonic() > deadline:
-                ctx.log(f"fanout: server: time budget spent after {i} alerts")
+                ctx.log(f"fanout: time budget spent after {i} rounds")
                 break
-            frames.put(frame)
-            got = await asyncio.to_thread(wait_delivered, swarms, 1, recipients, SETTLE_S)
-            if not got and i == 0:
-                break  # the first frame raised nothing: do not wait for the others
-            latencies.update(got)
+            for side in (sides if i % 2 == 0 else sides[::-1]):
+                await side.trigger()
+                got = await asyncio.to_thread(wait_delivered, side.swarms, 1,
+                                              side.tally["connected"], SETTLE_S)
+                if not got and side is ours and not side.latencies:
+                    # The first frame raised nothing: do not wait for the others.
+                    dropped = "the first frame raised no alert that reached the clients"
+                    sides.remove(side)
+                    break
+                side.latencies.update(got)
+                await asyncio.to_thread(_quiet, pids)
     finally:
         frames.put(None)
-        with contextlib.suppress(Exception):
-            summary = await asyncio.wait_for(camera, 30)
-    if not latencies:
-        raise NoAlert(f"camera summary: {summary}")
-    return latencies
+        if task is not None:
+            with contextlib.suppress(Exception):
+                summary = await asyncio.wait_for(task, 30)
+                if dropped:
+                    dropped += f"; camera summary: {summary}"
+    return dropped
+
+
+def _side_result(side: Side) -> dict[str, Any]:
+    result = summarise_fanout(side.latencies, side.tally["connected"])
+    result.update({"status": "ok", "connected": side.tally["connected"],
+                   "failed": side.tally["failed"],
+                   "memory_per_connection_kb": side.memory_per_connection_kb,
+                   "transport": side.transport, **side.extra})
+    return result
 
 
 def run(ctx: Context) -> dict[str, Any]:
-    """Baseline first (it needs nothing of ours), then the real server when it exists."""
-    base = baseline(ctx)
+    """Both servers side by side (see the module docstring); the baseline alone when our
+    server cannot run."""
     from bench.vigil_server import server_available
+    from server.settings import load_settings
 
+    compression = load_settings().ws_compression
     reason = server_available()
-    ours = unavailable(reason) if reason else server(ctx)
+    ours: dict[str, Any] = unavailable(reason) if reason else {}
+    with contextlib.ExitStack() as stack:
+        sides: list[Side] = []
+        camera: tuple[Any, Any, Any] | None = None
+        srv: Any = None
+        if not reason:
+            opened = _open_server(ctx, stack, compression)
+            if isinstance(opened, dict):
+                ours = opened
+            else:
+                side, srv, (world, frame) = opened
+                sides.append(side)
+                camera = (srv, world, frame)
+        base_side = _open_baseline(ctx, stack, compression)
+        sides.insert(0, base_side)
+        ctx.log(f"fanout: {len(sides)} server(s) taking turns, "
+                f"{ctx.cfg.fanout_alerts} alerts each")
+        spy = (start_py_spy(srv.pid, min(2 * ctx.cfg.fanout_budget_s, 120.0),
+                            ctx.out_dir / PROFILE_FILE) if srv is not None else None)
+        try:
+            dropped = asyncio.run(_take_turns(ctx, sides, camera))
+        finally:
+            spy_kill(spy)
+        if dropped:
+            ours = unavailable(f"no alert reached the clients: {dropped}; server log: "
+                               f"{srv.log_tail(5)}")
+        elif srv is not None and not ours:
+            ours = _side_result(sides[-1])
+        base = _side_result(base_side)
     ctx.remember("fanout_server", ours)
     result: dict[str, Any] = {
         "status": "ok",
         "recipients": {"officers": ctx.cfg.fanout_officers,
                        "dispatchers": ctx.cfg.fanout_dispatchers},
+        "method": "servers side by side, alerts taking turns (order swapped each round), "
+                  "each alert after both servers and all clients went idle",
+        "transport": {"baseline": base["transport"],
+                      "server": _server_transport(compression)},
         "baseline": base, "server": ours,
     }
     if ours.get("status") == "ok":
@@ -295,7 +415,9 @@ def rows(result: dict[str, Any]) -> list[Row]:
                        note=f"{ours['alerts_complete']}/{ours['alerts']} alerts complete, "
                             f"{ours['deliveries_missing']} deliveries missing; "
                             f"{ours['memory_per_connection_kb']} KB/connection (baseline "
-                            f"{base.get('memory_per_connection_kb')})"))
+                            f"{base.get('memory_per_connection_kb')}); "
+                            f"{ours.get('transport', '')}; alerts taking turns with the "
+                            f"baseline"))
     else:
         out.append(Row("fanout", "server", ours.get("status", "?"), baseline=base_text,
                        target=result["target"], met=result["met"],
@@ -304,5 +426,6 @@ def rows(result: dict[str, Any]) -> list[Row]:
                    "alert -> every recipient ms", b.get("median"), b.get("p99"),
                    note=f"{base.get('alerts_complete')}/{base.get('alerts')} complete, "
                         f"{base.get('connected')} connected, {base.get('message_bytes')} B, "
-                        f"{base.get('memory_per_connection_kb')} KB/connection"))
+                        f"{base.get('memory_per_connection_kb')} KB/connection; "
+                        f"{base.get('transport', '')}"))
     return out

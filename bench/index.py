@@ -20,6 +20,7 @@ import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -208,6 +209,98 @@ def _measure(
     return result
 
 
+CROSSOVER_SIZES = {128: (8_000, 16_000, 32_000, 48_000),
+                   512: (2_000, 4_000, 8_000, 16_000, 24_000)}
+"""Gallery sizes of the exact-vs-HNSW sweep, around the project's limit at each dimension."""
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""The sweep's environment: numpy's BLAS on one thread, as the HNSW walk (``num_threads=1``).
+With BLAS's default thread per core, a matrix-vector product on a loaded 2-core machine
+spends its time handing work between threads: at load ~12 the exact search of 4,000 x 128
+took 19 ms median against 0.19 ms on one thread, which compares thread hand-offs, not the
+two searches."""
+
+
+def crossover_in_child(ctx: Context) -> dict[str, Any]:
+    """:func:`crossover` in a child process whose BLAS runs on one thread (see
+    :data:`ONE_THREAD`: the thread count is fixed when numpy loads)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    ctx.log("index: exact-vs-HNSW crossover sweep (child process, BLAS on one thread)")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.index", "--crossover", ctx.cfg.mode],
+        capture_output=True, text=True, env={**os.environ, **ONE_THREAD}, timeout=1800,
+        cwd=Path(__file__).resolve().parents[1], check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"crossover sweep failed: {done.stderr[-500:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["blas_threads"] = 1
+    return result
+
+
+def crossover(ctx: Context, rng: np.random.Generator) -> dict[str, Any]:
+    """Exact search against the HNSW walk of the project index, to place the exact-search
+    limit (``server.recognition.index.EXACT_MAX_FLOATS``).
+
+    One index per dimension, grown through the sizes; at each, the same mated probes are
+    searched one at a time through ``WatchlistIndex.search`` with the limit moved below and
+    above the size, the two searches alternating probe by probe (so both see the same load).
+    The figure is the ratio of the medians, exact over HNSW: above 1 the walk is faster.
+    """
+    try:
+        from server.recognition import index as project
+    except ImportError:
+        return skipped("the project index is not importable")
+    out: dict[str, Any] = {"status": "ok", "limit_floats": project.EXACT_MAX_FLOATS,
+                           "method": "same probes, exact and HNSW alternating per probe, "
+                                     "k=10, 1 search thread, project defaults "
+                                     f"(M {project.DEFAULT_M}, ef_construction "
+                                     f"{project.DEFAULT_EF_CONSTRUCTION}, ef "
+                                     f"{project.DEFAULT_EF})"}
+    probes_per_size = max(100, ctx.cfg.index_queries // 5)
+    for dim, all_sizes in CROSSOVER_SIZES.items():
+        sizes = [n for n in all_sizes if n <= ctx.cfg.index_max]  # --quick: up to 10k
+        gallery = unit_rows(rng, sizes[-1], dim)
+        idx = project.WatchlistIndex(MODEL_ID, dim, capacity=sizes[-1])
+        built = 0
+        points: list[dict[str, Any]] = []
+        for size in sizes:
+            ctx.log(f"index: crossover {dim}-d at {size:,} templates")
+            idx.add(list(range(built, size)), gallery[built:size], MODEL_ID)
+            built = size
+            probes, _ = mated_probes(rng, gallery[:size], probes_per_size)
+            truth = exact_topk(gallery[:size], probes, 1)
+            timings: dict[str, list[float]] = {"exact": [], "hnsw": []}
+            found: list[list[int]] = []
+            for _mode, limit in (("exact", 1 << 62), ("hnsw", 0)):  # warm both paths
+                idx.exact_max_floats = limit
+                idx.search(probes[0][None, :], TOP_K, MODEL_ID)
+            for probe in probes:
+                for mode, limit in (("exact", 1 << 62), ("hnsw", 0)):
+                    idx.exact_max_floats = limit
+                    start = time.perf_counter()
+                    hits = idx.search(probe[None, :], TOP_K, MODEL_ID)[0]
+                    timings[mode].append((time.perf_counter() - start) * 1000.0)
+                    if mode == "hnsw":
+                        found.append([int(h[0]) for h in hits])
+            exact_ms, hnsw_ms = summarise(timings["exact"]), summarise(timings["hnsw"])
+            points.append({"templates": size, "floats": size * dim,
+                           "exact_ms": exact_ms, "hnsw_ms": hnsw_ms,
+                           "exact_over_hnsw_median": ratio(exact_ms["median"],
+                                                           hnsw_ms["median"]),
+                           "hnsw_recall_at_1_mated": round(recall(found, truth, 1), 4),
+                           "search_at_limit": ("exact" if size * dim
+                                               <= project.EXACT_MAX_FLOATS else "hnsw")})
+        faster = [p["templates"] for p in points if (p["exact_over_hnsw_median"] or 0) > 1.0]
+        out[f"{dim}"] = {"points": points,
+                         "hnsw_faster_from": min(faster) if faster else None}
+        del idx, gallery
+        gc.collect()
+    return out
+
+
 def run(ctx: Context) -> dict[str, Any]:
     """Build and query the index at each size and dimension of the mode."""
     rng = np.random.default_rng(7)
@@ -262,13 +355,14 @@ def run(ctx: Context) -> dict[str, Any]:
         gc.collect()
     cases = dict(sorted(cases.items(), key=lambda kv: (kv[1]["dim"], kv[1]["templates"])))
     return {"status": "ok", "implementation": implementation, "params": params,
+            "crossover": crossover_in_child(ctx),
             "workload": "random unit gallery; mated probes at cosine 0.6-0.8 to one template, "
                         "non-mated random probes; single-probe queries, k=10, 1 search thread",
             "cases": cases}
 
 
 def rows(result: dict[str, Any]) -> list[Row]:
-    """Markdown rows: one per measured case."""
+    """Markdown rows: one per measured case, then one per crossover point."""
     out: list[Row] = []
     for name, case in result.get("cases", {}).items():
         if case.get("status") != "ok":
@@ -284,4 +378,29 @@ def rows(result: dict[str, Any]) -> list[Row]:
                             f'{case["recall_at_1_non_mated"]} non-mated, '
                             f'@10 {case["recall_at_10_mated"]}; build {fmt(case["build_s"])} s; '
                             f'{case["index_memory_mb"]} MB (capacity {case["capacity"]:,})'))
+    cross = result.get("crossover", {})
+    for dim in CROSSOVER_SIZES:
+        for point in cross.get(str(dim), {}).get("points", []):
+            e, h = point["exact_ms"], point["hnsw_ms"]
+            out.append(Row("index", f"crossover {dim}x{point['templates']}",
+                           "query ms (HNSW | exact)", h["median"], h["p99"],
+                           baseline=f'{fmt(e["median"])} / {fmt(e["p99"])}',
+                           ratio=point["exact_over_hnsw_median"],
+                           note=f"exact/HNSW medians; limit {cross['limit_floats']:,} floats "
+                                f"-> {point['search_at_limit']} here; HNSW recall@1 "
+                                f"{point['hnsw_recall_at_1_mated']}"))
     return out
+
+
+if __name__ == "__main__":
+    # ``python -m bench.index --crossover MODE``: the sweep alone, as JSON on stdout (progress
+    # on stderr); :func:`crossover_in_child` runs it with BLAS on one thread.
+    import json
+    import sys
+
+    from bench.context import CONFIGS
+
+    if len(sys.argv) != 3 or sys.argv[1] != "--crossover" or sys.argv[2] not in CONFIGS:
+        sys.exit(f"usage: python -m bench.index --crossover {{{','.join(CONFIGS)}}}")
+    mode = sys.argv[2]
+    print(json.dumps(crossover(Context(CONFIGS[mode]), np.random.default_rng(11))))  # type: ignore[index]

@@ -46,7 +46,7 @@ class LagProbe:
 
 
 def main() -> None:
-    from server.app import create_app, drain
+    from server.app import create_app, drain, websocket_transport
     from server.settings import load_settings
 
     settings = load_settings()
@@ -64,7 +64,7 @@ def main() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on",
-                            ws_max_size=settings.max_image_bytes + 65_536)
+                            **websocket_transport(settings))
     server = Server(config)
     probe = LagProbe()
 

@@ -7,17 +7,24 @@ current time as its creation time, encodes it once and hands it to ``websockets.
 every connection: no store, no outbox, no routing. That is the floor our server is compared to.
 
 Commands (JSON lines on stdin): ``count``, ``broadcast``, ``quit``. First line printed:
-``{"port": N}``.
+``{"port": N, "transport": "..."}``.
+
+``--compression deflate`` negotiates permessage-deflate with the parameters uvicorn uses for
+our server when ``ws_compression`` is on (12-bit windows, memLevel 5: also websockets' own
+default); ``none`` (the default, as our server's) does not. The fan-out figure starts this
+server with our server's setting, so both sides do the same transport work.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from typing import Any
 
 import msgspec
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.version import version as websockets_version
 
 from bench.proc import emit, serve_commands_until_quit
 from shared.protocol.alerts import AlertView, StageTimes
@@ -85,7 +92,17 @@ class BroadcastServer:
         return {"alert_id": alert_id, "sent": len(self.clients), "bytes": len(payload)}
 
 
+def transport(compression: str) -> str:
+    """What this server negotiates, in words (the figure prints it beside our server's)."""
+    return (f"websockets {websockets_version}, " + (
+        "permessage-deflate (12-bit windows, memLevel 5)" if compression == "deflate"
+        else "no compression"))
+
+
 async def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ws_baseline")
+    parser.add_argument("--compression", choices=("none", "deflate"), default="none")
+    compression = parser.parse_args().compression
     state = BroadcastServer()
     loop = asyncio.get_running_loop()
 
@@ -101,10 +118,11 @@ async def main() -> None:
             return answer
         return {"error": f"unknown command {cmd!r}"}
 
-    async with serve(state.handler, "127.0.0.1", 0, max_size=1 << 20,
-                     ping_interval=None) as server:
+    # websockets' "deflate" is the same factory uvicorn builds (12-bit windows, memLevel 5).
+    async with serve(state.handler, "127.0.0.1", 0, max_size=1 << 20, ping_interval=None,
+                     compression="deflate" if compression == "deflate" else None) as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        emit({"port": port})
+        emit({"port": port, "transport": transport(compression)})
         await serve_commands_until_quit(handle)
 
 

@@ -56,6 +56,13 @@ async def drain(runtime: Runtime) -> None:
     await runtime.publisher.shutdown(SHUTDOWN_FLUSH_S)
 
 
+def websocket_transport(settings: Settings) -> dict[str, Any]:
+    """uvicorn's websocket options for these settings (every way of serving the app uses
+    them, so the tests, the demo and the benchmarks run the transport ``vigil serve`` does)."""
+    return {"ws_max_size": settings.max_image_bytes + 65_536,
+            "ws_per_message_deflate": settings.ws_compression}
+
+
 def create_app(
     settings: Settings,
     *,

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.errors import Forbidden, Unauthorised, VigilError
 from server.store.models import Account, Cursor, Officer
 from shared.protocol.base import ROLES, Role
+from shared.protocol.limits import MAX_EPOCH
 
 TOKEN_PREFIX = "vgl_"
 NAME_MAX = 200
@@ -68,7 +69,8 @@ async def create_account(
     Raises:
         VigilError: ``bad_role`` for a role outside the closed list, ``bad_name`` for an
             empty name or one over 200 characters, ``call_sign_too_long`` for an officer's
-            call sign (the name when none is given) over 64 characters.
+            call sign (the name when none is given) over 64 characters, ``bad_expiry`` for
+            an ``expires_at`` that is not a time up to the end of year 9999 (NaN included).
     """
     if role not in ROLES:
         raise VigilError("bad_role", f"role must be one of {', '.join(ROLES)}")
@@ -76,6 +78,9 @@ async def create_account(
     # PostgreSQL a longer value would fail the insert instead).
     if not 1 <= len(name) <= NAME_MAX:
         raise VigilError("bad_name", f"name must be 1 to {NAME_MAX} characters")
+    if expires_at is not None and not 0.0 <= expires_at <= MAX_EPOCH:  # also refuses NaN
+        raise VigilError("bad_expiry", "expires_at must be epoch seconds, at most the end of "
+                         "year 9999")
     if role == "officer" and len(call_sign or name) > CALL_SIGN_MAX:
         raise VigilError("call_sign_too_long",
                          f"an officer's call sign (default: the name) holds at most "

@@ -76,6 +76,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """Per-connection message rate; a connection that floods is closed."""
     send_queue_size: int = 256
     """Per-websocket bounded send queue; a client that falls behind is disconnected."""
+    ws_compression: bool = False
+    """Negotiate permessage-deflate on websockets. Off: alerts and updates are small JSON
+    (about 1.2 KB for an alert card) that a link carries as fast uncompressed, camera frames
+    are JPEG (incompressible), and deflate costs a compression per message per socket, CPU
+    on every camera for its frames, and ~30 KB of compressor state per connection."""
     min_face_px: float = 40.0
     """Smallest face side, in frame pixels, that detection must find in camera frames (a
     camera's own ``min_face_px`` overrides it). The ONNX engine tiles a frame only as finely

@@ -151,6 +151,10 @@ def alert_card(alert: AlertView, *, title: str, position: tuple[float, float] | 
     return Panel(grid, title=title, title_align="left", border_style="red")
 
 
+def _what(alert: AlertView) -> tuple[str, str | None, str | None]:
+    return (alert.state, alert.outcome, alert.assigned_call_sign)
+
+
 class CardOutput:
     """Rich output for a person: cards for new alerts and assignments, one line otherwise."""
 
@@ -163,6 +167,10 @@ class CardOutput:
         self._announced = -1
         self._photo_tasks: set[asyncio.Task[None]] = set()
         self._notes_shown: set[tuple[str, float]] = set()
+        self._said: dict[str, tuple[str, str | None, str | None]] = {}
+        """Per alert: the state, outcome and officer last printed. A sighting alone prints
+        nothing (a busy camera sends one every few seconds: a flood on a phone-sized screen);
+        ``l`` lists the open alerts and when each was last seen."""
 
     def _show_photos(self, alert: AlertView) -> None:
         """Print the probe and the reference photo under the card once downloaded (the card
@@ -189,20 +197,24 @@ class CardOutput:
         match message:
             case AlertRaised() if alert is not None:
                 self._new_notes(alert)
+                self._said[alert.id] = _what(alert)
                 self.console.print(alert_card(alert, title="POSSIBLE MATCH near you",
                                               position=self.position(), now=received_at))
                 self._show_photos(alert)
             case AlertAssigned() if alert is not None:
                 self._new_notes(alert)
+                self._said[alert.id] = _what(alert)
                 self.console.print(alert_card(
                     alert, title="ASSIGNED TO YOU — type a + Enter to accept",
                     position=self.position(), now=received_at))
                 self._show_photos(alert)
             case AlertUpdated() if alert is not None:
-                self.console.print(
-                    f"[dim]update[/] {alert.id} {alert.display_name}: {alert.state}, "
-                    f"{alert.sightings} sighting(s), similarity {alert.similarity:.3f}"
-                    + (f", outcome {alert.outcome}" if alert.outcome else ""))
+                if self._said.get(alert.id) != _what(alert):
+                    self._said[alert.id] = _what(alert)
+                    self.console.print(
+                        f"[dim]update[/] {alert.id} {alert.display_name}: {alert.state}, "
+                        f"{alert.sightings} sighting(s), similarity {alert.similarity:.3f}"
+                        + (f", outcome {alert.outcome}" if alert.outcome else ""))
                 for note in self._new_notes(alert):
                     self.console.print(f"[bold]note from {note_author(note)}[/] on "
                                        f"{alert.display_name}: {note.detail}")

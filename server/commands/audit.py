@@ -10,13 +10,26 @@ from __future__ import annotations
 import argparse
 
 
+def seq_argument(text: str) -> int:
+    """A record seq for ``--after-seq``: 0 to 2^63 - 1 (what the store's integers hold)."""
+    from shared.protocol.limits import MAX_INT64
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= MAX_INT64:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_INT64}")
+    return value
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     subs = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     verify = subs.add_parser("verify", help="check the hash chain; exit 1 at the first bad "
                              "record")
     export = subs.add_parser("export", help="write the log as JSON lines")
     export.add_argument("--out", default=None, help="file to write (default: stdout)")
-    export.add_argument("--after-seq", type=int, default=0,
+    export.add_argument("--after-seq", type=seq_argument, default=0,
                         help="only records after this seq (incremental copies)")
     for sub in (verify, export):
         sub.add_argument("--data-dir", default=None, help="data folder (./data)")

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from server.app import create_app, drain
+    from server.app import create_app, drain, websocket_transport
     from server.recognition.engines import describe
     from server.settings import load_settings
 
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-        ws_max_size=settings.max_image_bytes + 65_536, lifespan="on",
+        lifespan="on", **websocket_transport(settings),
     )
     server = GracefulServer(config)
     asyncio.run(server.serve())

@@ -8,13 +8,26 @@ import sys
 from shared.protocol.base import ROLES
 
 
+def days_argument(text: str) -> float:
+    """``--expires-days``: a number of days above 0 (a token dead on arrival, or one that
+    never expires because NaN compares false with every time, is refused; one past the year
+    9999 is refused by ``create_account``)."""
+    try:
+        days = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < days < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of days above 0")
+    return days
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     subs = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     create = subs.add_parser("create", help="create an account and print its token once")
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--name", required=True)
     create.add_argument("--call-sign", default=None, help="officers: call sign (= name)")
-    create.add_argument("--expires-days", type=float, default=None,
+    create.add_argument("--expires-days", type=days_argument, default=None,
                         help="token refused after this many days (default: no expiry)")
     create.add_argument("--qr", action="store_true",
                         help="officers: print a one-time pairing link and its QR code for the "

@@ -238,7 +238,7 @@ async def run_demo(
 
 async def _run(options: DemoOptions, clients: DemoClients, stop: asyncio.Event,
                say: Callable[[str], None], data_dir: Path) -> DemoSummary:
-    from server.app import create_app
+    from server.app import create_app, websocket_transport
 
     started = time.monotonic()
     settings = load_settings(env={}, data_dir=str(data_dir), engine=options.engine,
@@ -259,7 +259,7 @@ async def _run(options: DemoOptions, clients: DemoClients, stop: asyncio.Event,
     app = create_app(settings, engine=engine)
     _log_to_file_only()
     server = _Server(uvicorn.Config(app, log_level="warning", lifespan="on",
-                                    ws_max_size=settings.max_image_bytes + 65_536), app)
+                                    **websocket_transport(settings)), app)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     tasks: list[asyncio.Task[Any]] = []
     client_stop = asyncio.Event()

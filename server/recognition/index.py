@@ -62,18 +62,19 @@ DEFAULT_CAPACITY = 1024
 DEFAULT_M = 32
 DEFAULT_EF_CONSTRUCTION = 128
 DEFAULT_EF = 256
-EXACT_MAX_FLOATS = 1_024_000
-"""Up to this many stored floats (templates x dimension: 8,000 x 128 or 2,000 x 512), a
-search is an exact numpy product over the live templates instead of an HNSW walk, which is
-exact (recall 1) and faster there. Measured single-threaded, both searches interleaved on
-the same mated probes (M 16, ef 128), median exact/HNSW time: 128-d 0.66 at 5,000 and 1.24
-at 10,000 templates; 512-d 0.70 at 2,000 and 2.0 or more from 5,000 (a loaded 2-core
-machine, load average ~20: the ratio, not the times). Watchlists hold at most 2,000
-entries, so most searches in service are exact; ``search_mode`` says which is used. The
-graph's parameters have since grown (M 32, ef 256: each walk visits more nodes), which only
-moves the break-even towards larger sizes, so this limit stays on the safe side. At 100k x
-512, the walk at ef 256 took a third of the exact product's median time (10 vs 34 ms at
-load average ~10)."""
+EXACT_MAX_FLOATS = 4_096_000
+"""Up to this many stored floats (templates x dimension: 32,000 x 128 or 8,000 x 512), a
+search is an exact numpy product over the live templates instead of an HNSW walk: exact
+(recall 1) and as fast or faster there. Set from ``make bench``'s crossover sweep (the
+``index`` figure's ``crossover``: one probe at a time through :meth:`WatchlistIndex.search`,
+both searches alternating on the same mated probes, M 32 / ef_construction 128 / ef 256,
+numpy's BLAS and the walk each on one thread; load average ~10, so the ratio of medians,
+exact over HNSW, is the figure): at 128-d 0.64 at 8,000 templates, 0.76 at 16,000, 1.24 at
+32,000, 2.0 at 48,000; at 512-d 0.64 at 2,000, 0.53 at 4,000, 0.29 at 8,000, 0.64 at 12,000,
+0.99 at 16,000, 1.15 at 24,000. The walk catches up at about 4M floats at 128-d and 8M at
+512-d; one limit in floats takes the lower. Watchlists hold at most 2,000 entries, so every
+search in service is exact; ``search_mode`` says which is used. The exact search keeps a
+normalised copy of the vectors (16 MB at the limit)."""
 REBUILD_DELETED_FRACTION = 0.25
 """Rebuild when deleted elements exceed this share of the graph (and number at least
 :data:`REBUILD_MIN_DELETED`, so that a small watchlist is not rebuilt on every removal)."""
@@ -106,6 +107,9 @@ class WatchlistIndex:
         ef_construction: HNSW build breadth.
         ef: HNSW search breadth.
         build_threads: threads for inserting (0: every core).
+        exact_max_floats: search exactly up to this many stored floats (``None``:
+            :data:`EXACT_MAX_FLOATS`; the benchmark's crossover sweep sets it to time both
+            searches on the same index).
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class WatchlistIndex:
         ef_construction: int = DEFAULT_EF_CONSTRUCTION,
         ef: int = DEFAULT_EF,
         build_threads: int = 0,
+        exact_max_floats: int | None = None,
     ) -> None:
         if dim <= 0:
             raise IndexInputError(f"dimension must be positive, got {dim}")
@@ -133,6 +138,7 @@ class WatchlistIndex:
         self.build_threads = build_threads or (os.cpu_count() or 1)
         """Threads hnswlib inserts with (0: every core): a rebuild of a large watchlist is a
         burst of work nothing else waits on, so it may use them all."""
+        self.exact_max_floats = exact_max_floats
         self._lock = ReadWriteLock()
         self._live: set[int] = set()
         self._deleted: set[int] = set()
@@ -159,8 +165,11 @@ class WatchlistIndex:
 
     @property
     def search_mode(self) -> str:
-        """``exact`` (numpy product, up to :data:`EXACT_MAX_FLOATS`) or ``hnsw``."""
-        return "exact" if len(self._live) * self.dim <= EXACT_MAX_FLOATS else "hnsw"
+        """``exact`` (numpy product, up to ``exact_max_floats``) or ``hnsw``."""
+        return "exact" if len(self._live) * self.dim <= self._exact_limit() else "hnsw"
+
+    def _exact_limit(self) -> int:
+        return EXACT_MAX_FLOATS if self.exact_max_floats is None else self.exact_max_floats
 
     def ids(self) -> list[int]:
         """Live template ids, sorted."""
@@ -192,7 +201,7 @@ class WatchlistIndex:
             if n == 0 or queries.shape[0] == 0:
                 return [[] for _ in range(queries.shape[0])]
             kk = min(k, n)
-            if n * self.dim <= EXACT_MAX_FLOATS:
+            if n * self.dim <= self._exact_limit():
                 return self._exact_search(queries, kk)
             try:
                 labels, distances = self._graph.knn_query(queries, k=kk, num_threads=1)

@@ -37,18 +37,6 @@ def _table(model: type[Alert] | type[OutboxMessage] | type[Cursor]) -> Table:
     return table
 
 
-async def _cursor(session: AsyncSession, account_id: str) -> Cursor:
-    row = (
-        await session.execute(
-            select(Cursor).where(Cursor.account_id == account_id).with_for_update()
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        row = Cursor(account_id=account_id, last_seq=0, acked_seq=0)
-        session.add(row)
-    return row
-
-
 async def stage(
     session: AsyncSession,
     recipients: Iterable[str],
@@ -148,74 +136,42 @@ _IN_CHUNK = 500
 """Ids per ``IN (...)`` list: far under SQLite's and PostgreSQL's bound-parameter limits."""
 
 
-async def _cursors(session: AsyncSession, accounts: Sequence[str]) -> dict[str, Cursor]:
-    """The cursors of ``accounts`` (locked for update; created at 0 when missing)."""
-    found: dict[str, Cursor] = {}
-    for i in range(0, len(accounts), _IN_CHUNK):
-        chunk = accounts[i : i + _IN_CHUNK]
-        result = await session.execute(
-            select(Cursor).where(Cursor.account_id.in_(chunk)).with_for_update()
-        )
-        found.update((c.account_id, c) for c in result.scalars())
-    for account_id in accounts:
-        if account_id not in found:
-            cursor = Cursor(account_id=account_id, last_seq=0, acked_seq=0)
-            session.add(cursor)
-            found[account_id] = cursor
-    return found
-
-
 async def positions(session: AsyncSession, account_id: str) -> tuple[int, int]:
     """``(last_seq, acked_seq)`` of a recipient."""
     row = await session.get(Cursor, account_id)
     return (0, 0) if row is None else (row.last_seq, row.acked_seq)
 
 
-async def acknowledge(
-    session: AsyncSession, account_id: str, seq: int, now: float, *, officer: bool
-) -> int:
-    """Record that a recipient holds every message up to ``seq`` and drop them.
-
-    A seq above the last issued one is clamped to it (a client cannot acknowledge the future).
-    For officers, the first acknowledgement of a message about an alert stamps the alert's
-    officer-acknowledgement time.
-
-    Returns:
-        The acknowledged seq now on record.
-    """
-    cursor = await _cursor(session, account_id)
-    upto = max(0, min(int(seq), cursor.last_seq))
-    if upto > cursor.acked_seq:
-        if officer:
-            alert_ids = (
-                await session.execute(
-                    select(OutboxMessage.alert_id).where(
-                        OutboxMessage.account_id == account_id,
-                        OutboxMessage.seq <= upto,
-                        OutboxMessage.alert_id.is_not(None),
-                    )
-                )
-            ).scalars().all()
-            if alert_ids:
-                await session.execute(
-                    update(Alert)
-                    .where(Alert.id.in_(set(alert_ids)), Alert.acked_at.is_(None))
-                    .values(acked_at=now)
-                )
-        cursor.acked_seq = upto
-    await session.execute(
-        delete(OutboxMessage).where(
-            OutboxMessage.account_id == account_id, OutboxMessage.seq <= upto
+async def _positions_many(
+    session: AsyncSession, accounts: Sequence[str]
+) -> dict[str, tuple[int, int]]:
+    """``(last_seq, acked_seq)`` of each account that has a cursor, locked for update
+    (PostgreSQL; SQLite's writer is already exclusive). Rows, not ORM objects: an ack burst
+    after a fan-out to 1,000 officers is 1,000 cursors, and building, tracking and flushing
+    an ORM object for each cost ~4x the alert's own transaction."""
+    cursors = _table(Cursor)
+    found: dict[str, tuple[int, int]] = {}
+    for i in range(0, len(accounts), _IN_CHUNK):
+        chunk = accounts[i : i + _IN_CHUNK]
+        rows = await session.execute(
+            select(cursors.c.account_id, cursors.c.last_seq, cursors.c.acked_seq)
+            .where(cursors.c.account_id.in_(chunk)).with_for_update()
         )
-    )
-    return cursor.acked_seq
+        found.update((str(a), (int(last), int(acked))) for a, last, acked in rows.all())
+    return found
 
 
 async def acknowledge_many(
     session: AsyncSession, acks: Mapping[str, Sequence[tuple[int, float]]],
     officers: frozenset[str] | set[str],
 ) -> dict[str, int]:
-    """Several recipients' acknowledgements in one transaction (see :func:`acknowledge`).
+    """Record that each recipient holds every message up to its highest acknowledged seq,
+    and drop those messages from the outbox; several recipients in one transaction.
+
+    A seq above the last one issued to the recipient is clamped to it (a client cannot
+    acknowledge the future), and an acknowledged seq never moves back. For officers, the
+    first acknowledgement covering a message about an alert stamps the alert's
+    officer-acknowledgement time.
 
     Args:
         session: an open transaction.
@@ -224,21 +180,43 @@ async def acknowledge_many(
             the alerts' officer-acknowledgement time, with the time the covering ack arrived).
 
     Returns:
-        The acknowledged seq now on record, per account.
+        The acknowledged seq now on record, per account (0 for an account that was never
+        sent a durable message).
     """
     accounts = list(acks)
     if not accounts:
         return {}
-    cursors = await _cursors(session, accounts)
+    known = await _positions_many(session, accounts)
     done: dict[str, int] = {}
     bounds: dict[str, tuple[int, int]] = {}
     for account_id in accounts:
-        cursor = cursors[account_id]
-        upto = max(0, min(max(int(s) for s, _ in acks[account_id]), cursor.last_seq))
-        if upto > cursor.acked_seq:
-            bounds[account_id] = (cursor.acked_seq, upto)
-            cursor.acked_seq = upto
-        done[account_id] = cursor.acked_seq
+        last, acked = known.get(account_id, (0, 0))
+        upto = max(0, min(max(int(s) for s, _ in acks[account_id]), last))
+        if upto > acked:
+            bounds[account_id] = (acked, upto)
+            acked = upto
+        done[account_id] = acked
+    # Recipients that acknowledged everything issued to them (the usual case: the ack of the
+    # message just pushed) are written by set-based statements, ``IN (...)`` per chunk, with
+    # no parameters per recipient; the others by one executemany each.
+    whole = [a for a, (_, upto) in bounds.items() if upto == known[a][0]]
+    part = {a: upto for a, (_, upto) in bounds.items() if upto != known[a][0]}
+    cursors = _table(Cursor)
+    for i in range(0, len(whole), _IN_CHUNK):
+        await session.execute(
+            update(cursors).where(cursors.c.account_id.in_(whole[i : i + _IN_CHUNK]))
+            .values(acked_seq=cursors.c.last_seq)
+        )
+    if part:
+        # The guard keeps an acknowledged seq monotonic even if two batches ever raced (they
+        # do not: the write lock serialises them).
+        await session.execute(
+            update(cursors)
+            .where(cursors.c.account_id == bindparam("b_account"),
+                   cursors.c.acked_seq < bindparam("b_upto"))
+            .values(acked_seq=bindparam("b_upto")),
+            [{"b_account": a, "b_upto": upto} for a, upto in part.items()],
+        )
     stamps = await _alert_ack_times(
         session, {a: b for a, b in bounds.items() if a in officers}, acks
     )
@@ -250,12 +228,19 @@ async def acknowledge_many(
             .values(acked_at=bindparam("b_at")),
             [{"b_id": alert_id, "b_at": at} for alert_id, at in stamps.items()],
         )
+    # Only recipients whose acknowledged seq moved: rows at or below an earlier one were
+    # deleted when it was recorded, and new rows are always staged above it. For those that
+    # acknowledged everything issued, that is every row they have.
     outbox = _table(OutboxMessage)
-    await session.execute(
-        delete(outbox).where(outbox.c.account_id == bindparam("b_account"),
-                             outbox.c.seq <= bindparam("b_upto")),
-        [{"b_account": a, "b_upto": done[a]} for a in accounts],
-    )
+    for i in range(0, len(whole), _IN_CHUNK):
+        await session.execute(
+            delete(outbox).where(outbox.c.account_id.in_(whole[i : i + _IN_CHUNK])))
+    if part:
+        await session.execute(
+            delete(outbox).where(outbox.c.account_id == bindparam("b_account"),
+                                 outbox.c.seq <= bindparam("b_upto")),
+            [{"b_account": a, "b_upto": upto} for a, upto in part.items()],
+        )
     return done
 
 

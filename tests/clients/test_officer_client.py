@@ -328,3 +328,26 @@ async def test_card_output_shows_the_probe_and_reference_photos_not_their_urls()
     assert "photo unavailable: HTTP 404" in text
     # Drawn: graphics escapes on a capable terminal, else half-blocks or shades (no tty here).
     assert any(mark in text for mark in ("▀", "▄", "░", "▒", "▓", "\x1b_G", "\x1bP"))
+
+
+def test_card_output_says_state_changes_not_every_sighting() -> None:
+    import io
+
+    from rich.console import Console
+
+    from tui.officer_view import CardOutput
+
+    raised = msgspec.json.decode(GOLDEN_RAISED, type=AlertRaised)
+    out = io.StringIO()
+    cards = CardOutput(Console(file=out, width=120, color_system=None), lambda: None)
+    cards.message(raised, raised.alert, raised.alert.first_seen)
+    alert = raised.alert
+    for n in range(1, 4):  # three more sightings: nothing to act on
+        alert = msgspec.structs.replace(alert, version=alert.version + 1,
+                                        sightings=alert.sightings + 1)
+        cards.message(AlertUpdated(seq=raised.seq + n, alert=alert), alert, alert.last_seen)
+    assert "update" not in out.getvalue()
+    closed = msgspec.structs.replace(alert, version=alert.version + 1, state="dismissed")
+    cards.message(AlertUpdated(seq=raised.seq + 9, alert=closed), closed, closed.last_seen)
+    assert out.getvalue().count(f"update {alert.id}") == 1
+    assert "dismissed" in out.getvalue()

@@ -246,3 +246,13 @@ def test_cli_verify_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str
     asyncio.run(prepare(True))
     assert vigil(["audit", "verify", *args]) == 1
     assert "record 2 (edited)" in capsys.readouterr().err
+    # --after-seq holds what the store's integers hold: past 2^63 - 1 it is a usage error (it
+    # was an OverflowError traceback from the SQLite driver).
+    for bad in (str(2**63), "-1", "ten"):
+        with pytest.raises(SystemExit) as usage:
+            vigil(["audit", "export", "--after-seq", bad, "--out", str(out), *args])
+        assert usage.value.code == 2
+        assert "--after-seq" in capsys.readouterr().err
+    assert vigil(["audit", "export", "--after-seq", str(2**63 - 1), "--out", str(out),
+                  *args]) == 0
+    assert out.read_text() == ""

@@ -463,3 +463,51 @@ async def test_demo_pairing_line_pairs_a_browser_as_the_demo_officer(
     phone = await pair_phone(browser, found.group(1))
     await expect(phone.page.locator("#callsign")).to_have_text(PHONE_CALL_SIGN)
     await phone.context.close()
+
+
+async def axe_violations(page: Page, axe: str) -> list[str]:
+    """axe-core's violations on the page as it is, in both colour schemes."""
+    found = []
+    for scheme in ("light", "dark"):
+        await page.emulate_media(color_scheme=scheme)
+        await page.evaluate(axe)  # by the devtools protocol: the page's CSP does not apply
+        result = await page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        found += [f"{scheme}: {v['id']} ({v['impact']}) at {[n['target'] for n in v['nodes']]}"
+                  for v in result["violations"]]
+    await page.emulate_media(color_scheme="light")
+    return found
+
+
+async def test_every_screen_passes_axe_core(
+    app_live: LiveServer, photos: Photos, browser: Browser
+) -> None:
+    """Deque's axe-core rules (WCAG 2 A/AA and best practices) on each screen an officer
+    meets: pairing, alerts, an assignment, its decline form, the resolve form, unpaired."""
+    axe_package = pytest.importorskip(
+        "axe_playwright_python", reason="axe-playwright-python is a test dependency: make install")
+    axe = (Path(axe_package.__file__).parent / "axe.min.js").read_text()
+    world = await build_world(app_live, photos)
+    phone = await paired(world, browser)
+    page = phone.page
+    seen = {"alerts": await axe_violations(page, axe)}
+    _, dispatcher = await assigned_alert(world, photos, phone)
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('img.photo')].every(i => i.naturalWidth > 0)",
+        timeout=UI_WAIT_MS)
+    seen["assignment"] = await axe_violations(page, axe)
+    await page.get_by_role("button", name="Decline…").click()
+    seen["decline form"] = await axe_violations(page, axe)
+    await page.get_by_role("button", name="Decline…").click()
+    await page.get_by_role("button", name="Accept").click()
+    await expect(page.get_by_role("button", name="Resolve")).to_be_visible(timeout=UI_WAIT_MS)
+    seen["resolve form"] = await axe_violations(page, axe)
+    page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+    await page.get_by_role("button", name="Unpair this phone").click()
+    await expect(page.locator("#ended-title")).to_be_visible(timeout=UI_WAIT_MS)
+    seen["unpaired"] = await axe_violations(page, axe)
+    await page.get_by_role("button", name="Pair again").click()
+    await expect(page.locator("#pair-title")).to_be_visible()
+    seen["pairing"] = await axe_violations(page, axe)
+    await dispatcher.close()
+    await phone.context.close()
+    assert {screen: v for screen, v in seen.items() if v} == {}

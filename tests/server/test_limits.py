@@ -12,6 +12,7 @@ import msgspec
 import pytest
 from websockets.asyncio.client import connect
 
+from server.cli import main as vigil
 from server.settings import load_settings
 from server.ws.camera import FRAME_OVERHEAD
 from server.ws.connection import RateLimiter
@@ -276,6 +277,27 @@ async def test_values_the_store_cannot_hold_or_that_mean_nothing_are_refused(
     await enrol(wm, wl["id"], photos.subject, "S", image_date="1999-12-31")
     for api in (admin, wm):
         await api.close()
+
+
+def test_cli_token_values_are_bounded_like_rest(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``vigil token create`` refuses what REST refuses, with a message and exit 2: a call sign
+    its column cannot hold, an expiry that is not a time (NaN never expired), past or beyond
+    year 9999. Nothing is written for a refused account."""
+    data = ["--data-dir", str(tmp_path / "data")]
+    for extra in (["--expires-days", "nan"], ["--expires-days", "-1"], ["--expires-days", "0"]):
+        with pytest.raises(SystemExit) as usage:
+            vigil(["token", "create", "--role", "dispatcher", "--name", "d", *extra, *data])
+        assert usage.value.code == 2
+        assert "--expires-days" in capsys.readouterr().err
+    for extra in (["--name", "n" * 65], ["--name", "pc", "--call-sign", "c" * 65],
+                  ["--name", "pc", "--expires-days", "1e300"]):
+        assert vigil(["token", "create", "--role", "officer", *extra, *data]) == 2
+        assert "vigil token create: " in capsys.readouterr().err
+    assert vigil(["token", "list", *data]) == 0
+    assert capsys.readouterr().out == ""
+    assert vigil(["token", "create", "--role", "officer", "--name", "pc", "--expires-days",
+                  "0.5", *data]) == 0
 
 
 def test_documented_limits_match_the_server() -> None:

@@ -12,12 +12,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from server.store.db import Database
 from server.store.group_commit import AckBatcher
-from server.store.models import Alert, Deployment, OutboxMessage, Watchlist
-from server.store.outbox import encoder_for, pending, positions, stage
+from server.store.models import Alert, Cursor, Deployment, OutboxMessage, Watchlist
+from server.store.outbox import acknowledge_many, encoder_for, pending, positions, stage
 from shared.protocol.common import AlertCommand, Durable
 from shared.protocol.dispatch import DispatchIn, DispatchOut
 from shared.protocol.officer import AlertWithdrawn, OfficerIn, OfficerOut
@@ -133,3 +133,39 @@ def test_every_alert_decision_is_an_alert_command() -> None:
             assert ("alert_id" in cls.__struct_fields__) == issubclass(cls, AlertCommand), cls
             if issubclass(cls, AlertCommand):
                 assert cls.__struct_fields__[:2] == ("ref", "alert_id"), cls
+
+
+async def test_fan_out_and_its_ack_burst_build_no_orm_object_per_recipient(db: Database) -> None:
+    """Staging to 1,200 recipients and their acks (all of what was issued, or part of it) are
+    Core statements: no ORM object is built or loaded for a recipient's cursor or outbox row,
+    and the outcome is the one the delivery rules give."""
+    built: list[str] = []
+
+    def on_object(target: Any, *_: Any) -> None:
+        built.append(type(target).__name__)
+
+    hooks = [(model, name) for model in (Cursor, OutboxMessage) for name in ("init", "load")]
+    for model, name in hooks:
+        event.listen(model, name, on_object)
+    try:
+        async with db.sessions() as session, session.begin():
+            await stage(session, ACCOUNTS, _build, alert_id="alr-1", now=1.0)
+            await stage(session, ACCOUNTS[:2], _build, alert_id="alr-2", now=1.0)
+        acks = {a: [(1, 10.0)] for a in ACCOUNTS}  # the first two also hold seq 2: partial
+        acks["nobody"] = [(5, 10.0)]  # never sent anything: stays at 0
+        async with db.sessions() as session, session.begin():
+            done = await acknowledge_many(session, acks, set(ACCOUNTS))
+    finally:
+        for model, name in hooks:
+            event.remove(model, name, on_object)
+    assert built == []
+    assert done == {**{a: 1 for a in ACCOUNTS}, "nobody": 0}
+    async with db.sessions() as session:
+        assert await positions(session, ACCOUNTS[0]) == (2, 1)
+        assert await positions(session, ACCOUNTS[5]) == (1, 1)
+        assert await positions(session, "nobody") == (0, 0)
+        assert [s for s, _ in await pending(session, ACCOUNTS[0], 0, 10)] == [2]
+        left = (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar()
+        acked_at = (await session.execute(select(Alert.acked_at).where(Alert.id == "alr-1")))
+    assert left == 2
+    assert acked_at.scalar() == 10.0

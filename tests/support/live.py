@@ -14,7 +14,7 @@ from typing import Any
 import uvicorn
 from litestar import Litestar
 
-from server.app import create_app, drain
+from server.app import create_app, drain, websocket_transport
 from server.recognition.engine import FaceEngine
 from server.runtime import AuditHook, Clock, Runtime
 from server.settings import Settings, load_settings
@@ -139,7 +139,7 @@ class LiveServer(ServerInfo):
             self.app = self._app()
         server = uvicorn.Server(uvicorn.Config(
             self.app, lifespan="on", log_level="warning",
-            ws_max_size=self.settings.max_image_bytes + 65_536,
+            **websocket_transport(self.settings),
         ))
         task = asyncio.create_task(server.serve(sockets=[self.sock]))
         self.server, self.task = server, task

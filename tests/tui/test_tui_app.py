@@ -345,3 +345,21 @@ async def test_the_cursor_follows_its_incident_and_new_incidents_are_announced()
             assigned_call_sign="Alpha-1")))
         await eventually(lambda: queue_ids(app) == ["al-2", "al-1", "al-3"])
         assert selected() == "al-1"
+
+
+async def test_a_new_sighting_is_offered_to_the_officer_already_on_the_incident() -> None:
+    # Bravo-2 (busy, farther than Alpha-1) accepted the first alert of Subject 1's incident.
+    accepted = alert(1, state="accepted", assigned_officer_id="of-2",
+                     assigned_call_sign="Bravo-2")
+    again = alert(2, entry_id="en-1", incident_id="al-1", camera="cam-2")
+    conn = ScriptedConnection([snapshot((accepted, again), last_seq=2)])
+    app = make_app(conn)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await eventually(lambda: queue_ids(app) == ["al-1"])
+        await pilot.press("a")
+        await eventually(lambda: isinstance(app.screen, AssignScreen))
+        await pilot.press("enter")
+        await eventually(lambda: len(conn.requests) == 1)
+        command = conn.requests[0]
+        assert isinstance(command, AssignAlert)
+        assert (command.alert_id, command.officer_id) == ("al-2", "of-2")

@@ -119,3 +119,28 @@ def test_times_are_local_with_the_date_when_not_today() -> None:
     assert fmt.when(T0 + 60, T0 + 600) == "14:14:20"
     assert fmt.when(T0 - 86400, T0) == "20 Sep 14:13"
     assert fmt.when(T0 - 15 * 3600, T0) == "20 Sep 23:13"
+
+
+def test_the_timeline_shows_what_people_did_on_the_incidents_other_alerts() -> None:
+    from shared.protocol.alerts import AlertEvent
+    from tui.dispatch.screens.detail import timeline
+
+    state = DispatchState(clock=lambda: T0 + 600)
+    first = alert(1, state="accepted", assigned_officer_id="of-1", assigned_call_sign="Alpha-1",
+                  events=(
+                      AlertEvent(at=T0 + 60, actor="system", action="raised"),
+                      AlertEvent(at=T0 + 70, actor="system", action="sighted"),
+                      AlertEvent(at=T0 + 80, actor="acc-dee", action="assigned",
+                                 actor_name="Dispatcher Dee", detail="officer=of-1"),
+                      AlertEvent(at=T0 + 90, actor="acc-dee", action="note",
+                                 actor_name="Dispatcher Dee", detail="blue jacket"),
+                  ))
+    again = alert(2, camera="cam-2", entry_id="en-1", incident_id="al-1")
+    state.apply(snapshot((first, again)))
+    lines = timeline(again, state).plain.splitlines()
+    assert lines == [
+        "14:14:20 raised      system  · Gate A alert",
+        "14:14:40 assigned    Dispatcher Dee: Alpha-1  · Gate A alert",
+        "14:14:50 note        Dispatcher Dee: blue jacket  · Gate A alert",
+        "14:15:20 raised      system",
+    ]

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Footer, Static
 
-from shared.protocol.alerts import AlertView
+from shared.protocol.alerts import AlertEvent, AlertView
 from tui.dispatch import format as fmt
 from tui.dispatch.config import ImageMode
 from tui.dispatch.messages import StateChanged
@@ -124,16 +124,27 @@ OFFICER_REF = re.compile(r"officer=(\S+)")
 
 
 def timeline(alert: AlertView, state: DispatchState | None = None) -> Text:
-    """Who did what, by name or call sign (ids only in the detail's facts)."""
+    """Who did what, by name or call sign (ids only in the detail's facts).
+
+    The incident's other alerts add what people did on them (assignments, notes, outcomes;
+    not their sightings), marked with their camera: a note put on the alert the officer has
+    is seen here too, whichever alert of the incident the detail shows.
+    """
     state = state or DispatchState()
+    entries: list[tuple[AlertEvent, str]] = [(e, "") for e in alert.events]
+    for other in state.incident_of(alert).alerts:
+        if other.id != alert.id:
+            entries += [(e, other.camera_name) for e in other.events if e.action != "sighted"]
     text = Text()
-    for event in sorted(alert.events, key=lambda e: e.at):
+    for event, camera in sorted(entries, key=lambda entry: entry[0].at):
         text.append(f"{fmt.when(event.at, state.now())} ", style="dim")
         text.append(f"{event.action:<11}", style="bold")
         text.append(f" {state.actor_name(event.actor, event.actor_name)}")
         if event.detail:
             detail = OFFICER_REF.sub(lambda m: state.actor_name(m.group(1)), event.detail)
             text.append(f": {detail}", style="italic")
+        if camera:
+            text.append(f"  · {camera} alert", style="dim")
         text.append("\n")
     return text or Text("no events", style="dim")
 

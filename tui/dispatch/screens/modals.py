@@ -29,7 +29,9 @@ REASON_LABELS: dict[DismissReason, str] = {
 
 
 class AssignScreen(ModalScreen[str | None]):
-    """Officers sorted by distance to the camera; the nearest available one preselected.
+    """Officers sorted by distance to the camera; preselected: the officer already on
+    another alert of the same incident (a new sighting of the person they are looking for),
+    else the nearest available one.
 
     Returns the chosen officer's id, or None when cancelled.
     """
@@ -41,15 +43,20 @@ class AssignScreen(ModalScreen[str | None]):
         self.state = state
         self.alert = alert
         self.rows = state.officers_near(alert)
+        on_it = next((a.assigned_officer_id for a in state.incident_of(alert).alerts
+                      if a.id != alert.id and a.state in ("assigned", "accepted")
+                      and a.assigned_officer_id in state.officers), None)
         suggestion = state.suggest_officer(alert)
-        self.suggested = suggestion.id if suggestion else None
+        self.on_incident = on_it is not None
+        self.suggested = on_it or (suggestion.id if suggestion else None)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(f"Assign {self.alert.display_name} · {self.alert.camera_name}",
                         classes="dialog-title")
             yield DataTable(id="assign-officers", cursor_type="row")
-            hint = ("nearest available officer preselected" if self.suggested
+            hint = ("the officer already on this incident preselected" if self.on_incident
+                    else "nearest available officer preselected" if self.suggested
                     else "no available officer with a known position")
             yield Label(hint, classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
