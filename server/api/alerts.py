@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import File
 from sqlalchemy import Select, select
 
@@ -23,6 +23,7 @@ from server.services.alerts import AlertService
 from server.store.models import Alert, AlertRecipient, Entry, Officer
 from server.store.views import alert_view, alert_views
 from shared.protocol.alerts import AlertView
+from shared.protocol.base import AlertState
 
 VIEWERS = roles("dispatcher", "officer")
 """Alert cards (names, reasons, places) are for the people acting on an alert. Auditors get
@@ -52,11 +53,13 @@ class AlertController(Controller):
     @get("/", operation_id="listAlerts")
     async def list_alerts(
         self, rt: RuntimeDep, principal: PrincipalDep,
-        alert_state: Annotated[str | None, QueryParameter(name="state")] = None,
-        deployment_id: FromQuery[str | None] = None,
-        camera_id: FromQuery[str | None] = None, limit: FromQuery[int] = 200,
+        alert_state: Annotated[AlertState | None, QueryParameter(name="state")] = None,
+        deployment_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        camera_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> list[AlertView]:
-        """Alerts, newest first, filtered by state, deployment or camera."""
+        """Alerts, newest first, filtered by state, deployment or camera (at most ``limit``,
+        1 to 1,000). An unknown state or a limit out of range is a 400, not an empty list."""
         query: Select[Any] = select(Alert).order_by(Alert.first_seen.desc())
         if principal.role == "officer":
             query = query.join(AlertRecipient, AlertRecipient.alert_id == Alert.id).where(
@@ -67,7 +70,7 @@ class AlertController(Controller):
             query = query.where(Alert.deployment_id == deployment_id)
         if camera_id:
             query = query.where(Alert.camera_id == camera_id)
-        query = query.limit(max(1, min(limit, 1000)))
+        query = query.limit(limit)
         async with rt.db.sessions() as session:
             rows = (await session.execute(query)).scalars().all()
             return await alert_views(session, rows)

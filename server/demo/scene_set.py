@@ -6,6 +6,7 @@ given seed and set of installed images, and costs a few face detections (a few s
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,8 +29,11 @@ from server.demo.scenes import (
 )
 from server.recognition.engine import FaceEngine
 
-DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-"""``../shared/datasets`` beside the checkout, when present."""
+DATASETS = Path(
+    os.environ.get("VIGIL_DATASETS")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+)
+"""``$VIGIL_DATASETS``, else ``../shared/datasets`` beside the checkout, when present."""
 ORL = "orl_faces"
 """The watchlist's and the crowd's faces: anonymous volunteers photographed for research at the
 Olivetti Research Laboratory (1992-94); the dataset asks only that users credit the laboratory.

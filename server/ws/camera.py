@@ -59,6 +59,8 @@ async def camera_socket(socket: WebSocket[Any, Any, Any]) -> None:
             return
         camera_id = camera.id
         hub.register(conn.session, camera_id=camera_id)
+        if not await conn.still_valid(hello, camera_id=camera_id):
+            return
         await conn.welcome(principal)
         slot = FrameSlot()
 

@@ -26,6 +26,7 @@ from litestar import WebSocket
 from server.auth import Principal, authenticate
 from server.errors import VigilError
 from server.runtime import Runtime
+from server.store.models import Camera
 from server.store.outbox import positions
 from server.ws.hub import Hub
 from server.ws.session import Session
@@ -162,6 +163,29 @@ class Connection:
                                                name="ws-expiry")
         return hello, principal
 
+    async def still_valid(self, hello: Hello, *, camera_id: str | None = None) -> bool:
+        """Check the token again (and, for a camera, its binding) once the session is
+        registered with the hub; close (4001) and return False when it no longer holds.
+
+        A revocation (or a camera re-bound to another account) closes the sessions the hub
+        holds right after it commits. One committed between this connection's ``hello`` check
+        and its registration would find no session to close and the socket would stay open,
+        still receiving alerts; this second look, after registering, sees any such commit.
+        """
+        try:
+            async with self.runtime.db.sessions() as session:
+                principal = await authenticate(session, hello.token, self.runtime.clock())
+                camera = await session.get(Camera, camera_id) if camera_id else None
+        except VigilError as exc:
+            self.error(ErrorCode.UNAUTHORISED, exc.message, close=CloseCode.UNAUTHORISED)
+            return False
+        if camera_id is not None and (camera is None
+                                      or camera.account_id != principal.account_id):
+            self.error(ErrorCode.FORBIDDEN, "unknown camera id or not this token's camera",
+                       close=CloseCode.UNAUTHORISED)
+            return False
+        return True
+
     async def watch_expiry(self, expires_at: float) -> None:
         """Close this connection (fatal ``unauthorised``, 4001) once the runtime's clock
         reaches ``expires_at``: REST refuses the token from that instant, so the socket must
@@ -276,8 +300,10 @@ async def serve_json_role(
         accepted = await conn.handshake(decode)
         if accepted is None:
             return
-        _hello, signed_in = accepted
+        hello, signed_in = accepted
         hub.register(conn.session)
+        if not await conn.still_valid(hello):
+            return
         await conn.welcome(signed_in)
         if on_presence is not None:
             await on_presence(runtime, signed_in.account_id)

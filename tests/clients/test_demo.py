@@ -32,6 +32,11 @@ from server.demo.orchestrate import (
 from server.demo.scene_set import DATASETS, ORL, DemoPhotosMissing, build_scenes
 from server.recognition.image_io import read_image_file
 
+needs_orl = pytest.mark.skipif(
+    not (DATASETS / ORL).is_dir(),
+    reason=f"the demo's photos, the ORL face database, are not at {DATASETS / ORL}",
+)
+
 REQUIRED = ("frames", "faces_processed", "alerts_raised", "alerts_delivered",
             "latency_ms_p50", "latency_ms_p99")
 
@@ -75,11 +80,10 @@ def _best_similarity(engine: Any, image: np.ndarray, template: np.ndarray) -> li
     return sorted((float(v @ template) for v in vectors), reverse=True)
 
 
+@needs_orl
 def test_scenes_show_subjects_in_other_photos_among_passers_by(
     tmp_path: Path, dlib_engine: Any
 ) -> None:
-    if not (DATASETS / ORL).is_dir():
-        pytest.skip(f"{DATASETS / ORL} is not present")
     scenes = build_scenes(tmp_path, dlib_engine, scenes_per_camera=3, subject_every=2)
     assert scenes.subjects
     assert json.loads((tmp_path / "scenes.json").read_bytes())["size"] == [960, 540]
@@ -118,6 +122,7 @@ def test_without_the_orl_photos_the_demo_says_what_it_needs(
         build_scenes(tmp_path / "out", dlib_engine, datasets=tmp_path / "no-datasets")
 
 
+@needs_orl
 @pytest.mark.slow
 async def test_demo_headless_raises_and_delivers_alerts(tmp_path: Path) -> None:
     cwd = tmp_path / "cwd"
@@ -157,6 +162,7 @@ async def _read_until(stream: asyncio.StreamReader, marker: str, seen: list[str]
             return
 
 
+@needs_orl
 @pytest.mark.slow
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 async def test_ctrl_c_stops_the_demo_with_a_summary_that_points_at_nothing_gone(

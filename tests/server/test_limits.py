@@ -206,7 +206,7 @@ async def test_resume_past_the_last_issued_seq_does_not_stop_durable_messages(
 async def test_rest_values_out_of_bounds_get_a_typed_400(live: LiveServer) -> None:
     ids: dict[str, str] = {}
     apis: dict[str, Api] = {}
-    for role in ("admin", "authoriser", "auditor", "watchlist_manager"):
+    for role in ("admin", "authoriser", "auditor", "watchlist_manager", "dispatcher"):
         ids[role], token = await make_token(live.settings, role, role)
         apis[role] = Api(live.http, token)
     deployment = {"name": "d", "purpose": "locate_serious_crime_suspect", "place": "p",
@@ -231,6 +231,12 @@ async def test_rest_values_out_of_bounds_get_a_typed_400(live: LiveServer) -> No
         ("auditor", "GET", f"/api/audit?after_seq={2**63}", {}),
         ("auditor", "GET", "/api/audit?after_seq=-1", {}),
         ("auditor", "GET", f"/api/audit?limit={2**70}", {}),
+        # A filter that cannot match used to answer an empty list, a limit out of range was
+        # silently clamped.
+        ("dispatcher", "GET", "/api/alerts?state=bogus", {}),
+        ("dispatcher", "GET", "/api/alerts?limit=0", {}),
+        ("dispatcher", "GET", f"/api/alerts?limit={2**70}", {}),
+        ("dispatcher", "GET", f"/api/alerts?camera_id={'c' * 65}", {}),
     ]
     failures = []
     for role, method, path, kw in calls:
@@ -243,6 +249,7 @@ async def test_rest_values_out_of_bounds_get_a_typed_400(live: LiveServer) -> No
     await apis["admin"].call("POST", "/api/cameras", 201,
                              json={"name": "c", "id": "cam-edge", "lat": -90.0, "lon": 180.0})
     await apis["auditor"].call("GET", f"/api/audit?after_seq={MAX_INT64}", 200)
+    await apis["dispatcher"].call("GET", "/api/alerts?state=new&limit=1000", 200)
     for api in apis.values():
         await api.close()
 

@@ -8,12 +8,22 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from websockets.asyncio.client import connect
 
+import server.ws.connection as connection_ws
 import server.ws.dispatch as dispatch_ws
 import server.ws.officer as officer_ws
 from server.runtime import Runtime
-from server.store.models import AlertRecipient, Officer
-from tests.server.conftest import Api, LiveServer, Photos, build_world, make_token, open_ws
+from server.store.models import Account, AlertRecipient, Officer
+from tests.server.conftest import (
+    Api,
+    LiveServer,
+    Photos,
+    WsClient,
+    build_world,
+    make_token,
+    open_ws,
+)
 
 
 async def test_revoked_officer_is_disconnected_unrouted_and_unassignable(
@@ -68,6 +78,45 @@ async def test_revoked_camera_is_disconnected(live: LiveServer) -> None:
     messages = await camera.until_closed()
     assert camera.ws.close_code == 4001
     assert [m["code"] for m in messages if m["type"] == "error"] == ["unauthorised"]
+    await admin.close()
+
+
+@pytest.mark.parametrize(("path", "role"), [("/ws/officer", "officer"),
+                                          ("/ws/dispatch", "dispatcher"),
+                                          ("/ws/camera", "camera")])
+async def test_revocation_during_the_handshake_still_closes_the_socket(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch, path: str, role: str
+) -> None:
+    """A revocation committed after ``hello`` passed its token check but before the session
+    was registered with the hub: the hub had no session to close, so the socket stayed open
+    (receiving alerts). The connection now looks again once registered."""
+    account_id, token = await make_token(live.settings, role, "r")
+    _, admin_token = await make_token(live.settings, "admin", "root")
+    admin = Api(live.http, admin_token)
+    await admin.call("POST", "/api/cameras", 201,
+                     json={"id": "cam-1", "name": "c", "account_id":
+                           account_id if role == "camera" else None})
+    real = connection_ws.authenticate
+    calls: list[str] = []
+
+    async def revoked_meanwhile(session: Any, token: str | None, now: float) -> Any:
+        calls.append("hello" if not calls else "again")
+        principal = await real(session, token, now)
+        if len(calls) == 1:  # what POST /api/accounts/{id}/revoke does, at the worst moment
+            async with live.runtime.db.sessions() as other, other.begin():
+                await other.execute(update(Account).where(Account.id == account_id)
+                                    .values(revoked=True))
+            live.runtime.publisher.close_account(account_id, "this account was revoked")
+        return principal
+
+    monkeypatch.setattr(connection_ws, "authenticate", revoked_meanwhile)
+    client = WsClient(await connect(live.ws + path, max_size=None), path == "/ws/camera")
+    await client.send({"type": "hello", "token": token, "protocol": 1, "camera_id": "cam-1"})
+    messages = await client.until_closed(wait_s=20)
+    assert [m["type"] for m in messages] == ["error"], messages
+    assert (messages[0]["code"], messages[0]["fatal"]) == ("unauthorised", True)
+    assert client.ws.close_code == 4001
+    assert calls == ["hello", "again"]
     await admin.close()
 
 
