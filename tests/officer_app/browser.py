@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, WebSocket, expect
 
+from server.store.models import Officer
+from tests.server.conftest import World
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -93,3 +96,12 @@ async def pair_phone(browser: Browser, link: str, **context: Any) -> Phone:
     await page.goto(link)
     await expect(page.locator("#conn")).to_have_text("Online", timeout=UI_WAIT_MS)
     return phone
+
+
+async def officer_row(world: World, officer_id: str) -> Officer:
+    """The officer's row as the server stored it (status, last position)."""
+    rt = world.server.runtime  # type: ignore[attr-defined]
+    async with rt.db.sessions() as session:
+        row = await session.get(Officer, officer_id)
+        assert row is not None
+        return row

@@ -13,23 +13,14 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from server.store.models import Officer
 from tests.governance.helpers import send_frame
-from tests.officer_app.browser import ARTEFACTS, PHONE
+from tests.officer_app.browser import ARTEFACTS, PHONE, officer_row
 from tests.server.conftest import LiveServer, Photos, World, build_world, open_ws
 
 UI_WAIT_MS = 60_000
 
 # The scenario streams a real face and the card shows real photos: the dlib engine.
 pytestmark = pytest.mark.real_engine
-
-
-async def officer_row(world: World, officer_id: str) -> Officer:
-    rt = world.server.runtime  # type: ignore[attr-defined]
-    async with rt.db.sessions() as session:
-        row = await session.get(Officer, officer_id)
-        assert row is not None
-        return row
 
 
 async def alert_state(world: World, alert_id: str) -> str:

@@ -19,7 +19,6 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from server.officer_app.demo import PHONE_CALL_SIGN, phone_pairing_line
 from server.officer_app.static_files import FILES, STATIC
-from server.store.models import Officer
 from shared.protocol.base import MATCH_NOTICE, OUTCOMES
 from tests.governance.helpers import send_frame
 from tests.officer_app.browser import (
@@ -28,6 +27,7 @@ from tests.officer_app.browser import (
     PHONE,
     UI_WAIT_MS,
     Phone,
+    officer_row,
     pair_phone,
     require_chromium,
 )
@@ -108,14 +108,6 @@ FOCUSED_JS = """
     (el.getAttribute("aria-label") || el.textContent || el.id).trim() : null;
 }
 """
-
-
-async def officer_row(world: World, officer_id: str) -> Officer:
-    rt = world.server.runtime  # type: ignore[attr-defined]
-    async with rt.db.sessions() as session:
-        row = await session.get(Officer, officer_id)
-        assert row is not None
-        return row
 
 
 async def until(check: Any, what: str) -> None:

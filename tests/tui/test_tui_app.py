@@ -25,6 +25,18 @@ from tui.dispatch.screens.modals import AssignScreen, DismissScreen, HelpScreen
 from tui.dispatch.widgets.alert_queue import AlertQueue
 
 
+async def assign_preselected(pilot: Any, app: DispatchApp,
+                             conn: ScriptedConnection) -> AssignAlert:
+    """Press ``a`` on the selected row and confirm the officer the dialog preselected."""
+    await pilot.press("a")
+    await eventually(lambda: isinstance(app.screen, AssignScreen))
+    await pilot.press("enter")
+    await eventually(lambda: len(conn.requests) == 1)
+    command = conn.requests[0]
+    assert isinstance(command, AssignAlert)
+    return command
+
+
 def make_app(conn: ScriptedConnection, photo: bytes = b"", **kw: Any) -> DispatchApp:
     async def fetch(url: str) -> bytes:
         if not photo:
@@ -68,12 +80,7 @@ async def test_assign_with_keys_sends_the_preselected_nearest_available() -> Non
     app = make_app(conn)
     async with app.run_test(size=(100, 30)) as pilot:
         await eventually(lambda: queue_ids(app) == ["al-1"])
-        await pilot.press("a")
-        await eventually(lambda: isinstance(app.screen, AssignScreen))
-        await pilot.press("enter")
-        await eventually(lambda: len(conn.requests) == 1)
-        command = conn.requests[0]
-        assert isinstance(command, AssignAlert)
+        command = await assign_preselected(pilot, app, conn)
         assert (command.alert_id, command.officer_id) == ("al-1", "of-1")
         # Nothing changes locally until the server says so.
         assert app.state.alerts["al-1"].state == "new"
@@ -260,10 +267,7 @@ async def test_a_command_in_flight_shows_pending_then_says_it_timed_out() -> Non
     app = make_app(conn)
     async with app.run_test(size=(80, 24)) as pilot:
         await eventually(lambda: queue_ids(app) == ["al-1"])
-        await pilot.press("a")
-        await eventually(lambda: isinstance(app.screen, AssignScreen))
-        await pilot.press("enter")
-        await eventually(lambda: len(conn.requests) == 1)
+        await assign_preselected(pilot, app, conn)
         await eventually(lambda: queue_cell(app, "al-1", "state") == "⧗ assign…")
         await pilot.press("enter")
         await eventually(lambda: isinstance(app.screen, DetailScreen))
@@ -356,10 +360,5 @@ async def test_a_new_sighting_is_offered_to_the_officer_already_on_the_incident(
     app = make_app(conn)
     async with app.run_test(size=(80, 24)) as pilot:
         await eventually(lambda: queue_ids(app) == ["al-1"])
-        await pilot.press("a")
-        await eventually(lambda: isinstance(app.screen, AssignScreen))
-        await pilot.press("enter")
-        await eventually(lambda: len(conn.requests) == 1)
-        command = conn.requests[0]
-        assert isinstance(command, AssignAlert)
+        command = await assign_preselected(pilot, app, conn)
         assert (command.alert_id, command.officer_id) == ("al-2", "of-2")
