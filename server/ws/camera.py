@@ -52,10 +52,7 @@ async def camera_socket(socket: WebSocket[Any, Any, Any]) -> None:
             return
         async with runtime.db.sessions() as session:
             camera = await session.get(Camera, hello.camera_id or "")
-        # Fail closed: a camera registered without a bound account accepts no token at all.
-        if camera is None or camera.account_id != principal.account_id:
-            conn.error(ErrorCode.FORBIDDEN, "unknown camera id or not this token's camera",
-                       close=CloseCode.UNAUTHORISED)
+        if not conn.camera_bound(camera, principal) or camera is None:  # None: for the types
             return
         camera_id = camera.id
         hub.register(conn.session, camera_id=camera_id)

@@ -179,8 +179,13 @@ class Connection:
         except VigilError as exc:
             self.error(ErrorCode.UNAUTHORISED, exc.message, close=CloseCode.UNAUTHORISED)
             return False
-        if camera_id is not None and (camera is None
-                                      or camera.account_id != principal.account_id):
+        return camera_id is None or self.camera_bound(camera, principal)
+
+    def camera_bound(self, camera: Camera | None, principal: Principal) -> bool:
+        """Whether ``camera`` exists and is bound to the token's account; if not, close
+        (fatal ``forbidden``, 4001). Fail closed: a camera registered without a bound account
+        accepts no token at all."""
+        if camera is None or camera.account_id != principal.account_id:
             self.error(ErrorCode.FORBIDDEN, "unknown camera id or not this token's camera",
                        close=CloseCode.UNAUTHORISED)
             return False
