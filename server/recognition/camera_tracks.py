@@ -160,9 +160,12 @@ class CameraTracks:
                               0 < self.refresh_s <= at - t.embedded_at)
                     for t in self._tracks.values()]
 
-    def scene(self) -> SceneHint:
+    def scene(self) -> SceneHint | None:
         """What the next frame's worker needs to detect only where needed (``motion``): the
-        last frame's grid, and whether the next frame is a full one."""
+        last frame's grid, and whether the next frame is a full one (None: every frame is,
+        ``full_every`` 1)."""
+        if self.full_every <= 1:
+            return None
         with self._lock:
             full = self._grid is None or self._since_full + 1 >= self.full_every
             return SceneHint(self._grid, full)
