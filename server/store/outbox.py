@@ -110,18 +110,13 @@ def encoder_for(message: Durable) -> Callable[[int], bytes]:
 
 async def _next_seqs(session: AsyncSession, accounts: Sequence[str]) -> dict[str, int]:
     """Advance the cursor of each account by one and return the new seqs (cursors missing
-    are created). Core statements: no ORM object per recipient."""
+    are created at seq 1). Core statements: no ORM object per recipient, and one statement
+    per chunk when every recipient has a cursor (the usual case: only a recipient's first
+    message creates it)."""
     cursors = _table(Cursor)
     seqs: dict[str, int] = {}
     for i in range(0, len(accounts), _IN_CHUNK):
         chunk = accounts[i : i + _IN_CHUNK]
-        have = set((await session.execute(
-            select(cursors.c.account_id).where(cursors.c.account_id.in_(chunk))
-        )).scalars())
-        missing = [a for a in chunk if a not in have]
-        if missing:
-            await session.execute(insert(cursors), [
-                {"account_id": a, "last_seq": 0, "acked_seq": 0} for a in missing])
         # The UPDATE locks the rows (PostgreSQL) as the old SELECT ... FOR UPDATE did.
         rows = await session.execute(
             update(cursors).where(cursors.c.account_id.in_(chunk))
@@ -129,6 +124,11 @@ async def _next_seqs(session: AsyncSession, accounts: Sequence[str]) -> dict[str
             .returning(cursors.c.account_id, cursors.c.last_seq)
         )
         seqs.update((str(a), int(s)) for a, s in rows.all())
+        missing = [a for a in chunk if a not in seqs]
+        if missing:
+            await session.execute(insert(cursors), [
+                {"account_id": a, "last_seq": 1, "acked_seq": 0} for a in missing])
+            seqs.update((a, 1) for a in missing)
     return seqs
 
 
