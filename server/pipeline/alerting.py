@@ -24,10 +24,8 @@ from server.domain.alerts import CLOSED_STATES
 from server.domain.assignment import Candidate, within_radius
 from server.pipeline.analysis import Match
 from server.runtime import Core, Runtime
-from server.store.active_officers import active_officer_positions
 from server.store.incidents import incident_for
 from server.store.models import (
-    Account,
     Alert,
     AlertEventRow,
     AlertRecipient,
@@ -41,13 +39,6 @@ from shared.geo import valid_position
 from shared.protocol.officer import AlertAssigned, AlertRaised, AlertUpdated, AlertWithdrawn
 
 log = logging.getLogger("vigil.alerts")
-
-
-async def dispatcher_ids(session: AsyncSession) -> list[str]:
-    rows = await session.execute(
-        select(Account.id).where(Account.role == "dispatcher", Account.revoked.is_(False))
-    )
-    return list(rows.scalars().all())
 
 
 async def officer_recipients(session: AsyncSession, alert_id: str) -> list[str]:
@@ -101,7 +92,7 @@ async def publish_change(
                               alert_id=alert.id, now=now)
         await session.execute(delete(AlertRecipient).where(
             AlertRecipient.alert_id == alert.id, AlertRecipient.account_id.in_(withdraw)))
-    others = (await dispatcher_ids(session)) + sorted(
+    others = (await runtime.routing.dispatchers()) + sorted(
         officers - set(withdraw) - ({assigned_to} if assigned_to else set())
     )
     staged += await stage(session, others, AlertUpdated(seq=0, alert=view), alert_id=alert.id,
@@ -244,12 +235,13 @@ async def _new_alert(
     # before writing, so a failed (even partial) write or transaction removes it again.
     probe.append(probe_abs)
     await asyncio.to_thread(_write_probe, probe_abs, match.probe_jpeg)
-    # Rows, not ORM objects: nothing per recipient but a tuple and a row of one insert.
-    officers = await active_officer_positions(session, runtime.clock())  # never revoked/expired
+    # From memory (server.store.routing): never revoked or expired officers, and nothing per
+    # recipient but a tuple and a row of one insert.
+    officers = await runtime.routing.officers(runtime.clock())
     nearby = within_radius(
         (Candidate(*row) for row in officers), lat, lon, dep.notify_radius_m,
     )
-    dispatchers = await dispatcher_ids(session)
+    dispatchers = await runtime.routing.dispatchers()
     event = AlertEventRow(alert_id=alert_id, at=now, actor="system", action="raised",
                           detail=f"similarity={match.similarity:.3f} "
                                  f"threshold={dep.threshold:.3f} {_basis(match)}")

@@ -5,6 +5,7 @@ range and every dispatcher, audited, and nothing at all for a deployment stopped
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from server.pipeline.alerting import raise_or_update
 from server.pipeline.analysis import Match
 from server.runtime import Runtime, open_runtime
 from server.store.audit import verify
-from server.store.models import Alert, AlertRecipient, Deployment, Entry, Officer
+from server.store.group_commit import OfficerUpdate
+from server.store.models import Account, Alert, AlertRecipient, Deployment, Entry, Officer
 from server.store.outbox import Staged, pending
 from server.store.views import alert_view
 from shared.protocol.codec import officer_out
@@ -151,3 +153,45 @@ async def test_a_stopped_deployment_or_removed_entry_keeps_nothing(
     async with rt.db.sessions() as session:
         assert (await session.execute(select(Alert.id))).first() is None
         assert not list((rt.settings.data_path / "probes").rglob("*.jpg"))
+
+
+async def test_routing_from_memory_follows_every_change_at_once(
+    runtime: tuple[Runtime, Recording, dict[str, str]],
+) -> None:
+    """Dispatchers and officers are held in memory (``server.store.routing``): a revoked
+    account, an officer who moved, a new dispatcher and an expiry reach the very next alert,
+    and alerts with nothing changed in between read nothing again."""
+    rt, publisher, ids = runtime
+
+    async def routed() -> set[str]:
+        publisher.staged.clear()
+        assert await _raise(rt)
+        return {s.account_id for s in publisher.staged}
+
+    assert await routed() == {ids["disp"], ids["near"]}
+    loads = rt.routing.loads
+    assert await routed() == {ids["disp"], ids["near"]}
+    assert rt.routing.loads == loads  # nothing changed: no read
+    async with rt.db.sessions() as session, session.begin():
+        far = await session.get(Officer, ids["far"])
+        near = await session.get(Account, ids["near"])
+        assert far is not None
+        assert near is not None
+        far.lat, far.lon = 51.5, -0.12  # walks up to the camera
+        near.revoked = True
+    assert await routed() == {ids["disp"], ids["far"]}
+    # An officer's position report goes through the group-committed writer.
+    await rt.officer_updates.submit(ids["far"], OfficerUpdate(52.5, -1.9, None, rt.clock()))
+    assert await routed() == {ids["disp"]}
+    async with rt.db.sessions() as session, session.begin():
+        account, _ = await create_account(session, role="dispatcher", name="disp2",
+                                          now=rt.clock())
+        far_account = await session.get(Account, ids["far"])
+        assert far_account is not None
+        far_account.expires_at = rt.clock() + 0.5
+        far = await session.get(Officer, ids["far"])
+        assert far is not None
+        far.lat, far.lon = 51.5, -0.12
+    assert await routed() == {ids["disp"], account.id, ids["far"]}
+    await asyncio.sleep(0.6)  # expires without any write: checked at use
+    assert await routed() == {ids["disp"], account.id}
