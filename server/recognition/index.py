@@ -23,29 +23,35 @@ visit a large share of the nodes to find the one close template, so recall needs
 (ef) and the walk is slow; the binary scan reads 6.4 MB of codes per probe at 100k, in order.
 Measured by ``make bench``'s ``index`` figure (1,000 mated and 500 random probes, one at a
 time, k 10, one thread; hnswlib with this index's previous M 32 / ef_construction 128, built
-with both cores; one run at load average 6-10 from other work, so the p99s are the machine's
-scheduling more than the searches; each ef alternated probe by probe with this index):
+with both cores; each ef alternated probe by probe with this index). Run A at load average
+4.2-6.6, run B at 6.3-10.3 from other work (B's p99s are the scheduler's more than the
+searches'; B had 64 candidates at 128-d and faiss's heap variant):
 
-==================  ======  ======  ========  ========  =========  ========  ======
-100k x 512          p50 ms  p99 ms  recall@1  recall@1  recall@10  build s   MB
-                                    mated     random    mated
-==================  ======  ======  ========  ========  =========  ========  ======
-HNSW ef 64          1.81    10.8    0.887     0.152     0.30       861       222
-HNSW ef 128         6.31    43.4    0.971     0.244     0.39
-HNSW ef 256         11.0    142     0.999     0.414     0.52
-binary, 64 re-rank  0.54    4.99    1.000     0.302     0.27       2.5       202
-==================  ======  ======  ========  ========  =========  ========  ======
+====================  ==============  ==============  ========  ========  =========  =====  ===
+100k x 512            p50 ms A / B    p99 ms A / B    recall@1  recall@1  recall@10  build  MB
+                                                      mated     random    mated      s A
+====================  ==============  ==============  ========  ========  =========  =====  ===
+HNSW ef 64            1.85 / 1.81     9.53 / 10.8     0.867     0.178     0.30       475    222
+HNSW ef 128           3.16 / 6.31     7.90 / 43.4     0.965     0.284     0.39
+HNSW ef 256           5.96 / 11.0     15.9 / 142      0.990     0.438     0.51
+binary, 64 re-rank    0.50 / 0.54     0.90 / 4.99     1.000     0.302     0.27       0.9    202
+====================  ==============  ==============  ========  ========  =========  =====  ===
 
-(alternating with ef 256 the binary search took 1.26 / 33.7 ms: 8.7x / 4.2x faster.) The scan
-is linear in the gallery: at 1M x 512 (by hand, load 6-8) p50 6.5-10 ms and p99 31-41 ms at
-recall@1 1.000, still under the graph's time at 100k, and a graph at 1M needs a wider ef
-still; so no graph is kept (1M misses the 2 ms target either way). Its weak point is the
-*other* neighbours: the 2nd..10th nearest random templates lie at cosine ~0.15-0.19, which
-sign bits barely tell apart from the rest, so recall@10 (and recall for random probes, whose
-best template is itself such a one) is low, as the graph's is at a usable ef; none of them is
-near a match threshold (0.45 for the ONNX model). Weak genuine matches lose first: at cosine
-0.35 to the template 0.65% were missed at 100k x 512 (0.1% with 256 candidates), at 0.4 none
-of 2,000. ``rerank`` widens the candidates (the bench sweeps 64 / 256 / 1,024).
+(recalls from run A; B's HNSW at ef 256 had 0.999. The target, p99 <= 2 ms at recall@1 >= 0.99,
+is met in A and not in B. Alternating with ef 256 the binary search took 1.18 / 5.61 ms in A,
+twice its time alone, likely because each walk through the 222 MB graph pushes the codes out
+of the caches: still 5.0x / 2.8x faster.) The scan is linear in the gallery: at 1M x 512 (by
+hand, load 6-8) p50 6.5-10 ms and p99 31-41 ms at recall@1 1.000, about the graph's time at
+100k, and a graph at 1M needs a wider ef still; so no graph is kept (1M misses the 2 ms
+target either way).
+
+Its weak point is the *other* neighbours: the 2nd..10th nearest random templates lie at
+cosine ~0.15-0.19, which sign bits barely tell apart from the rest, so recall@10 (and recall
+for random probes, whose best template is itself such a one) is low, as the graph's is at a
+usable ef; none of them is near a match threshold (0.45 for the ONNX model). Weak genuine
+matches lose first: at cosine 0.35 to the template 0.65% were missed at 100k x 512 (0.1% with
+256 candidates), at 0.4 none of 2,000. ``rerank`` widens the candidates (the bench sweeps
+64 / 256 / 1,024).
 
 Sign codes assume roughly centred data (a random 512-d gallery is; dlib's 128-d embeddings lie
 in a narrow cone, so raw sign bits would mostly agree): the codes are taken after subtracting
@@ -107,12 +113,13 @@ EXACT_MAX_FLOATS = 512_000
 product over the live templates (recall 1 for every neighbour); above it, the binary search is
 faster. Set from ``make bench``'s crossover sweep (the ``index`` figure's ``crossover``: one
 probe at a time through :meth:`WatchlistIndex.search`, both searches alternating on the same
-mated probes, numpy's BLAS and the scan each on one thread; load average 6-10): the ratio of
-medians, exact over binary, was at 512-d 0.94 at 500 templates, 1.11 at 1,000, 1.19 at 2,000,
-2.3 at 4,000, 4.4 at 8,000; at 128-d 0.79 at 1,000, 0.91 at 2,000, 1.16 at 4,000, 1.55 at
-8,000, 3.3 at 16,000. Both are under 0.25 ms up to there. One limit in floats fits both
-dimensions. A watchlist of 2,000 entries (the most in service) is searched exactly with a
-128-d model and binary with a 512-d one; ``search_mode`` says which is used."""
+mated probes, numpy's BLAS and the scan each on one thread), two runs at load average 4-6 and
+6-10: the ratio of medians, exact over binary, was at 512-d 0.94 / 0.94 at 500 templates,
+1.12 / 1.11 at 1,000, 1.39 / 1.19 at 2,000, 2.6 / 2.3 at 4,000; at 128-d 0.91 / 0.91 at
+2,000, 1.11 / 1.16 at 4,000, 1.49 / 1.55 at 8,000. Both are under 0.3 ms up to there. One
+limit in floats fits both dimensions. A watchlist of 2,000 entries (the most in service) is
+searched exactly with a 128-d model and binary with a 512-d one; ``search_mode`` says which is
+used."""
 
 Match = tuple[int, float]
 """``(template id, similarity)``."""
@@ -212,7 +219,7 @@ class WatchlistIndex:
 
     @property
     def binary_scan(self) -> str:
-        """What scans the sign codes: ``faiss`` or ``numpy`` (without faiss-cpu: slower)."""
+        """What scans the sign codes: ``faiss`` or ``numpy`` (without faiss-cpu: ~10x slower)."""
         return "faiss" if _faiss is not None else "numpy"
 
     def _exact_limit(self) -> int:
@@ -501,12 +508,13 @@ def default_rerank(dim: int) -> int:
 def _hamming_nearest(queries: Codes, codes: Codes, count: int) -> npt.NDArray[np.int64]:
     """Rows of the ``count`` codes nearest each query code by Hamming distance (unordered).
 
-    faiss scans with SIMD popcounts in one pass (0.4 ms at 100k x 64 bytes against ~2.3 ms for
-    numpy's three passes, same run); it is told to use one thread on every call, because the
-    setting is per calling thread and OpenMP threads spinning on a loaded 2-core machine took
-    the p99 from 4.5 to 104 ms. Its counting variant (``mc``) keeps a count per distance
-    instead of a heap of ``count`` entries: as fast at 64 candidates, and 0.59 against 1.15 ms
-    p50 at 1,024 (100k x 512, same run). numpy is the same search without faiss-cpu installed.
+    faiss scans with SIMD popcounts in one pass (0.4-0.6 ms p50 at 100k x 64 bytes, with the
+    re-rank; numpy's XOR, popcount and sum below took 5.7 ms, not the same run). It is told to
+    use one thread on every call, because the setting is per calling thread and OpenMP threads
+    spinning on a loaded 2-core machine took the p99 from 4.5 to 104 ms. Its counting variant
+    (``mc``) keeps a count per distance instead of a heap of ``count`` entries: as fast at 64
+    candidates, and 0.59 against 1.15 ms p50 at 1,024 (100k x 512, same run). numpy is the same
+    search without faiss-cpu installed.
     """
     if _faiss is not None:
         _faiss.omp_set_num_threads(1)
