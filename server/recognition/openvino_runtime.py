@@ -1,9 +1,9 @@
 """The face embedder on OpenVINO's CPU plugin, where it is installed and agrees with ONNX Runtime.
 
-Why: the FacePlugin embedder (MobileFaceNet-like, 112x112 -> 512, fixed batch 1) costs about
-13.5 ms of CPU per face in ONNX Runtime on one thread on the 2-core development machine and
-about 7 ms in OpenVINO with the same settings (``python -m bench --only recognition``, the
-``embed_runtimes`` comparison), with the same templates (max abs difference ~4e-7). The
+Why: the FacePlugin embedder (MobileFaceNet-like, 112x112 -> 512) costs about 14 ms of CPU
+per face in ONNX Runtime on one thread on the 2-core development machine and about 8 ms in
+OpenVINO with the same settings (``python -m bench --only onnx_sessions``, the
+``embed_runtimes`` comparison), with the same templates (max abs difference ~7e-7). The
 detector stays on ONNX Runtime: OpenVINO was not faster there (320x240: 3.6 vs 4.3 ms).
 
 Which runtime embeds is the ``embedder_runtime`` setting (:data:`RUNTIMES`):
@@ -143,8 +143,11 @@ class OpenVinoEmbedder:
     def run(self, blob: Floats) -> Floats:
         """Templates (not normalised) of ``N x 3 x H x W`` network input, one row each.
 
-        A fixed-batch graph runs once per input: reshaping it to a dynamic batch was
-        measured slower per face (bench ``recognition``, ``embed_runtimes``).
+        A graph with a dynamic batch (the installed FacePlugin embedder: the pack installer
+        makes it so) runs once per call, like ONNX Runtime's; one with a fixed batch once per
+        input. A copy compiled with a static batch of 1 was ~6 % cheaper per face one at a
+        time and no cheaper than the dynamic graph's batches of 4 (``embed_runtimes``), not
+        worth a second compiled graph per worker.
         """
         request = self._request()
         if self.dynamic_batch or len(blob) == 1:
