@@ -27,6 +27,9 @@ server's event-loop lag and RSS are sampled during each load for ``loop_lag`` an
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 import time
 from collections.abc import Iterator
 from itertools import cycle
@@ -56,16 +59,19 @@ SCENES = ("still", "walking")
 """``still``: a new composition every frame (no face is where it was: every face is new to
 the camera's tracks, the worst case for the per-frame work); ``walking``: four people cross
 the frame at once, each in view for several seconds, as in front of a street camera."""
+JPEG_QUALITY = 85
+"""The camera streamer's default ``jpeg_quality``: each distinct frame is encoded once at it."""
 PROFILE_FILE = "profile_server_4_cameras_gil.txt"
 WARM_UP_FRAMES = 4
 
 
 class Recorder:
-    """The officer client's output: receipt time of every alert raised."""
+    """The officer client's output: receipt time of every alert raised. Written by the
+    officer's thread, read by the bench's loop once the officer stopped."""
 
     def __init__(self) -> None:
         self.alerts: list[tuple[Any, float]] = []
-        self.connected = asyncio.Event()
+        self.connected = threading.Event()
 
     def message(self, message: Any, alert: Any, received_at: float) -> None:
         from shared.protocol.officer import AlertRaised
@@ -79,6 +85,69 @@ class Recorder:
 
     def result(self, action: str, alert_id: str, result: Any) -> None:
         return None
+
+
+class OfficerThread:
+    """The officer client on a thread and event loop of its own (named ``bench-officer``,
+    so :mod:`bench.cpu_split` counts its CPU apart from the cameras'), as a phone would be
+    a device apart from the cameras."""
+
+    def __init__(self, options: Any, recorder: Recorder) -> None:
+        self._options = options
+        self._recorder = recorder
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="bench-officer", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        from tui.officer import run_officer
+
+        async def go() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self._ready.set()
+            await run_officer(self._options, self._recorder, stop=self._stop)
+
+        try:
+            asyncio.run(go())
+        except BaseException as exc:  # reported by stop()
+            self.error = exc
+        finally:
+            self._ready.set()
+
+    async def connected(self, within_s: float) -> None:
+        if not await asyncio.to_thread(self._recorder.connected.wait, within_s):
+            raise TimeoutError(f"the officer did not connect in {within_s} s: {self.error}")
+
+    async def stop(self, within_s: float) -> None:
+        await asyncio.to_thread(self._ready.wait, within_s)
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop already ended
+                self._loop.call_soon_threadsafe(self._stop.set)
+        await asyncio.to_thread(self._thread.join, within_s)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the officer did not stop in {within_s} s")
+        if self.error is not None:
+            raise self.error
+
+
+def encode_frames(frames: list[list[Any]], quality: int) -> tuple[list[list[Any]], list[float]]:
+    """Each distinct frame JPEG-encoded once, as the camera streamer would (same function and
+    quality), and the time each encode took (ms). A camera unit encodes on its own hardware;
+    re-encoding the same bench frame on every send only loaded the cores the server needs."""
+    from tui.frame_source import EncodedFrame, prepare_jpeg
+
+    out, times = [], []
+    for camera in frames:
+        encoded = []
+        for image in camera:
+            start = time.perf_counter()
+            encoded.append(EncodedFrame(prepare_jpeg(image, resize=None, quality=quality)))
+            times.append((time.perf_counter() - start) * 1000)
+        out.append(encoded)
+    return out, times
 
 
 def scene_frames(seed: int, subjects: dict[str, list[FaceCut]],
@@ -133,16 +202,16 @@ def _alert_stats(alerts: list[tuple[Any, float]]) -> dict[str, Any]:
 
 async def _load(ctx: Context, srv: Any, world: Any, cameras: int,
                 frames: list[list[Any]], profile: bool = False) -> dict[str, Any]:
+    from bench.cpu_split import children, share, snapshot
     from bench.vigil_server import LAT, LON
     from tui.camera import CameraOptions, stream_camera
-    from tui.officer import OfficerOptions, run_officer
+    from tui.officer import OfficerOptions
 
     recorder = Recorder()
-    stop_officer = asyncio.Event()
-    officer = asyncio.create_task(run_officer(
+    officer = OfficerThread(
         OfficerOptions(server=srv.url, token=world.tokens["officer"][0], lat=LAT, lon=LON),
-        recorder, stop=stop_officer))
-    await asyncio.wait_for(recorder.connected.wait(), 30)
+        recorder)
+    await officer.connected(30)
     srv.lag()  # reset the probe: the figure covers this load only
     spy = None
     if profile:
@@ -150,6 +219,7 @@ async def _load(ctx: Context, srv: Any, world: Any, cameras: int,
         spy = start_py_spy(srv.pid, ctx.cfg.e2e_seconds, ctx.out_dir / PROFILE_FILE, gil=True)
     rss: list[float] = []
     streams = []
+    cpu_before, cpu_start = snapshot(srv.cpu(), children(srv.pid)), time.perf_counter()
     for i in range(cameras):
         def source(i: int = i) -> Iterator[Any]:
             return cycle(frames[i])
@@ -161,6 +231,8 @@ async def _load(ctx: Context, srv: Any, world: Any, cameras: int,
     while not all(s.done() for s in streams):
         rss.append(srv.rss_mb())
         await asyncio.wait(streams, timeout=1.0)
+    cpu = share(cpu_before, snapshot(srv.cpu(), children(srv.pid)),
+                time.perf_counter() - cpu_start, os.cpu_count() or 1)
     summaries = [s.result() for s in streams]
     await asyncio.to_thread(finish, spy)
     # let the last processed frames' alerts arrive
@@ -169,8 +241,7 @@ async def _load(ctx: Context, srv: Any, world: Any, cameras: int,
         seen = len(recorder.alerts)
         await asyncio.sleep(1.0)
     lag = srv.lag()
-    stop_officer.set()
-    await asyncio.wait_for(officer, 30)
+    await officer.stop(30)
     read = sum(s.frames_read for s in summaries)
     processed = sum(s.frames_processed for s in summaries)
     dropped = sum(s.dropped_local + s.dropped_server for s in summaries)
@@ -192,6 +263,7 @@ async def _load(ctx: Context, srv: Any, world: Any, cameras: int,
         "errors": [s.error for s in summaries if s.error],
         "loop_lag_ms": lag,
         "rss_mb": summarise(rss, unit="MB", digits=1),
+        "cpu_share": cpu,
     })
     return out
 
@@ -311,12 +383,17 @@ def run(ctx: Context) -> dict[str, Any]:
                 "first at the calibrated threshold")
             continue
         cameras = max(*LOADS, ctx.cfg.sweep_cameras) if engine == primary else max(LOADS)
-        scene_sets = {"still": [scene_frames(100 + i, mine, strangers) for i in range(cameras)],
-                      "walking": [walking_frames(200 + i, mine, strangers)
-                                  for i in range(cameras)]}
+        images = {"still": [scene_frames(100 + i, mine, strangers) for i in range(cameras)],
+                  "walking": [walking_frames(200 + i, mine, strangers) for i in range(cameras)]}
+        scene_sets: dict[str, list[list[Any]]] = {}
+        encode_ms: list[float] = []
+        for kind, sets in images.items():
+            scene_sets[kind], times = encode_frames(sets, JPEG_QUALITY)
+            encode_ms += times
         engines[engine] = _engine_run(ctx, engine, subjects, scene_sets,
                                       ctx.cfg.sweep_cameras if engine == primary else 0,
                                       engine == primary)
+        engines[engine]["camera_encode_ms"] = summarise(encode_ms)
     if no_onnx:
         engines["onnx"] = unavailable(no_onnx)
     elif "dlib" not in engines:
@@ -335,6 +412,7 @@ def run(ctx: Context) -> dict[str, Any]:
                   "subject among them about half the time; up to 3 enrolled subjects; "
                   "cooldown 0",
         "loads": main["loads"], "sweep": main["sweep"], "engines": engines,
+        "camera_encode_ms": main.get("camera_encode_ms"),
     }
     # Baseline: the same engine's single-thread pipeline on a 720p frame, measured by the
     # recognition figure in this run; the ratio is what queueing, the store and delivery add.
@@ -351,6 +429,22 @@ def run(ctx: Context) -> dict[str, Any]:
     return result
 
 
+def _cpu_note(cpu: dict[str, Any]) -> str:
+    """``cores used: server 1.2 (...), ...`` from a load's ``cpu_share``."""
+    if not cpu:
+        return ""
+    server, clients = cpu["server"], cpu["clients"]
+
+    def parts(d: dict[str, float]) -> str:
+        return ", ".join(f"{k} {v:.2f}" for k, v in sorted(d.items(), key=lambda kv: -kv[1])
+                         if k != "total" and v >= 0.01)
+
+    return (f"cores used: server {server['total']:.2f} ({parts(server)}), inference processes "
+            f"{cpu['inference_processes']:.2f}, clients {clients['total']:.2f} "
+            f"({parts(clients)}), other processes {cpu['other_processes']:.2f}, "
+            f"idle {cpu['idle']:.2f} of {cpu['cores']}")
+
+
 def rows(result: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     for engine, figure in result["engines"].items():
@@ -364,6 +458,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
             stages = " / ".join(f"{k} {fmt(v['median'])}" for k, v in load["stages_ms"].items())
             lag = load["loop_lag_ms"]
             sent = [v for v in load["capture_to_send_ms_p50"] if v is not None]
+            cpu = load.get("cpu_share") or {}
             out.append(Row(
                 "e2e_latency", f"{engine}, {name} x {load['fps_per_camera']:g} fps",
                 "camera send -> officer ms", lat["median"], lat["p99"],
@@ -373,7 +468,7 @@ def rows(result: dict[str, Any]) -> list[Row]:
                 note=f"{load['alerts']} alerts; dropped {load['dropped_rate']} of "
                      f"{load['frames_read']} frames; loop lag p99 {fmt(lag.get('p99'))} ms; "
                      f"camera capture->send p50 {fmt(max(sent) if sent else None)} ms; "
-                     f"stages p50: {stages}"))
+                     f"stages p50: {stages}; {_cpu_note(cpu)}"))
         sweep = figure.get("sweep") or {}
         if sweep.get("status") == "skipped" or not sweep:
             continue

@@ -7,7 +7,9 @@ that lateness is the event-loop lag every websocket message on the server waits 
 probe adds about 100 wake-ups a second, nothing else.
 
 Commands (JSON lines on stdin): ``lag`` (summary of the lag since the last ``lag``, then
-reset), ``counters`` (the runtime's process-wide counters), ``quit`` (graceful stop). First line
+reset), ``counters`` (the runtime's process-wide counters), ``cpu`` (CPU seconds of this
+process so far per kind of thread, :func:`bench.cpu_split.own_threads`), ``quit`` (graceful
+stop). First line
 printed: ``{"port": N, "pid": P}``.
 """
 
@@ -87,6 +89,10 @@ def main() -> None:
                 lag: dict[str, Any] = asyncio.run_coroutine_threadsafe(
                     _call(probe.take), loop).result(10)
                 return lag
+            if cmd == "cpu":
+                from bench.cpu_split import own_threads
+
+                return {"cpu": own_threads()}
             if cmd == "counters":
                 runtime = getattr(app.state, "runtime", None)
                 return {"counters": dict(runtime.counters) if runtime else {}}

@@ -236,6 +236,12 @@ class BenchServer:
         assert self.child is not None
         return self.child.ask({"cmd": "lag"})
 
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds of the server process so far, per kind of thread (its ``cpu``
+        command)."""
+        assert self.child is not None
+        return dict(self.child.ask({"cmd": "cpu"})["cpu"])
+
     def log_tail(self, lines: int = 20) -> str:
         path = self.data / "server.stderr"
         if not path.exists():

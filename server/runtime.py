@@ -37,6 +37,7 @@ from server.store.frame_targets import FrameTargets
 from server.store.group_commit import AckBatcher, OfficerUpdates
 from server.store.outbox import Staged
 from server.store.retention import retention_seconds
+from server.store.routing import Routing
 from shared.protocol.base import WireMessage
 
 log = logging.getLogger("vigil")
@@ -168,10 +169,14 @@ class Core:
     frame_counts: FrameCounts = field(init=False)
     """Frame counters in memory, written once a second (and at shutdown); readers of the
     figures flush first."""
+    routing: Routing = field(init=False)
+    """Dispatchers and officers (status, position, expiry) a new alert can be routed to, read
+    from the store again after any committed write to accounts or officers."""
 
     def __post_init__(self) -> None:
         # Built with the container (they need its database), never replaced afterwards.
         object.__setattr__(self, "frame_targets", FrameTargets(self.db))
+        object.__setattr__(self, "routing", Routing(self.db))
         # The counter flush touches only counter columns and retries what fails, so only
         # SQLite's single writer needs the lock; PostgreSQL's row locks suffice.
         guard: WriteGuard = (lambda: self.write_lock) if self.db.is_sqlite else no_guard

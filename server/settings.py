@@ -112,6 +112,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """A tracked face is embedded again when its track's last template is this old (capture
     time), even if no better: someone who took over a track's place unnoticed is recognised
     within this time. 0: never (only new, uncertain or better views are embedded)."""
+    detect_full_every: int = 5
+    """With ``track_faces`` and the ONNX engine's whole levels: every this many frames a
+    camera's frame is searched for faces everywhere; in the frames between, the finer levels
+    look only where the frame changed and around the live tracks (docs/tracking.md,
+    "Detecting where needed"). 1: every frame everywhere."""
     ack_timeout_s: float = 120.0
     """An assignment not accepted within this time returns to the queue, flagged."""
     retention_days: float = 31.0

@@ -33,6 +33,7 @@ from tui.camera_stats import CameraStats, CameraSummary
 from tui.connection import websocket_url
 from tui.drop_queue import DropOldestQueue, QueueClosed
 from tui.frame_source import (
+    EncodedFrame,
     Image,
     SourceError,
     describe_source,
@@ -144,7 +145,7 @@ async def _wait(event: asyncio.Event, seconds: float) -> bool:
     return event.is_set()
 
 
-async def _produce(run: _Run, frames: Iterator[Image]) -> None:
+async def _produce(run: _Run, frames: Iterator[Image | EncodedFrame]) -> None:
     """Read, pace, encode and enqueue frames until the source ends or the run stops."""
     opts, stats = run.options, run.stats
     loop = asyncio.get_running_loop()
@@ -169,9 +170,13 @@ async def _produce(run: _Run, frames: Iterator[Image]) -> None:
             if image is None:
                 break
             captured = time.time()
-            jpeg = await asyncio.to_thread(
-                prepare_jpeg, image, resize=opts.resize, quality=opts.jpeg_quality
-            )
+            if isinstance(image, EncodedFrame):
+                # Encoded by the source (its own encoder): sent as it is, never resized.
+                jpeg = image.jpeg
+            else:
+                jpeg = await asyncio.to_thread(
+                    prepare_jpeg, image, resize=opts.resize, quality=opts.jpeg_quality
+                )
             stats.frames_read += 1
             try:
                 if run.queue.put(_Pending(captured, jpeg)) is not None:
@@ -312,7 +317,7 @@ async def stream_camera(
     *,
     stop: asyncio.Event | None = None,
     stats: CameraStats | None = None,
-    frames: Callable[[], Iterator[Image]] | None = None,
+    frames: Callable[[], Iterator[Image | EncodedFrame]] | None = None,
 ) -> CameraSummary:
     """Stream a source to the server until it ends, ``stop`` is set or the server refuses.
 
@@ -321,6 +326,8 @@ async def stream_camera(
         stop: set it to end streaming cleanly (Ctrl-C, the demo's end).
         stats: live counters to update (a progress display reads them); a new one if None.
         frames: factory of the frame iterator; defaults to ``open_source(options.source)``.
+            It may yield :class:`~tui.frame_source.EncodedFrame` (already JPEG: sent as
+            is, ``resize`` and ``jpeg_quality`` do not apply) as well as images.
 
     Returns:
         The summary; ``error`` says why streaming stopped early, if it did.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import numpy as np
@@ -18,6 +18,13 @@ import numpy.typing as npt
 
 Image = npt.NDArray[np.uint8]
 """``H x W x 3`` BGR uint8 array, as OpenCV reads it."""
+
+
+class EncodedFrame(NamedTuple):
+    """A frame the source already encoded as JPEG (a camera unit with its own encoder, or
+    the benchmark replaying frames it encoded once): the streamer sends it as it is."""
+
+    jpeg: bytes
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")

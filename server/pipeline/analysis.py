@@ -81,13 +81,16 @@ def analyse_frame(
     """
     timer = StageTimer()
     hints = None if tracks is None else tracks.hints(now, captured_at)
+    scene = None if tracks is None else tracks.scene()
     if isinstance(engine, ProcessEngine):
         # One round trip: the JPEG bytes (and the tracks' boxes) go to a worker process,
         # which decodes, detects, associates, gates and embeds; the pixels stay there unless
         # a face matches or needs a crop for its track.
-        found = engine.find_faces(jpeg, settings, min_face_px, timer, tracks=hints)
+        found = engine.find_faces(jpeg, settings, min_face_px, timer, tracks=hints,
+                                  scene=scene)
     else:
-        found = find_faces(engine, jpeg, settings, min_face_px, timer, tracks=hints)
+        found = find_faces(engine, jpeg, settings, min_face_px, timer, tracks=hints,
+                           scene=scene)
     if tracks is not None:
         matches = _track_matches(found, tracks, matcher, threshold, now, captured_at, timer)
     else:
@@ -123,6 +126,7 @@ def _track_matches(found: FrameFaces, tracks: CameraTracks, matcher: Matcher,
     """Each track seen in the frame decided on its aggregate template."""
     with timer.stage("track"):
         seen = unique(tracks.update(found, now, split_below=threshold, at=captured_at))
+        tracks.remember(found.grid, found.full)
         decided: list[tuple[Track, np.ndarray]] = []
         for track in seen:
             aggregate = track.aggregate()

@@ -36,6 +36,7 @@ import numpy as np
 
 from server.recognition.engine import Vectors
 from server.recognition.frame_faces import FrameFaces
+from server.recognition.motion import Grid, SceneHint
 from server.recognition.tracking import Box, TrackHint
 from server.settings import Settings
 
@@ -113,7 +114,9 @@ class CameraTracks:
     the camera's task may clear them)."""
 
     def __init__(self, *, max_age_s: float, max_life_s: float, max_tracks: int,
-                 refresh_s: float = 0.0) -> None:
+                 refresh_s: float = 0.0, full_every: int = 1) -> None:
+        self.full_every = max(1, full_every)
+        """Every this many frames the whole frame is detected (1: every frame, no regions)."""
         self.refresh_s = refresh_s
         """A track's face is embedded again when its last template is this old (0: never)."""
         self.max_age_s = max_age_s
@@ -124,13 +127,18 @@ class CameraTracks:
         self._tracks: dict[int, Track] = {}
         self._next_id = 1
         self._last_at = -math.inf
+        self._grid: Grid | None = None
+        """The last analysed frame's grid (``motion``): what is kept of a frame, while the
+        tracks live."""
+        self._since_full = 0
+        """Frames analysed since the last full one."""
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CameraTracks:
         return cls(max_age_s=settings.track_max_age_s, max_life_s=settings.track_max_life_s,
                    max_tracks=settings.track_max_per_camera,
-                   refresh_s=settings.track_refresh_s)
+                   refresh_s=settings.track_refresh_s, full_every=settings.detect_full_every)
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -152,6 +160,22 @@ class CameraTracks:
                               0 < self.refresh_s <= at - t.embedded_at)
                     for t in self._tracks.values()]
 
+    def scene(self) -> SceneHint | None:
+        """What the next frame's worker needs to detect only where needed (``motion``): the
+        last frame's grid, and whether the next frame is a full one (None: every frame is,
+        ``full_every`` 1)."""
+        if self.full_every <= 1:
+            return None
+        with self._lock:
+            full = self._grid is None or self._since_full + 1 >= self.full_every
+            return SceneHint(self._grid, full)
+
+    def remember(self, grid: Grid | None, full: bool) -> None:
+        """Keep a frame's grid for the next frame (after :meth:`update`)."""
+        with self._lock:
+            self._grid = grid
+            self._since_full = 0 if full else self._since_full + 1
+
     def expire(self, now: float, at: float | None = None) -> None:
         """End the tracks unseen for ``max_age_s`` or older than ``max_life_s``."""
         with self._lock:
@@ -166,6 +190,7 @@ class CameraTracks:
         for track in self._tracks.values():
             track.wipe()
         self._tracks.clear()
+        self._grid = None
 
     def update(self, found: FrameFaces, now: float, split_below: float,
                at: float | None = None) -> list[Track]:

@@ -13,7 +13,7 @@ the crops of those faces come back too (the track keeps its best one for a later
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, cast
 
 import numpy as np
@@ -21,20 +21,35 @@ import numpy as np
 from server.recognition.crops import probe_crop
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.image_io import decode_image
+from server.recognition.motion import (
+    Grid,
+    SceneHint,
+    changed_boxes,
+    explained_boxes,
+    grid_of,
+    track_boxes,
+)
 from server.recognition.quality import assess, sharpness
 from server.recognition.timing import StageTimer
-from server.recognition.tracking import TrackHint, associate, face_quality, wants_template
+from server.recognition.tracking import (
+    Box,
+    TrackHint,
+    associate,
+    face_quality,
+    wants_template,
+)
 from server.settings import Settings
 
 
 class SizedDetector(Protocol):
     """An engine whose detection can skip faces below a size (fewer tiles, see ``tiling``)
     and treat a camera frame as such (``camera``: whole levels, see ``ssd_levels``); such an
-    engine sets a true ``sized_detection`` class attribute."""
+    engine sets a true ``sized_detection`` class attribute. One whose ``regional_detection``
+    is true also takes ``regions``: look only there at the finer levels (see ``motion``)."""
 
     def detect(
         self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0,
-        camera: bool = False,
+        camera: bool = False, regions: Sequence[Box] | None = None,
     ) -> list[Face]: ...
 
 
@@ -44,7 +59,7 @@ class LateLocator(Protocol):
 
     def detect(
         self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0,
-        locate: bool = True, camera: bool = False,
+        locate: bool = True, camera: bool = False, regions: Sequence[Box] | None = None,
     ) -> list[Face]: ...
 
     def locate(self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None,
@@ -52,14 +67,33 @@ class LateLocator(Protocol):
 
 
 def detect_faces(
-    engine: FaceEngine, image: Image, timer: StageTimer | None, min_face_px: float
+    engine: FaceEngine, image: Image, timer: StageTimer | None, min_face_px: float,
+    regions: Sequence[Box] | None = None,
 ) -> list[Face]:
-    """``engine.detect`` on a camera frame, told the smallest face size the camera needs when
-    it can use it."""
+    """``engine.detect`` on a camera frame, told the smallest face size the camera needs and
+    where to look (``regions``, None: everywhere) when it can use them."""
     if getattr(engine, "sized_detection", False):
+        if regions is not None:
+            return cast(SizedDetector, engine).detect(image, timer, min_face_px=min_face_px,
+                                                      camera=True, regions=regions)
         return cast(SizedDetector, engine).detect(image, timer, min_face_px=min_face_px,
                                                   camera=True)
     return engine.detect(image, timer)
+
+
+def look_where(engine: FaceEngine, image: Image, tracks: Sequence[TrackHint],
+               scene: SceneHint | None, timer: StageTimer) -> tuple[Grid | None,
+                                                                    list[Box] | None]:
+    """The frame's grid (kept for the next frame) and the regions its finer detector levels
+    look at (None: everywhere, a full frame), see ``server.recognition.motion``."""
+    if scene is None or not getattr(engine, "regional_detection", False):
+        return None, None
+    with timer.stage("motion"):
+        grid = grid_of(image)
+        if scene.full or scene.previous is None:
+            return grid, None
+        changed = changed_boxes(scene.previous, grid, covered=explained_boxes(tracks))
+        return grid, changed + track_boxes(tracks)
 
 
 def defers_landmarks(engine: FaceEngine) -> bool:
@@ -104,16 +138,23 @@ class FrameFaces:
     that needed no template and was not gated, its quality as if it passed)."""
     crops: list[bytes] = field(default_factory=list)
     """Per ``good`` face, with tracks: its probe crop (other faces blurred)."""
+    grid: Grid | None = None
+    """With a scene hint: this frame's grid, for the next frame's (``motion``)."""
+    full: bool = True
+    """Whether every level was searched everywhere (no regions)."""
 
 
 def find_faces(
     engine: FaceEngine, jpeg: bytes, settings: Settings, min_face_px: float,
     timer: StageTimer, *, keep_image: bool = True, tracks: Sequence[TrackHint] | None = None,
+    scene: SceneHint | None = None,
 ) -> FrameFaces:
     """Decode, detect, gate and embed one frame.
 
     Args:
         tracks: the camera's live tracks (None: no tracking, every good face is embedded).
+        scene: with ``tracks``, what the camera's last frame leaves to this one to detect
+            only where needed (None: detect everywhere).
 
     Raises:
         ImageRefused: ``undecodable_image`` or ``image_too_large``.
@@ -121,10 +162,13 @@ def find_faces(
     with timer.stage("decode"):
         image = decode_frame(jpeg, settings)
     prob = bool(getattr(engine, "score_is_probability", False))
+    grid, regions = look_where(engine, image, tracks, scene, timer) if tracks is not None \
+        else (None, None)
     if tracks is not None and defers_landmarks(engine):
-        return _tracked_late_landmarks(cast(LateLocator, engine), engine, image, settings,
-                                       min_face_px, timer, tracks, keep_image, prob)
-    faces = detect_faces(engine, image, timer, min_face_px)
+        found = _tracked_late_landmarks(cast(LateLocator, engine), engine, image, settings,
+                                        min_face_px, timer, tracks, keep_image, prob, regions)
+        return replace(found, grid=grid, full=regions is None)
+    faces = detect_faces(engine, image, timer, min_face_px, regions)
     with timer.stage("quality"):
         reports = [assess(image, f, settings.quality, score_is_probability=prob)
                    for f in faces]
@@ -143,13 +187,14 @@ def find_faces(
     with timer.stage("crop"):
         crops = [probe_crop(image, faces[i], faces) for i in good]
     return FrameFaces(faces, good, vectors, image if keep_image else None, tracked=True,
-                      track_ids=assoc.track_ids, quality=quality, crops=crops)
+                      track_ids=assoc.track_ids, quality=quality, crops=crops, grid=grid,
+                      full=regions is None)
 
 
 def _tracked_late_landmarks(
     locator: LateLocator, engine: FaceEngine, image: Image, settings: Settings,
     min_face_px: float, timer: StageTimer, tracks: Sequence[TrackHint], keep_image: bool,
-    prob: bool,
+    prob: bool, regions: Sequence[Box] | None,
 ) -> FrameFaces:
     """:func:`find_faces` with tracks for an engine whose landmarks cost a model run per face.
 
@@ -160,7 +205,12 @@ def _tracked_late_landmarks(
     landmarks-first order; only ``quality`` of a face that needed no template differs (not
     gated, so never 0).
     """
-    faces = locator.detect(image, timer, min_face_px=min_face_px, locate=False, camera=True)
+    if regions is not None:
+        faces = locator.detect(image, timer, min_face_px=min_face_px, locate=False,
+                               camera=True, regions=regions)
+    else:
+        faces = locator.detect(image, timer, min_face_px=min_face_px, locate=False,
+                               camera=True)
     with timer.stage("track"):
         assoc = associate(tracks, faces)
         by_id: dict[int | None, TrackHint] = {t.id: t for t in tracks}

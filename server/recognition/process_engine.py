@@ -36,6 +36,7 @@ import numpy as np
 
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.frame_faces import FrameFaces, find_faces
+from server.recognition.motion import SceneHint
 from server.recognition.timing import StageTimer
 from server.recognition.tracking import TrackHint
 from server.settings import Settings
@@ -115,11 +116,11 @@ def _detect(image: Image) -> tuple[list[Face], dict[str, float]]:
 
 
 def _find_faces(jpeg: bytes, settings: Settings, min_face_px: float,
-                tracks: Sequence[TrackHint] | None = None,
+                tracks: Sequence[TrackHint] | None = None, scene: SceneHint | None = None,
                 ) -> tuple[FrameFaces, dict[str, float]]:
     timer = StageTimer()
     found = find_faces(_worker_engine(), jpeg, settings, min_face_px, timer, keep_image=False,
-                       tracks=tracks)
+                       tracks=tracks, scene=scene)
     return found, timer.ms
 
 
@@ -224,16 +225,18 @@ class ProcessEngine:
 
     def find_faces(self, jpeg: bytes, settings: Settings, min_face_px: float,
                    timer: StageTimer | None = None, *,
-                   tracks: Sequence[TrackHint] | None = None) -> FrameFaces:
+                   tracks: Sequence[TrackHint] | None = None,
+                   scene: SceneHint | None = None) -> FrameFaces:
         """A whole camera frame in one worker call: decode, detect, quality gate, embed
         (see :func:`server.recognition.frame_faces.find_faces`). Only the JPEG bytes (and
-        the camera's track boxes) go to the worker and only faces, templates and the crops
-        of embedded tracked faces come back; the decoded frame stays there.
+        the camera's track boxes and grid) go to the worker and only faces, templates, the
+        crops of embedded tracked faces and the frame's grid come back; the decoded frame
+        stays there.
 
         Raises:
             ImageRefused: ``undecodable_image`` or ``image_too_large``.
         """
-        return self._call(_find_faces, timer, jpeg, settings, min_face_px, tracks)
+        return self._call(_find_faces, timer, jpeg, settings, min_face_px, tracks, scene)
 
     def embed(
         self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None

@@ -228,3 +228,89 @@ def decode_level(scores: Floats, offsets: Floats, level: Level, spec: DetectorSp
     banded = side <= level.max_side
     return (boxes[banded] / np.float32(level.scale)).astype(np.float32), \
         face[keep][banded].astype(np.float32)
+
+
+FULL_SHARE = 0.5
+"""Regions covering more than this share of a level's pixels: the level runs whole (fewer,
+larger calls cost less than many overlapping crops)."""
+REGION_MARGIN = 16
+"""Level pixels added around every region: context for the detector at the region's edge."""
+REGION_GRID = 32
+"""Crops start on this grid of the level: the detector's feature cells (strides 8 to 32, the
+priors of faces up to 96 px) then fall where the whole level's fall, so a face gets the box
+it would get from the whole level (at an arbitrary offset boxes moved by up to ~8 %)."""
+
+
+class Crop(msgspec.Struct, frozen=True):
+    """One region of a level run through the detector alone: level pixels ``x .. x + width``,
+    ``y .. y + height``, padded (black) to ``padded_w x padded_h``."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    padded_w: int
+    padded_h: int
+
+    def inner_edges(self, level: Level) -> tuple[float, float, float, float]:
+        """The crop's edges that lie inside the level (level pixels; +-inf for an edge on
+        the level's border, where nothing is cut)."""
+        inf = float("inf")
+        return (self.x if self.x > 0 else -inf, self.y if self.y > 0 else -inf,
+                self.x + self.width if self.x + self.width < level.width else inf,
+                self.y + self.height if self.y + self.height < level.height else inf)
+
+
+def _padded(length: int) -> int:
+    return -(-length // ALIGN) * ALIGN
+
+
+def _crop(rect: tuple[int, int, int, int], level: Level) -> Crop:
+    """The crop for a level rectangle: widened to a multiple of :data:`ALIGN` inside the level
+    where it fits (more context for free), black padding only at the level's far edges."""
+    x1, y1, x2, y2 = rect
+    pw, ph = _padded(x2 - x1), _padded(y2 - y1)
+    x = max(0, min(x1, (level.width - pw) // REGION_GRID * REGION_GRID))
+    y = max(0, min(y1, (level.height - ph) // REGION_GRID * REGION_GRID))
+    return Crop(x, y, min(pw, level.width - x), min(ph, level.height - y), pw, ph)
+
+
+def _area(rect: tuple[int, int, int, int]) -> int:
+    return _padded(rect[2] - rect[0]) * _padded(rect[3] - rect[1])
+
+
+def plan_regions(boxes: list[tuple[float, float, float, float]], level: Level,
+                 ) -> list[Crop] | None:
+    """The crops of ``level`` covering ``boxes`` (frame pixels), or None when they would cover
+    more than :data:`FULL_SHARE` of it (run it whole).
+
+    Overlapping regions are merged, and so are two regions whose union costs no more padded
+    pixels than the two apart.
+    """
+    rects: list[tuple[int, int, int, int]] = []
+    for x1, y1, x2, y2 in boxes:
+        r = (max(0, int(x1 * level.scale) - REGION_MARGIN) // REGION_GRID * REGION_GRID,
+             max(0, int(y1 * level.scale) - REGION_MARGIN) // REGION_GRID * REGION_GRID,
+             min(level.width, int(np.ceil(x2 * level.scale)) + REGION_MARGIN),
+             min(level.height, int(np.ceil(y2 * level.scale)) + REGION_MARGIN))
+        if r[2] > r[0] and r[3] > r[1]:
+            rects.append(r)
+    merged = True
+    while merged and len(rects) > 1:
+        merged = False
+        for i in range(len(rects)):
+            for j in range(i + 1, len(rects)):
+                a, b = rects[i], rects[j]
+                union = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+                overlap = a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+                if overlap or _area(union) <= _area(a) + _area(b):
+                    rects[i] = union
+                    del rects[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    crops = [_crop(r, level) for r in rects]
+    if sum(c.padded_w * c.padded_h for c in crops) > FULL_SHARE * level.padded_w * level.padded_h:
+        return None
+    return crops

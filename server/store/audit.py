@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
-from sqlalchemy import Float, Integer, String, Text, select
+from sqlalchemy import Float, Integer, String, Table, Text, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -153,23 +153,34 @@ async def append(
     PostgreSQL) chain one after the other; ``seq`` being the primary key makes a fork fail.
     """
     ids, details = clean_details(values)
-    head = (
-        await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-    seq = head.seq + 1
-    digest = record_hash(seq=seq, at=at, actor=actor, action=action, object_ids=ids,
-                         details=details, prev_hash=head.hash)
-    session.add(AuditRecord(seq=seq, at=at, actor=actor, action=action,
-                            object_ids=canonical(ids).decode(), details=canonical(details).decode(),
-                            prev_hash=head.hash, hash=digest))
-    prev = head.hash
-    head.seq, head.hash = seq, digest
+    # The change being recorded reaches the store first, as before (a no-op when nothing is
+    # pending). Then Core statements on the two tables, no ORM object: this runs inside
+    # every alert's transaction, while the store's one writer is held.
     await session.flush()
+    heads, records = _table(AuditHead), _table(AuditRecord)
+    head = (await session.execute(
+        select(heads.c.seq, heads.c.hash).where(heads.c.id == 1).with_for_update()
+    )).first()
+    prev_seq, prev = (0, GENESIS) if head is None else (int(head[0]), str(head[1]))
+    seq = prev_seq + 1
+    digest = record_hash(seq=seq, at=at, actor=actor, action=action, object_ids=ids,
+                         details=details, prev_hash=prev)
+    await session.execute(insert(records), [{
+        "seq": seq, "at": at, "actor": actor, "action": action,
+        "object_ids": canonical(ids).decode(), "details": canonical(details).decode(),
+        "prev_hash": prev, "hash": digest}])
+    if head is None:
+        await session.execute(insert(heads), [{"id": 1, "seq": seq, "hash": digest}])
+    else:
+        await session.execute(update(heads).where(heads.c.id == 1).values(seq=seq, hash=digest))
     return AuditEntry(seq=seq, at=at, actor=actor, action=action, object_ids=ids,
                       details=details, prev_hash=prev, hash=digest)
+
+
+def _table(model: type[AuditHead] | type[AuditRecord]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class ChainAudit:

@@ -217,6 +217,21 @@ class Cursor(Base):
     acked_seq: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class OutboxBody(Base):
+    """One durable message's encoding, shared by the outbox rows of all its recipients: the
+    JSON before and after the seq, which is each recipient's own (``head + seq + tail`` is
+    the message as sent). An alert to 1,010 recipients stored its ~3 KB card 1,010 times,
+    about 3 MB of SQLite log while the store's one writer waited. Deleted with the last row
+    that uses it (acknowledged) or with its alert (purge)."""
+
+    __tablename__ = "outbox_bodies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    alert_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    head: Mapped[bytes] = mapped_column(LargeBinary)
+    tail: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
 class OutboxMessage(Base):
     """A durable message not yet acknowledged by its recipient (deleted on ack)."""
 
@@ -224,9 +239,18 @@ class OutboxMessage(Base):
     account_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
-    """The encoded JSON message, exactly as sent (replays are byte-identical)."""
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The encoded JSON message, exactly as sent (replays are byte-identical); None when the
+    message is shared (``body_id``)."""
+    body_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_bodies.id"), nullable=True,
+                                                index=True)
+    """The shared encoding (:class:`OutboxBody`) of a message sent to several recipients."""
     created_at: Mapped[float] = mapped_column(Float)
 
 
 Index("ix_alerts_camera_entry", Alert.camera_id, Alert.entry_id)
+Index("ix_alerts_deployment_entry_created", Alert.deployment_id, Alert.entry_id,
+      Alert.created_at)
+"""The open incident of an entry in a deployment (:func:`server.store.incidents.incident_for`,
+read in every new alert's transaction) is the first matching row in this order, not a sort of
+every alert the deployment raised."""

@@ -4,7 +4,8 @@ A durable message is staged in the same transaction as the change it reports (an
 raised, assigned, ...): if the transaction commits, the message will be delivered, across
 disconnections and server restarts; if it does not, nobody hears of it. Rows leave the outbox
 only when their recipient acknowledges them, so a replay after ``resume(last_seq)`` sends
-exactly the messages above ``last_seq``, byte for byte as first sent.
+exactly the messages above ``last_seq``, byte for byte as first sent. A message to several
+recipients stores its encoding once (``OutboxBody``); each recipient's row holds its seq.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import msgspec
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.store.models import Alert, Cursor, OutboxMessage
+from server.store.models import Alert, Cursor, OutboxBody, OutboxMessage
 from shared.protocol.common import Durable
 
 
@@ -30,7 +31,7 @@ class Staged(msgspec.Struct, frozen=True):
 _encoder = msgspec.json.Encoder()
 
 
-def _table(model: type[Alert] | type[OutboxMessage] | type[Cursor]) -> Table:
+def _table(model: type[Alert] | type[OutboxMessage] | type[OutboxBody] | type[Cursor]) -> Table:
     """The Core table of a model, for executemany statements (one round trip for N rows)."""
     table = model.__table__
     assert isinstance(table, Table)
@@ -65,7 +66,17 @@ async def stage(
     # chunk, the message is encoded once and the rows go in one multi-row insert. (A fan-out
     # to 1,000 officers was ~17 s of store round trips with a statement per recipient, and
     # still 2.8x a bare broadcast with an ORM cursor object and an encode per recipient.)
+    # A message to several recipients also stores its encoding once (``OutboxBody``): each
+    # row holds only the recipient's seq, and a replay splices it back in.
     seqs = await _next_seqs(session, accounts)
+    parts = splice_parts(message) if len(accounts) >= SHARED_BODY_MIN_RECIPIENTS else None
+    body_id: int | None = None
+    if parts is not None:
+        head, tail = parts
+        body_id = int((await session.execute(
+            insert(_table(OutboxBody)).returning(_table(OutboxBody).c.id),
+            [{"alert_id": alert_id, "head": head, "tail": tail, "created_at": now}],
+        )).scalar_one())
     encode = encoder_for(message)
     staged: list[Staged] = []
     rows: list[dict[str, object]] = []
@@ -73,21 +84,30 @@ async def stage(
         seq = seqs[account_id]
         payload = encode(seq)
         rows.append({"account_id": account_id, "seq": seq, "alert_id": alert_id,
-                     "payload": payload, "created_at": now})
+                     "payload": None if body_id is not None else payload,
+                     "body_id": body_id, "created_at": now})
         staged.append(Staged(account_id, seq, payload))
     await session.execute(insert(_table(OutboxMessage)), rows)
     return staged
 
 
+SHARED_BODY_MIN_RECIPIENTS = 16
+"""Recipients from which a message stores its encoding once (``OutboxBody``). A shared body
+costs two statements (its insert, and its delete once the last recipient acknowledged); a
+payload per row costs its bytes per recipient (an alert card is ~3 KB). For the usual alert to
+a dispatcher or two and the officers nearby the bytes are the cheaper; for a fan-out to
+hundreds of officers they were megabytes of SQLite log per alert."""
+
 _SEQ_FIELD = b',"seq":'
 
 
-def encoder_for(message: Durable) -> Callable[[int], bytes]:
-    """The JSON of ``message`` for any seq, from a single encode.
+def splice_parts(message: Durable) -> tuple[bytes, bytes] | None:
+    """``(head, tail)`` such that ``head + b"%d" % seq + tail`` is the JSON of ``message``
+    with that seq, from a single encode; None when the encoding does not allow it.
 
     A tagged message with ``seq`` as its first field encodes as ``{"type":"...","seq":N,...``
     (msgspec writes the tag, then the fields in order): the bytes around the seq are encoded
-    once and each recipient's seq is spliced in. Any other message is encoded per seq.
+    once and each recipient's seq is spliced in.
     """
     blob = _encoder.encode(msgspec.structs.replace(message, seq=0))  # type: ignore[type-var]
     at = blob.find(_SEQ_FIELD + b"0")
@@ -95,12 +115,21 @@ def encoder_for(message: Durable) -> Callable[[int], bytes]:
     if at < 0 or message.__struct_fields__[0] != "seq" or b"," in head or tail[:1] not in (
         b",", b"}"
     ):
+        return None
+    return head + _SEQ_FIELD, tail
+
+
+def encoder_for(message: Durable) -> Callable[[int], bytes]:
+    """The JSON of ``message`` for any seq, from a single encode (:func:`splice_parts`); a
+    message whose encoding cannot be spliced is encoded per seq."""
+    parts = splice_parts(message)
+    if parts is None:
 
         def each(seq: int) -> bytes:
             return _encoder.encode(msgspec.structs.replace(message, seq=seq))  # type: ignore[type-var]
 
         return each
-    prefix = head + _SEQ_FIELD
+    prefix, tail = parts
 
     def spliced(seq: int) -> bytes:
         return b"%s%d%s" % (prefix, seq, tail)
@@ -110,18 +139,13 @@ def encoder_for(message: Durable) -> Callable[[int], bytes]:
 
 async def _next_seqs(session: AsyncSession, accounts: Sequence[str]) -> dict[str, int]:
     """Advance the cursor of each account by one and return the new seqs (cursors missing
-    are created). Core statements: no ORM object per recipient."""
+    are created at seq 1). Core statements: no ORM object per recipient, and one statement
+    per chunk when every recipient has a cursor (the usual case: only a recipient's first
+    message creates it)."""
     cursors = _table(Cursor)
     seqs: dict[str, int] = {}
     for i in range(0, len(accounts), _IN_CHUNK):
         chunk = accounts[i : i + _IN_CHUNK]
-        have = set((await session.execute(
-            select(cursors.c.account_id).where(cursors.c.account_id.in_(chunk))
-        )).scalars())
-        missing = [a for a in chunk if a not in have]
-        if missing:
-            await session.execute(insert(cursors), [
-                {"account_id": a, "last_seq": 0, "acked_seq": 0} for a in missing])
         # The UPDATE locks the rows (PostgreSQL) as the old SELECT ... FOR UPDATE did.
         rows = await session.execute(
             update(cursors).where(cursors.c.account_id.in_(chunk))
@@ -129,6 +153,11 @@ async def _next_seqs(session: AsyncSession, accounts: Sequence[str]) -> dict[str
             .returning(cursors.c.account_id, cursors.c.last_seq)
         )
         seqs.update((str(a), int(s)) for a, s in rows.all())
+        missing = [a for a in chunk if a not in seqs]
+        if missing:
+            await session.execute(insert(cursors), [
+                {"account_id": a, "last_seq": 1, "acked_seq": 0} for a in missing])
+            seqs.update((a, 1) for a in missing)
     return seqs
 
 
@@ -232,16 +261,37 @@ async def acknowledge_many(
     # deleted when it was recorded, and new rows are always staged above it. For those that
     # acknowledged everything issued, that is every row they have.
     outbox = _table(OutboxMessage)
+    bodies: set[int] = set()  # shared encodings the deleted rows used
     for i in range(0, len(whole), _IN_CHUNK):
-        await session.execute(
-            delete(outbox).where(outbox.c.account_id.in_(whole[i : i + _IN_CHUNK])))
+        rows = await session.execute(
+            delete(outbox).where(outbox.c.account_id.in_(whole[i : i + _IN_CHUNK]))
+            .returning(outbox.c.body_id))
+        bodies.update(int(b) for (b,) in rows.all() if b is not None)
     if part:
+        accounts_part = list(part)
+        for i in range(0, len(accounts_part), _IN_CHUNK):
+            bodies.update(int(b) for b in (await session.execute(
+                select(outbox.c.body_id).distinct().where(
+                    outbox.c.account_id.in_(accounts_part[i : i + _IN_CHUNK]),
+                    outbox.c.body_id.is_not(None))
+            )).scalars())
         await session.execute(
             delete(outbox).where(outbox.c.account_id == bindparam("b_account"),
                                  outbox.c.seq <= bindparam("b_upto")),
             [{"b_account": a, "b_upto": upto} for a, upto in part.items()],
         )
+    await _drop_unused_bodies(session, sorted(bodies))
     return done
+
+
+async def _drop_unused_bodies(session: AsyncSession, ids: Sequence[int]) -> None:
+    """Delete those shared encodings that no outbox row uses any more (the last recipient
+    acknowledged)."""
+    outbox, bodies = _table(OutboxMessage), _table(OutboxBody)
+    for i in range(0, len(ids), _IN_CHUNK):
+        await session.execute(delete(bodies).where(
+            bodies.c.id.in_(ids[i : i + _IN_CHUNK]),
+            ~exists().where(outbox.c.body_id == bodies.c.id)))
 
 
 async def _alert_ack_times(
@@ -281,9 +331,11 @@ async def pending(
 ) -> Sequence[tuple[int, bytes]]:
     """Outbox messages of a recipient with seq above ``after``, in order."""
     rows = await session.execute(
-        select(OutboxMessage.seq, OutboxMessage.payload)
+        select(OutboxMessage.seq, OutboxMessage.payload, OutboxBody.head, OutboxBody.tail)
+        .outerjoin(OutboxBody, OutboxBody.id == OutboxMessage.body_id)
         .where(OutboxMessage.account_id == account_id, OutboxMessage.seq > after)
         .order_by(OutboxMessage.seq)
         .limit(limit)
     )
-    return [(int(s), bytes(p)) for s, p in rows.all()]
+    return [(int(s), bytes(p) if p is not None else b"%s%d%s" % (head, s, tail))
+            for s, p, head, tail in rows.all()]

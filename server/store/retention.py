@@ -20,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server.errors import VigilError
 from server.settings import Settings
 from server.store.file_deletions import doomed
-from server.store.models import Account, Alert, AlertEventRow, AlertRecipient, OutboxMessage
+from server.store.models import (
+    Account,
+    Alert,
+    AlertEventRow,
+    AlertRecipient,
+    OutboxBody,
+    OutboxMessage,
+)
 from server.store.outbox import Staged, stage
 from shared.protocol.officer import AlertWithdrawn
 
@@ -85,6 +92,10 @@ async def purge_alerts(
             await session.execute(delete(model).where(column.in_(chunk)))
         counts[name] = n
     for start in range(0, len(ids), 500):
+        # The shared encodings of the alert's messages go with its outbox rows (counted
+        # with those, as messages), then the alert.
+        await session.execute(delete(OutboxBody).where(
+            OutboxBody.alert_id.in_(ids[start:start + 500])))
         await session.execute(delete(Alert).where(Alert.id.in_(ids[start:start + 500])))
     await session.flush()
     crops = 0

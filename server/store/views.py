@@ -57,7 +57,7 @@ async def alert_views(session: AsyncSession, alerts: Sequence[Alert]) -> list[Al
             AlertEvent(at=e.at, actor=e.actor, action=e.action, detail=e.detail,
                        actor_name=names.get(e.actor, e.actor)))
     return [
-        _card(a, entries.get(a.entry_id), cameras.get(a.camera_id),
+        alert_card(a, entries.get(a.entry_id), cameras.get(a.camera_id),
               deployments.get(a.deployment_id),
               officers.get(a.assigned_officer_id) if a.assigned_officer_id else None,
               events.get(a.id, []))
@@ -75,10 +75,14 @@ async def _by_id(session: AsyncSession, model: type[R], ids: set[str]) -> dict[s
     return {row.id: row for row in rows.scalars()}
 
 
-def _card(
+def alert_card(
     alert: Alert, entry: Entry | None, camera: Camera | None, deployment: Deployment | None,
-    officer: Officer | None, events: list[AlertEvent],
+    officer: Officer | None, events: Sequence[AlertEvent | AlertEventRow],
 ) -> AlertView:
+    """The card of one alert from its rows in hand (:func:`alert_views` reads them; a new
+    alert's transaction already holds them). Event rows are shown with their actor's id as
+    name, which is right for the system's own events only: :func:`alert_views` resolves
+    people's names first."""
     return AlertView(
         id=alert.id,
         version=alert.version,
@@ -114,10 +118,15 @@ def _card(
             matched=alert.matched_at,
             pushed=alert.pushed_at,
         ),
-        events=tuple(events),
+        events=tuple(e if isinstance(e, AlertEvent) else _event(e) for e in events),
         incident_id=alert.incident_id or alert.id,
         camera_place=camera.description if camera else "",
     )
+
+
+def _event(row: AlertEventRow) -> AlertEvent:
+    return AlertEvent(at=row.at, actor=row.actor, action=row.action, detail=row.detail,
+                      actor_name=row.actor)
 
 
 async def actor_names(session: AsyncSession, actors: set[str]) -> dict[str, str]:

@@ -194,3 +194,27 @@ def test_int8_is_skipped_in_quick_mode() -> None:
     from bench import int8
 
     assert int8.run(Context(CONFIGS["quick"], quiet=True))["status"] == "skipped"
+
+
+def test_cpu_split_names_threads_and_shares_cores() -> None:
+    from bench.cpu_split import own_threads, share, thread_kind
+
+    assert thread_kind("MainThread") == "event_loop"
+    assert thread_kind("vigil_1") == "worker_pool"
+    assert thread_kind("asyncio_0") == "to_thread"
+    assert thread_kind("Thread-3 (_connection_worker_thread)") == "sqlite"
+    assert thread_kind("bench-officer") == "officer"
+    assert thread_kind("Thread-9 (something)") == "other"
+    mine = own_threads()
+    assert mine["event_loop"] > 0.0
+    assert all(v >= 0.0 for v in mine.values())
+    before = {"server": {"event_loop": 1.0, "sqlite": 0.5}, "workers": 2.0,
+              "clients": {"event_loop": 0.2}, "machine": 10.0}
+    after = {"server": {"event_loop": 3.0, "sqlite": 1.5, "worker_pool": 1.0}, "workers": 8.0,
+             "clients": {"event_loop": 1.2}, "machine": 25.0}
+    cpu = share(before, after, 10.0, 2)
+    assert cpu["server"] == {"event_loop": 0.2, "sqlite": 0.1, "worker_pool": 0.1, "total": 0.4}
+    assert cpu["inference_processes"] == 0.6
+    assert cpu["clients"] == {"event_loop": 0.1, "total": 0.1}
+    assert cpu["other_processes"] == 0.4  # 1.5 cores busy, 1.1 of them ours
+    assert cpu["idle"] == 0.5

@@ -22,6 +22,7 @@ from shared.protocol.camera import CameraIn, CameraOut, Frame, FrameResult
 from shared.protocol.codec import MsgpackCodec
 from shared.protocol.common import Error, Hello, Limits, Welcome
 from tui.camera import CameraOptions, CameraStats, stream_camera
+from tui.frame_source import EncodedFrame
 
 from .conftest import FakeServer, Handler
 
@@ -105,6 +106,21 @@ async def test_streams_a_folder_and_counts_results(fake_server: Start, image_fol
     assert summary.capture_to_send_ms_p50 is not None
     assert summary.capture_to_send_ms_p99 is not None
     assert 0.0 <= summary.capture_to_send_ms_p50 <= summary.capture_to_send_ms_p99
+
+
+async def test_an_encoded_frame_is_sent_as_it_is(fake_server: Start, image_folder: Path) -> None:
+    # A source that encodes its own frames (the benchmark replaying frames it encoded once):
+    # the exact bytes go out, resize and quality do not apply, capture->send still counts.
+    jpegs = [b"\xff\xd8 first frame", b"\xff\xd8 second frame"]
+    recorder = Recorder()
+    server = await fake_server(recorder)
+    summary = await stream_camera(
+        _options(server, image_folder, resize=(32, 24), jpeg_quality=10),
+        frames=lambda: iter([EncodedFrame(j) for j in jpegs]))
+    assert summary.error is None
+    assert [f.jpeg for f in recorder.frames] == jpegs
+    assert summary.frames_processed == 2
+    assert summary.capture_to_send_ms_p50 is not None
 
 
 async def test_no_drop_mode_waits_for_the_server(fake_server: Start, image_folder: Path) -> None:

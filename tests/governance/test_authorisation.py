@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from server.services.governance import sweep
 from server.services.watchlists import watchlist_fingerprint
-from server.store.models import Alert, OutboxMessage, Template
+from server.store.models import Alert, OutboxBody, OutboxMessage, Template
+from server.store.outbox import SHARED_BODY_MIN_RECIPIENTS
 from tests.governance.conftest import FakeClock, audit_entries, count_rows
 from tests.governance.helpers import (
     add_auditor,
@@ -139,7 +140,9 @@ async def test_revocation_purges_every_alert_crop_and_message(
     assert len(list(probes.iterdir())) == 1
     async with rt.db.sessions() as session:
         outbox = await count_rows(session, "outbox", alert_id=alerts[0]["id"])
+        shared = await count_rows(session, "outbox_bodies", alert_id=alerts[0]["id"])
     assert outbox >= 1  # the dispatcher has not acknowledged it
+    assert shared == (outbox >= SHARED_BODY_MIN_RECIPIENTS)  # to many: its card stored once
 
     # A second dispatcher watches live (the first one's copy stays unacknowledged).
     _, token = await make_token(world.server.settings, "dispatcher", "disp2")
@@ -156,6 +159,9 @@ async def test_revocation_purges_every_alert_crop_and_message(
         assert (await session.execute(select(Alert))).scalars().all() == []
         assert (await session.execute(
             select(OutboxMessage).where(OutboxMessage.alert_id.is_not(None)))).all() == []
+        # nor the shared encoding of a message about it (the alert's card)
+        assert (await session.execute(
+            select(OutboxBody).where(OutboxBody.alert_id.is_not(None)))).all() == []
         assert (await session.execute(select(Template))).all() == []
         for table in ("alert_events", "alert_recipients"):
             assert await count_rows(session, table) == 0

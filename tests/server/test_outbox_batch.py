@@ -16,8 +16,16 @@ from sqlalchemy import event, func, select
 
 from server.store.db import Database
 from server.store.group_commit import AckBatcher
-from server.store.models import Alert, Cursor, Deployment, OutboxMessage, Watchlist
-from server.store.outbox import acknowledge_many, encoder_for, pending, positions, stage
+from server.store.models import Alert, Cursor, Deployment, OutboxBody, OutboxMessage, Watchlist
+from server.store.outbox import (
+    SHARED_BODY_MIN_RECIPIENTS,
+    acknowledge_many,
+    encoder_for,
+    pending,
+    positions,
+    stage,
+)
+from server.store.retention import purge_alerts
 from shared.protocol.common import AlertCommand, Durable
 from shared.protocol.dispatch import DispatchIn, DispatchOut
 from shared.protocol.officer import AlertWithdrawn, OfficerIn, OfficerOut
@@ -169,3 +177,59 @@ async def test_fan_out_and_its_ack_burst_build_no_orm_object_per_recipient(db: D
         acked_at = (await session.execute(select(Alert.acked_at).where(Alert.id == "alr-1")))
     assert left == 2
     assert acked_at.scalar() == 10.0
+
+
+async def _bodies(db: Database) -> list[tuple[int, str | None]]:
+    async with db.sessions() as session:
+        return [(int(i), a) for i, a in (await session.execute(
+            select(OutboxBody.id, OutboxBody.alert_id).order_by(OutboxBody.id))).all()]
+
+
+async def test_a_message_to_many_recipients_is_stored_once(db: Database) -> None:
+    """One encoding per message to many (``outbox_bodies``), each recipient's row only its
+    seq; a replay is still byte for byte what was pushed, and the encoding leaves with the
+    last row that uses it, whether acknowledged whole or in part."""
+    officers = ACCOUNTS[:600]  # two IN chunks
+    few = officers[:SHARED_BODY_MIN_RECIPIENTS]
+    async with db.sessions() as session, session.begin():
+        alone = await stage(session, few[:-1], _build, alert_id="alr-1", now=1.0)
+        first = await stage(session, officers, _build, alert_id="alr-1", now=1.0)
+        second = await stage(session, few, _build, alert_id="alr-2", now=2.0)
+    bodies = await _bodies(db)
+    assert [a for _, a in bodies] == ["alr-1", "alr-2"]  # none for one recipient too few
+    async with db.sessions() as session:
+        stored = (await session.execute(
+            select(OutboxMessage.account_id, OutboxMessage.seq, OutboxMessage.payload)
+            .where(OutboxMessage.alert_id == "alr-1"))).all()
+        own = {(x.account_id, x.seq): x.payload for x in alone}
+        assert {(a, s): p for a, s, p in stored if (a, s) in own} == own
+        assert {p for a, s, p in stored if (a, s) not in own} == {None}
+        for staged in (alone[0], first[0], first[-1], second[1]):
+            replay = await pending(session, staged.account_id, staged.seq - 1, 1)
+            assert replay == [(staged.seq, staged.payload)]
+    assert first[0].payload == encoder_for(_build)(first[0].seq)
+    # Everyone outside ``few`` acknowledges all they have: alr-1's body stays for ``few``.
+    async with db.sessions() as session, session.begin():
+        await acknowledge_many(session, {a: [(2, 5.0)] for a in officers[len(few):]}, set())
+    assert [a for _, a in await _bodies(db)] == ["alr-1", "alr-2"]
+    # ``few`` acknowledge up to alr-1's message, not alr-2's (in part): alr-1's body goes.
+    async with db.sessions() as session, session.begin():
+        await acknowledge_many(session, {a: [(s.seq, 6.0)] for a, s in zip(
+            few, first, strict=False)}, set())
+    assert [a for _, a in await _bodies(db)] == ["alr-2"]
+    async with db.sessions() as session:
+        assert await pending(session, few[0], 0, 10) == [(3, second[0].payload)]
+    async with db.sessions() as session, session.begin():
+        await acknowledge_many(session, {a: [(3, 7.0)] for a in few}, set())
+    assert await _bodies(db) == []
+
+
+async def test_purging_an_alert_removes_its_shared_messages(db: Database, tmp_path: Path) -> None:
+    many = ACCOUNTS[:SHARED_BODY_MIN_RECIPIENTS]
+    async with db.sessions() as session, session.begin():
+        await stage(session, many, _build, alert_id="alr-1", now=1.0)
+        await stage(session, many, _build, alert_id="alr-2", now=1.0)
+    async with db.sessions() as session, session.begin():
+        counts = await purge_alerts(session, tmp_path, Alert.id == "alr-1")
+    assert counts.outbox_messages == len(many)
+    assert [a for _, a in await _bodies(db)] == ["alr-2"]

@@ -102,7 +102,7 @@ async def test_non_matching_faces_leave_no_trace(
 
     db = sqlite3.connect(data_dir / "vigil.db")
     try:
-        for table in ("alerts", "outbox", "alert_events", "alert_recipients"):
+        for table in ("alerts", "outbox", "outbox_bodies", "alert_events", "alert_recipients"):
             assert db.execute(f"select count(*) from {table}").fetchone() == (0,), table
         assert db.execute("select count(*) from templates").fetchone() == (1,)
     finally:
