@@ -13,7 +13,10 @@ other as a single camera sends them:
   0 so that each one raises a new alert, as in the live figures), routed to ``--officers``
   officers in the notify radius and one dispatcher, with the hash-chained audit log the
   server uses; then every recipient's acknowledgement through the group-committed ack path,
-  as connected clients would answer (``ack``). Printed per alert, ack included.
+  as connected clients would answer (``ack``). Printed per alert, ack included;
+- ``sighting``: the same with the default cooldown, so every match after the first updates
+  the open alert (``alert_updated`` to those who have it). The alert's card carries its whole
+  history, so this cost grows with ``--alerts``.
 
 For each it prints SQL statements per frame (a ``before_cursor_execute`` listener on the
 engine; ``COMMIT`` is not a statement there, so commits are counted apart) and frames/s.
@@ -176,8 +179,9 @@ async def _alert_world(runtime: Runtime, officers: int) -> tuple[str, set[str]]:
 
 
 async def _measure_alerts(runtime: Runtime, publisher: _Publisher, alerts: int,
-                          officers: int) -> Figure:
-    """Alerts raised by ``raise_or_update`` and acknowledged by every recipient."""
+                          officers: int, kind: str = "alert") -> Figure:
+    """Alerts raised by ``raise_or_update`` and acknowledged by every recipient (with a
+    cooldown: sightings of one open alert, each an ``alert_updated``)."""
     entry_id, officer_ids = await _alert_world(runtime, officers)
     crop = _jpeg(np.full((112, 112, 3), 90, np.uint8))
 
@@ -205,7 +209,7 @@ async def _measure_alerts(runtime: Runtime, publisher: _Publisher, alerts: int,
         for _ in range(alerts):
             await one()
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    figure = _figure(f"alert ({officers} officers)", alerts, counted, elapsed, cpu)
+    figure = _figure(f"{kind} ({officers} officers)", alerts, counted, elapsed, cpu)
     figure.until_push_ms = statistics.median(until_push)
     return figure
 
@@ -233,6 +237,15 @@ async def run(frames: int, alerts: int, officers: int) -> list[Figure]:
             figures.append(await _measure(runtime, "unmatched", "cam-listed", stranger, frames))
             if alerts:
                 figures.append(await _measure_alerts(runtime, publisher, alerts, officers))
+        if alerts:
+            # The same with the default cooldown: every match after the first is a sighting.
+            settings = load_settings(env={}, data_dir=str(Path(tmp) / "cooldown"), workers=2)
+            publisher = _Publisher()
+            async with open_runtime(settings, publisher=publisher, engine=engine,
+                                    audit=ChainAudit()) as runtime:
+                await _world(runtime)
+                figures.append(await _measure_alerts(runtime, publisher, alerts, officers,
+                                                     "sighting"))
         return figures
 
 

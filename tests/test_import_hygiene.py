@@ -26,7 +26,7 @@ print(json.dumps({"code": code, "help": out.getvalue(), "modules": sorted(sys.mo
 """
 
 FORBIDDEN_PREFIXES = ("litestar", "onnxruntime", "dlib", "uvicorn", "sqlalchemy", "hnswlib",
-                      "insightface", "cv2")
+                      "faiss", "insightface", "cv2")
 ALLOWED_SERVER = {"server", "server.cli", "server.commands"}
 """The CLI itself and its command package; each command module's top level is cheap by the
 CLI's contract (heavy imports inside ``run``), so ``server.commands.*`` are allowed too."""

@@ -24,6 +24,7 @@ from sqlalchemy import delete, select
 
 from server.officer_app.models import PushSubscription
 from server.runtime import Runtime
+from server.store.commit_watch import CommitWatch
 from server.store.outbox import Staged
 
 log = logging.getLogger("vigil.push")
@@ -96,21 +97,47 @@ def waiting_pushes(staged: Sequence[Staged]) -> list[tuple[str, PushPayload]]:
 
 
 class Pusher:
-    """Sends pushes for committed deliveries (called by the hub; never blocks it)."""
+    """Sends pushes for committed deliveries (called by the hub; never blocks it).
+
+    Which accounts have a subscription at all is kept in memory and read again after any
+    committed write to the subscriptions (:class:`~server.store.commit_watch.CommitWatch`):
+    most deliveries (dispatchers, officers without a paired phone) then cost no query.
+    """
 
     def __init__(self, runtime: Runtime, keys: VapidKeys) -> None:
         self.runtime = runtime
         self.keys = keys
         self.sent = 0
         self.removed = 0
+        self._subscribed: frozenset[str] | None = None
+        self._generation = 0
+        self._watch = CommitWatch(runtime.db.session_class, {"push_subscriptions"},
+                                  self._forget_subscribed)
 
     def on_deliver(self, staged: Sequence[Staged]) -> None:
         """Hub listener: schedule the pushes of these deliveries in the background."""
+        subscribed = self._subscribed
+        if subscribed is not None:
+            staged = [item for item in staged if item.account_id in subscribed]
         pushes = waiting_pushes(staged)
         if pushes:
             self.runtime.spawn(self.push_all(pushes), "web-push")
 
+    def _forget_subscribed(self) -> None:
+        self._generation += 1
+        self._subscribed = None
+
+    async def _load_subscribed(self) -> None:
+        generation = self._generation
+        async with self.runtime.db.sessions() as session:
+            accounts = frozenset((await session.execute(
+                select(PushSubscription.account_id).distinct())).scalars())
+        if generation == self._generation:  # no subscription changed while reading
+            self._subscribed = accounts
+
     async def push_all(self, pushes: list[tuple[str, PushPayload]]) -> None:
+        if self._subscribed is None:
+            await self._load_subscribed()
         accounts = {account for account, _ in pushes}
         async with self.runtime.db.sessions() as session:
             rows = (await session.execute(select(PushSubscription).where(

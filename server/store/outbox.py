@@ -246,10 +246,37 @@ async def acknowledge_many(
             .values(acked_seq=bindparam("b_upto")),
             [{"b_account": a, "b_upto": upto} for a, upto in part.items()],
         )
-    stamps = await _alert_ack_times(
-        session, {a: b for a, b in bounds.items() if a in officers}, acks
-    )
+    # The rows leaving are the messages newly acknowledged: rows at or below an earlier
+    # acknowledged seq were deleted when it was recorded, and new rows are always staged
+    # above it (for recipients that acknowledged everything issued, that is every row they
+    # have). They say which alerts an officer's ack covers and which shared encodings may be
+    # unused now: read as the DELETE's RETURNING (one statement per chunk), or just before
+    # the DELETE for recipients that acknowledged only part of what was issued.
+    outbox = _table(OutboxMessage)
+    gone: list[tuple[str, int, str | None, int | None]] = []
+    for i in range(0, len(whole), _IN_CHUNK):
+        rows = await session.execute(
+            delete(outbox).where(outbox.c.account_id.in_(whole[i : i + _IN_CHUNK]))
+            .returning(outbox.c.account_id, outbox.c.seq, outbox.c.alert_id,
+                       outbox.c.body_id))
+        gone += [(str(a), int(q), al, b) for a, q, al, b in rows.all()]
+    if part:
+        accounts_part = list(part)
+        for i in range(0, len(accounts_part), _IN_CHUNK):
+            chunk = accounts_part[i : i + _IN_CHUNK]
+            rows = await session.execute(
+                select(outbox.c.account_id, outbox.c.seq, outbox.c.alert_id, outbox.c.body_id)
+                .where(outbox.c.account_id.in_(chunk),
+                       outbox.c.seq <= max(part[a] for a in chunk)))
+            gone += [(str(a), int(q), al, b) for a, q, al, b in rows.all() if q <= part[a]]
+        await session.execute(
+            delete(outbox).where(outbox.c.account_id == bindparam("b_account"),
+                                 outbox.c.seq <= bindparam("b_upto")),
+            [{"b_account": a, "b_upto": upto} for a, upto in part.items()],
+        )
+    stamps = _ack_times(gone, officers, acks)
     if stamps:
+        # The guard keeps the first stamp: an alert acknowledged before keeps its time.
         alerts = _table(Alert)
         await session.execute(
             update(alerts)
@@ -257,31 +284,25 @@ async def acknowledge_many(
             .values(acked_at=bindparam("b_at")),
             [{"b_id": alert_id, "b_at": at} for alert_id, at in stamps.items()],
         )
-    # Only recipients whose acknowledged seq moved: rows at or below an earlier one were
-    # deleted when it was recorded, and new rows are always staged above it. For those that
-    # acknowledged everything issued, that is every row they have.
-    outbox = _table(OutboxMessage)
-    bodies: set[int] = set()  # shared encodings the deleted rows used
-    for i in range(0, len(whole), _IN_CHUNK):
-        rows = await session.execute(
-            delete(outbox).where(outbox.c.account_id.in_(whole[i : i + _IN_CHUNK]))
-            .returning(outbox.c.body_id))
-        bodies.update(int(b) for (b,) in rows.all() if b is not None)
-    if part:
-        accounts_part = list(part)
-        for i in range(0, len(accounts_part), _IN_CHUNK):
-            bodies.update(int(b) for b in (await session.execute(
-                select(outbox.c.body_id).distinct().where(
-                    outbox.c.account_id.in_(accounts_part[i : i + _IN_CHUNK]),
-                    outbox.c.body_id.is_not(None))
-            )).scalars())
-        await session.execute(
-            delete(outbox).where(outbox.c.account_id == bindparam("b_account"),
-                                 outbox.c.seq <= bindparam("b_upto")),
-            [{"b_account": a, "b_upto": upto} for a, upto in part.items()],
-        )
-    await _drop_unused_bodies(session, sorted(bodies))
+    await _drop_unused_bodies(session, sorted({b for *_, b in gone if b is not None}))
     return done
+
+
+def _ack_times(
+    gone: Sequence[tuple[str, int, str | None, int | None]],
+    officers: frozenset[str] | set[str], acks: Mapping[str, Sequence[tuple[int, float]]],
+) -> dict[str, float]:
+    """First acknowledgement time of each alert carried by the messages officers newly
+    acknowledged (``gone``: ``(account, seq, alert_id, body_id)`` rows)."""
+    stamps: dict[str, float] = {}
+    for account_id, seq, alert_id, _ in gone:
+        if alert_id is None or account_id not in officers:
+            continue
+        # The first ack (in arrival order) that covers this message.
+        at = next((t for s, t in acks[account_id] if s >= seq), acks[account_id][-1][1])
+        if alert_id not in stamps or at < stamps[alert_id]:
+            stamps[alert_id] = at
+    return stamps
 
 
 async def _drop_unused_bodies(session: AsyncSession, ids: Sequence[int]) -> None:
@@ -292,38 +313,6 @@ async def _drop_unused_bodies(session: AsyncSession, ids: Sequence[int]) -> None
         await session.execute(delete(bodies).where(
             bodies.c.id.in_(ids[i : i + _IN_CHUNK]),
             ~exists().where(outbox.c.body_id == bodies.c.id)))
-
-
-async def _alert_ack_times(
-    session: AsyncSession, bounds: Mapping[str, tuple[int, int]],
-    acks: Mapping[str, Sequence[tuple[int, float]]],
-) -> dict[str, float]:
-    """First acknowledgement time of each alert carried by the newly acknowledged messages
-    (``bounds``: per officer, the ``(acked before, acked now)`` seq range)."""
-    stamps: dict[str, float] = {}
-    accounts = list(bounds)
-    outbox, alerts = _table(OutboxMessage), _table(Alert)
-    for i in range(0, len(accounts), _IN_CHUNK):
-        chunk = accounts[i : i + _IN_CHUNK]
-        # Only alerts not stamped yet: after an alert's fan-out the first batch of acks stamps
-        # it, and the rest of the burst then reads no row here (the stamp never moves).
-        rows = await session.execute(
-            select(outbox.c.account_id, outbox.c.seq, outbox.c.alert_id)
-            .join(alerts, alerts.c.id == outbox.c.alert_id)
-            .where(
-                outbox.c.account_id.in_(chunk),
-                alerts.c.acked_at.is_(None),
-                outbox.c.seq <= max(bounds[a][1] for a in chunk),
-            )
-        )
-        for account_id, seq, alert_id in rows.all():
-            if alert_id is None or seq > bounds[account_id][1]:
-                continue
-            # The first ack (in arrival order) that covers this message.
-            at = next((t for s, t in acks[account_id] if s >= seq), acks[account_id][-1][1])
-            if alert_id not in stamps or at < stamps[alert_id]:
-                stamps[alert_id] = at
-    return stamps
 
 
 async def pending(

@@ -5,9 +5,9 @@ Every new alert needs them, and reading them cost two queries inside the alert's
 while the store's one writer was held (for 1,000 officers a few milliseconds and a thousand
 tuples each time). They change when an account is created, revoked or expires, or an officer
 reports a position or status. Here they are read once and forgotten whenever a transaction of
-this database that wrote the ``accounts`` or ``officers`` table commits (session events note
-the write, ORM flushes and DML statements alike, as :mod:`server.store.frame_targets` does);
-the next alert reads them again. Expiry is a time, not a write: it is checked against ``now``
+this database that wrote the ``accounts`` or ``officers`` table commits
+(:class:`~server.store.commit_watch.CommitWatch`); the next alert reads them again.
+Expiry is a time, not a write: it is checked against ``now``
 at every use, so an account stops receiving alerts the second it expires.
 
 A load that began before an invalidation is not kept (a generation counter): it may have read
@@ -16,16 +16,15 @@ the store as it was before the change.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import Table, event, select
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy import Table, select
 
+from server.store.commit_watch import CommitWatch
 from server.store.db import Database
 from server.store.models import Account, Officer
 
 WATCHED = frozenset({"accounts", "officers"})
-_DIRTY = "vigil.routing_dirty"
 
 
 class OfficerRoute(NamedTuple):
@@ -54,10 +53,7 @@ class Routing:
         self._generation = 0
         self.loads = 0
         """Store reads made (tests see the cache work through it)."""
-        event.listen(db.session_class, "after_flush", _note_flush)
-        event.listen(db.session_class, "do_orm_execute", _note_statement)
-        event.listen(db.session_class, "after_commit", self._after_commit)
-        event.listen(db.session_class, "after_rollback", _forget)
+        self._watch = CommitWatch(db.session_class, WATCHED, self.invalidate)
 
     async def dispatchers(self) -> list[str]:
         """Dispatchers whose account is not revoked."""
@@ -102,31 +98,8 @@ class Routing:
                       tuple(OfficerRoute(str(i), str(s), lat, lon, exp)
                             for i, s, lat, lon, exp in rows))
 
-    def _after_commit(self, session: Session) -> None:
-        if session.info.pop(_DIRTY, False):
-            self.invalidate()
-
 
 def _table(model: type[Account] | type[Officer]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
-
-
-def _note_flush(session: Session, _flush: UOWTransaction) -> None:
-    for obj in (*session.new, *session.deleted, *session.dirty):
-        if getattr(obj, "__tablename__", None) in WATCHED:
-            session.info[_DIRTY] = True
-            return
-
-
-def _note_statement(state: ORMExecuteState) -> None:
-    if not (state.is_update or state.is_delete or state.is_insert):
-        return
-    table: Any = getattr(state.statement, "table", None)
-    if isinstance(table, Table) and table.name in WATCHED:
-        state.session.info[_DIRTY] = True
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(_DIRTY, None)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from server.domain.stats import OutcomeCounts, figures, tally
 from server.store.models import (
@@ -69,10 +70,20 @@ R = TypeVar("R", Entry, Camera, Deployment, Officer)
 
 
 async def _by_id(session: AsyncSession, model: type[R], ids: set[str]) -> dict[str, R]:
-    if not ids:
-        return {}
-    rows = await session.execute(select(model).where(model.id.in_(sorted(ids))))
-    return {row.id: row for row in rows.scalars()}
+    """Rows by id; those this transaction already holds (its identity map: e.g. the
+    deployment, camera and entry the alert path read with the match) cost no query."""
+    held = session.sync_session.identity_map
+    found: dict[str, R] = {}
+    for key in ids:
+        obj = held.get(identity_key(model, key))
+        # Only whole rows: an attribute expired by a bulk UPDATE would load lazily.
+        if isinstance(obj, model) and not inspect(obj).expired_attributes:
+            found[key] = obj
+    missing = sorted(ids - set(found))
+    if missing:
+        rows = await session.execute(select(model).where(model.id.in_(missing)))
+        found.update((row.id, row) for row in rows.scalars())
+    return found
 
 
 def alert_card(
