@@ -1,4 +1,5 @@
-"""Figure ``index``: the project's watchlist index against exact numpy search.
+"""Figure ``index``: the project's watchlist index against exact numpy search, with an HNSW
+graph (hnswlib, the index's previous design) measured beside it on the target case.
 
 Workload (the same unit vectors for both): a gallery of ``N`` random unit vectors (templates of
 distinct people are close to orthogonal in these spaces, so an isotropic gallery is a fair and
@@ -12,11 +13,18 @@ slightly pessimistic model) and two kinds of probe, searched one at a time as th
 
 The 10k index is built first and measured, then grown to 100k (one insertion order, so the
 figure is the same as a single 100k build, without building twice).
+
+At the largest 512-d size up to 100k (the target's case) two more measurements join the case:
+``rerank``, the project index's binary search with more sign-code candidates re-ranked, and
+``hnsw_reference``, an hnswlib graph with the parameters the index used before (M 32,
+ef_construction 128) at ef 64 / 128 / 256, searched alternately with the project index, probe
+by probe, so that their ratio is from the same moments.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,10 +53,13 @@ class IndexUnderTest:
     grow: Callable[[int], None]
     capacity: Callable[[], int]
     size_bytes: Callable[[], int | None]
-    """hnswlib's own size of the graph (what it allocates for vectors and links)."""
+    """What the index allocates for its templates (the project index: vectors, sign codes
+    and ids; hnswlib: its graph with the vectors and links)."""
     mode: Callable[[], str] = lambda: "hnsw"
     """Which search answered: ``exact`` (numpy, below the project index's crossover) or
-    ``hnsw``."""
+    ``binary`` (sign codes, exact re-rank); ``hnsw`` for hnswlib used directly."""
+    index: Any = None
+    """The project's ``WatchlistIndex`` itself (for the re-rank sweep), when measured."""
 
 
 def _project_index(dim: int, capacity: int) -> IndexUnderTest | None:
@@ -73,21 +84,21 @@ def _project_index(dim: int, capacity: int) -> IndexUnderTest | None:
         # The project index grows by itself when adding past its capacity.
         return None
 
-    params = {
+    params: dict[str, Any] = {
         name: getattr(idx, name)
-        for name in ("M", "m", "ef", "ef_construction", "ef_search", "space")
+        for name in ("rerank", "binary_scan")
         if isinstance(getattr(idx, name, None), int | float | str)
     }
+    params["exact_max_floats"] = getattr(project, "EXACT_MAX_FLOATS", None)
+
     def size_bytes() -> int | None:
-        # the project index keeps its hnswlib graph private; its size is read, never changed
-        graph: Any = getattr(idx, "_graph", None)
-        return int(graph.index_file_size()) if hasattr(graph, "index_file_size") else None
+        return int(idx.nbytes) if hasattr(idx, "nbytes") else None
 
     def mode() -> str:
-        return str(getattr(idx, "search_mode", "hnsw"))
+        return str(getattr(idx, "search_mode", "?"))
 
     return IndexUnderTest("server.recognition.index.WatchlistIndex", params, add, search, grow,
-                          lambda: int(idx.capacity), size_bytes, mode)
+                          lambda: int(idx.capacity), size_bytes, mode, idx)
 
 
 def _direct_hnswlib(dim: int, capacity: int, threads: int) -> IndexUnderTest:
@@ -209,15 +220,107 @@ def _measure(
     return result
 
 
-CROSSOVER_SIZES = {128: (8_000, 16_000, 32_000, 48_000),
-                   512: (2_000, 4_000, 8_000, 16_000, 24_000)}
-"""Gallery sizes of the exact-vs-HNSW sweep, around the project's limit at each dimension."""
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EFS = 32, 128, (64, 128, 256)
+"""The graph the project index used before (M 32 / ef_construction 128 / ef 256), with two
+smaller search breadths."""
+RERANK_SWEEP = (64, 256, 1024)
+
+
+def _recalls(found: list[list[int]], truth: npt.NDArray[np.int64],
+             probes: dict[str, F32]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    offset = 0
+    for kind, block in probes.items():
+        part = slice(offset, offset + len(block))
+        offset += len(block)
+        out[f"recall_at_1_{kind}"] = round(recall(found[part], truth[part], 1), 4)
+        out[f"recall_at_10_{kind}"] = round(recall(found[part], truth[part], 10), 4)
+    return out
+
+
+def rerank_sweep(ctx: Context, iut: IndexUnderTest, gallery: F32,
+                 probes: dict[str, F32]) -> dict[str, Any]:
+    """The project index's binary search with more candidates re-ranked: recall against
+    time (the index's default is the first row)."""
+    idx = iut.index
+    if idx is None or not hasattr(idx, "rerank") or iut.mode() != "binary":
+        return skipped("the project index does not answer with its binary search here")
+    all_probes = np.concatenate(list(probes.values()))
+    truth = exact_topk(gallery, all_probes, TOP_K)
+    default = idx.rerank
+    out: dict[str, Any] = {"status": "ok", "default": default, "points": []}
+    try:
+        for rerank in RERANK_SWEEP:
+            ctx.log(f"index: re-rank sweep, {rerank} candidates")
+            idx.rerank = rerank
+            timings: list[float] = []
+            found: list[list[int]] = []
+            for probe in all_probes:
+                start = time.perf_counter()
+                found.append(iut.search(probe, TOP_K))
+                timings.append((time.perf_counter() - start) * 1000.0)
+            out["points"].append({"rerank": rerank, "query_ms": summarise(timings),
+                                  **_recalls(found, truth, probes)})
+    finally:
+        idx.rerank = default
+    return out
+
+
+def hnsw_reference(ctx: Context, iut: IndexUnderTest, gallery: F32,
+                   probes: dict[str, F32]) -> dict[str, Any]:
+    """hnswlib (:data:`HNSW_M`, :data:`HNSW_EF_CONSTRUCTION`, :data:`HNSW_EFS`) on the same
+    gallery and probes, each ef searched alternately with the project index (one probe each,
+    in turn), one search thread."""
+    import hnswlib
+
+    n, dim = gallery.shape
+    ctx.log(f"index: HNSW reference, building {n:,} x {dim} "
+            f"(M {HNSW_M}, ef_construction {HNSW_EF_CONSTRUCTION}, "
+            f"{ctx.cfg.threads} threads)")
+    graph = hnswlib.Index(space="cosine", dim=dim)
+    graph.init_index(max_elements=n, M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION,
+                     random_seed=100)
+    start = time.perf_counter()
+    graph.add_items(gallery, np.arange(n, dtype=np.int64), num_threads=ctx.cfg.threads)
+    build_s = time.perf_counter() - start
+    all_probes = np.concatenate(list(probes.values()))
+    truth = exact_topk(gallery, all_probes, TOP_K)
+    out: dict[str, Any] = {"status": "ok", "M": HNSW_M, "ef_construction": HNSW_EF_CONSTRUCTION,
+                           "build_s": round(build_s, 1), "build_threads": ctx.cfg.threads,
+                           "index_memory_mb": round(graph.index_file_size() / 2**20, 1),
+                           "points": []}
+    for ef in HNSW_EFS:
+        ctx.log(f"index: HNSW reference, ef {ef}")
+        graph.set_ef(ef)
+        hnsw_ms: list[float] = []
+        ours_ms: list[float] = []
+        found: list[list[int]] = []
+        for probe in all_probes:
+            start = time.perf_counter()
+            labels, _ = graph.knn_query(probe[None, :], k=TOP_K, num_threads=1)
+            hnsw_ms.append((time.perf_counter() - start) * 1000.0)
+            found.append([int(x) for x in labels[0]])
+            start = time.perf_counter()
+            iut.search(probe, TOP_K)
+            ours_ms.append((time.perf_counter() - start) * 1000.0)
+        h, o = summarise(hnsw_ms), summarise(ours_ms)
+        out["points"].append({"ef": ef, "query_ms": h, "project_query_ms": o,
+                              "hnsw_over_project_median": ratio(h["median"], o["median"], 1),
+                              "hnsw_over_project_p99": ratio(h["p99"], o["p99"], 1),
+                              **_recalls(found, truth, probes)})
+    del graph
+    gc.collect()
+    return out
+
+
+CROSSOVER_SIZES = {128: (1_000, 2_000, 4_000, 8_000, 16_000, 32_000),
+                   512: (500, 1_000, 2_000, 4_000, 8_000, 16_000)}
+"""Gallery sizes of the exact-vs-binary sweep, around the project's limit at each dimension."""
 ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""The sweep's environment: numpy's BLAS on one thread, as the HNSW walk (``num_threads=1``).
-With BLAS's default thread per core, a matrix-vector product on a loaded 2-core machine
-spends its time handing work between threads: at load ~12 the exact search of 4,000 x 128
-took 19 ms median against 0.19 ms on one thread, which compares thread hand-offs, not the
-two searches."""
+"""The sweep's environment: numpy's BLAS on one thread, as the sign-code scan. With BLAS's
+default thread per core, a matrix-vector product on a loaded 2-core machine spends its time
+handing work between threads: at load ~12 the exact search of 4,000 x 128 took 19 ms median
+against 0.19 ms on one thread, which compares thread hand-offs, not the two searches."""
 
 
 def crossover_in_child(ctx: Context) -> dict[str, Any]:
@@ -228,7 +331,7 @@ def crossover_in_child(ctx: Context) -> dict[str, Any]:
     import subprocess
     import sys
 
-    ctx.log("index: exact-vs-HNSW crossover sweep (child process, BLAS on one thread)")
+    ctx.log("index: exact-vs-binary crossover sweep (child process, BLAS on one thread)")
     done = subprocess.run(
         [sys.executable, "-m", "bench.index", "--crossover", ctx.cfg.mode],
         capture_output=True, text=True, env={**os.environ, **ONE_THREAD}, timeout=1800,
@@ -241,24 +344,25 @@ def crossover_in_child(ctx: Context) -> dict[str, Any]:
 
 
 def crossover(ctx: Context, rng: np.random.Generator) -> dict[str, Any]:
-    """Exact search against the HNSW walk of the project index, to place the exact-search
-    limit (``server.recognition.index.EXACT_MAX_FLOATS``).
+    """Exact search against the binary (sign-code) search of the project index, to place the
+    exact-search limit (``server.recognition.index.EXACT_MAX_FLOATS``).
 
     One index per dimension, grown through the sizes; at each, the same mated probes are
     searched one at a time through ``WatchlistIndex.search`` with the limit moved below and
     above the size, the two searches alternating probe by probe (so both see the same load).
-    The figure is the ratio of the medians, exact over HNSW: above 1 the walk is faster.
+    The figure is the ratio of the medians, exact over binary: above 1 the binary search is
+    faster.
     """
     try:
         from server.recognition import index as project
     except ImportError:
         return skipped("the project index is not importable")
+    if not hasattr(project, "RERANK_CANDIDATES"):
+        return skipped("the project index has no binary search")
     out: dict[str, Any] = {"status": "ok", "limit_floats": project.EXACT_MAX_FLOATS,
-                           "method": "same probes, exact and HNSW alternating per probe, "
-                                     "k=10, 1 search thread, project defaults "
-                                     f"(M {project.DEFAULT_M}, ef_construction "
-                                     f"{project.DEFAULT_EF_CONSTRUCTION}, ef "
-                                     f"{project.DEFAULT_EF})"}
+                           "method": "same probes, exact and binary alternating per probe, "
+                                     "k=10, 1 search thread, project defaults (re-rank "
+                                     f"{project.RERANK_CANDIDATES})"}
     probes_per_size = max(100, ctx.cfg.index_queries // 5)
     for dim, all_sizes in CROSSOVER_SIZES.items():
         sizes = [n for n in all_sizes if n <= ctx.cfg.index_max]  # --quick: up to 10k
@@ -272,30 +376,30 @@ def crossover(ctx: Context, rng: np.random.Generator) -> dict[str, Any]:
             built = size
             probes, _ = mated_probes(rng, gallery[:size], probes_per_size)
             truth = exact_topk(gallery[:size], probes, 1)
-            timings: dict[str, list[float]] = {"exact": [], "hnsw": []}
+            timings: dict[str, list[float]] = {"exact": [], "binary": []}
             found: list[list[int]] = []
-            for _mode, limit in (("exact", 1 << 62), ("hnsw", 0)):  # warm both paths
+            for _mode, limit in (("exact", 1 << 62), ("binary", 0)):  # warm both paths
                 idx.exact_max_floats = limit
                 idx.search(probes[0][None, :], TOP_K, MODEL_ID)
             for probe in probes:
-                for mode, limit in (("exact", 1 << 62), ("hnsw", 0)):
+                for mode, limit in (("exact", 1 << 62), ("binary", 0)):
                     idx.exact_max_floats = limit
                     start = time.perf_counter()
                     hits = idx.search(probe[None, :], TOP_K, MODEL_ID)[0]
                     timings[mode].append((time.perf_counter() - start) * 1000.0)
-                    if mode == "hnsw":
+                    if mode == "binary":
                         found.append([int(h[0]) for h in hits])
-            exact_ms, hnsw_ms = summarise(timings["exact"]), summarise(timings["hnsw"])
+            exact_ms, binary_ms = summarise(timings["exact"]), summarise(timings["binary"])
             points.append({"templates": size, "floats": size * dim,
-                           "exact_ms": exact_ms, "hnsw_ms": hnsw_ms,
-                           "exact_over_hnsw_median": ratio(exact_ms["median"],
-                                                           hnsw_ms["median"]),
-                           "hnsw_recall_at_1_mated": round(recall(found, truth, 1), 4),
+                           "exact_ms": exact_ms, "binary_ms": binary_ms,
+                           "exact_over_binary_median": ratio(exact_ms["median"],
+                                                             binary_ms["median"]),
+                           "binary_recall_at_1_mated": round(recall(found, truth, 1), 4),
                            "search_at_limit": ("exact" if size * dim
-                                               <= project.EXACT_MAX_FLOATS else "hnsw")})
-        faster = [p["templates"] for p in points if (p["exact_over_hnsw_median"] or 0) > 1.0]
+                                               <= project.EXACT_MAX_FLOATS else "binary")})
+        faster = [p["templates"] for p in points if (p["exact_over_binary_median"] or 0) > 1.0]
         out[f"{dim}"] = {"points": points,
-                         "hnsw_faster_from": min(faster) if faster else None}
+                         "binary_faster_from": min(faster) if faster else None}
         del idx, gallery
         gc.collect()
     return out
@@ -343,6 +447,9 @@ def run(ctx: Context) -> dict[str, Any]:
             # RSS growth is noisy (memory freed by the previous dimension is reused); the
             # graph's own size is the figure, RSS growth is kept as a cross-check
             case["rss_growth_mb"] = round(rss_growth, 1)
+            if dim == 512 and size == max(x for x in wanted if x <= 100_000):
+                case["rerank"] = rerank_sweep(ctx, iut, gallery, probes)
+                case["hnsw_reference"] = hnsw_reference(ctx, iut, gallery, probes)
             if (dim, size) == (512, 100_000):
                 case.update(targeted(
                     "query p99 <= 2 ms at recall@1 >= 0.99 (mated probes)",
@@ -358,6 +465,7 @@ def run(ctx: Context) -> dict[str, Any]:
             "crossover": crossover_in_child(ctx),
             "workload": "random unit gallery; mated probes at cosine 0.6-0.8 to one template, "
                         "non-mated random probes; single-probe queries, k=10, 1 search thread",
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
             "cases": cases}
 
 
@@ -373,22 +481,44 @@ def rows(result: dict[str, Any]) -> list[Row]:
                        baseline=f'{fmt(e["median"])} / {fmt(e["p99"])}',
                        ratio=case["speedup_p99"],
                        target=case.get("target", ""), met=case.get("met"),
-                       note=f'{case.get("search", "hnsw")} search; '
+                       note=f'{case.get("search", "?")} search; '
                             f'recall@1 {case["recall_at_1_mated"]} mated / '
                             f'{case["recall_at_1_non_mated"]} non-mated, '
                             f'@10 {case["recall_at_10_mated"]}; build {fmt(case["build_s"])} s; '
                             f'{case["index_memory_mb"]} MB (capacity {case["capacity"]:,})'))
+        for point in case.get("rerank", {}).get("points", []):
+            q = point["query_ms"]
+            out.append(Row("index", f"{name} re-rank {point['rerank']}", "query ms",
+                           q["median"], q["p99"],
+                           note=f'binary search, {point["rerank"]} candidates: recall@1 '
+                                f'{point["recall_at_1_mated"]} mated / '
+                                f'{point["recall_at_1_non_mated"]} non-mated, @10 '
+                                f'{point["recall_at_10_mated"]} / '
+                                f'{point["recall_at_10_non_mated"]}'))
+        ref = case.get("hnsw_reference", {})
+        for point in ref.get("points", []):
+            h, o = point["query_ms"], point["project_query_ms"]
+            out.append(Row("index", f"{name} HNSW ef {point['ef']}", "query ms (HNSW | index)",
+                           h["median"], h["p99"],
+                           baseline=f'{fmt(o["median"])} / {fmt(o["p99"])}',
+                           ratio=point["hnsw_over_project_p99"],
+                           note=f'hnswlib M {ref["M"]} / ef_construction '
+                                f'{ref["ef_construction"]}: recall@1 '
+                                f'{point["recall_at_1_mated"]} mated / '
+                                f'{point["recall_at_1_non_mated"]} non-mated, @10 '
+                                f'{point["recall_at_10_mated"]}; build {fmt(ref["build_s"])} s '
+                                f'({ref["build_threads"]} threads); {ref["index_memory_mb"]} MB'))
     cross = result.get("crossover", {})
     for dim in CROSSOVER_SIZES:
         for point in cross.get(str(dim), {}).get("points", []):
-            e, h = point["exact_ms"], point["hnsw_ms"]
+            e, b = point["exact_ms"], point["binary_ms"]
             out.append(Row("index", f"crossover {dim}x{point['templates']}",
-                           "query ms (HNSW | exact)", h["median"], h["p99"],
+                           "query ms (binary | exact)", b["median"], b["p99"],
                            baseline=f'{fmt(e["median"])} / {fmt(e["p99"])}',
-                           ratio=point["exact_over_hnsw_median"],
-                           note=f"exact/HNSW medians; limit {cross['limit_floats']:,} floats "
-                                f"-> {point['search_at_limit']} here; HNSW recall@1 "
-                                f"{point['hnsw_recall_at_1_mated']}"))
+                           ratio=point["exact_over_binary_median"],
+                           note=f"exact/binary medians; limit {cross['limit_floats']:,} floats "
+                                f"-> {point['search_at_limit']} here; binary recall@1 "
+                                f"{point['binary_recall_at_1_mated']}"))
     return out
 
 

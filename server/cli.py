@@ -18,7 +18,8 @@ from typing import Protocol, cast
 # loads; worker processes inherit it). A watchlist is searched by one matrix-vector product per
 # face, too small to split: with a thread per core, on 2 cores already busy with inference, the
 # threads mostly wait for each other. 8,000 x 512 at load ~3: p99 8.0 ms default, 0.8 ms on one
-# thread (medians 0.28 and 0.42 ms). The exact-vs-HNSW crossover was measured on one thread too.
+# thread (medians 0.28 and 0.42 ms). The index's exact-vs-binary crossover was measured on one
+# thread too.
 # An operator's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 

@@ -1,6 +1,6 @@
 """Searching a deployment's watchlist, behind one small interface.
 
-:class:`IndexMatcher` wraps the hnswlib index (``server.recognition.index.WatchlistIndex``,
+:class:`IndexMatcher` wraps the watchlist index (``server.recognition.index.WatchlistIndex``,
 saved under ``<data_dir>/indexes/<watchlist_id>/`` and rebuilt from the store when missing or
 stale); :class:`ExactMatcher` is an exact cosine search used by unit tests and as a reference.
 Either way templates of another model id are never compared, and an expired entry never
@@ -74,12 +74,14 @@ class ExactMatcher:
 
 
 def index_path(data_dir: Path, watchlist_id: str, model_id: str) -> Path:
-    """Where the index of one watchlist and model is saved."""
+    """Where the index of one watchlist and model is saved. (The suffix dates from the hnswlib
+    graph; a file of that format is stale and overwritten in place by the next ``open``, so the
+    name is kept: a new one would leave the old file, templates included, behind.)"""
     return data_dir / "indexes" / watchlist_id / f"{model_id}.hnsw"
 
 
 class IndexMatcher:
-    """The watchlist's hnswlib index plus the entry and expiry of each template id."""
+    """The watchlist's index plus the entry and expiry of each template id."""
 
     def __init__(self, index: WatchlistIndex, entries: dict[int, tuple[str, float]]) -> None:
         self.model_id = index.model_id
