@@ -12,6 +12,9 @@ slower than fp32 here.)
   pairs, verification points): every face is detected and aligned once, and the same chip
   is embedded by both graphs, so the only difference is the embedder. TAR (1 - FNMR) at FMR
   1e-2/1e-3/1e-4 per graph, and the cosine between a chip's fp32 and int8 templates.
+  The same chips also go through the fp32 graph on OpenVINO (the runtime ``embedder_runtime``
+  ``auto`` picks where it is installed; ``server.recognition.openvino_runtime``): its cosine
+  to ONNX Runtime's templates and its TAR, which must be fp32's (key ``openvino``).
 
 The bar for enabling int8 (not done by this figure; it reports): TAR at every FMR within 0.5
 points of fp32 and the median fp32/int8 cosine >= 0.99 (thresholds are calibrated on fp32
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,8 @@ import numpy.typing as npt
 from bench.context import Context, Row
 from bench.scenes import datasets_root
 from bench.stats import check, skipped, summarise, targeted, unavailable
+
+Floats = npt.NDArray[np.float32]
 
 CALIBRATION_CHIPS = 200
 SPEED_REPEATS = 20
@@ -81,14 +86,14 @@ def _session(path: Path) -> Any:
     return ort.InferenceSession(str(path), session_options(1), providers=["CPUExecutionProvider"])
 
 
-class _TwoEmbedders:
-    """The fp32 engine, which also embeds every chip it embeds with the int8 graph."""
+class _SideEmbedders:
+    """The fp32 engine (ONNX Runtime), which also embeds every chip it embeds with each of
+    ``others`` (network input -> templates): the same aligned chip for every graph."""
 
-    def __init__(self, engine: Any, int8: Any) -> None:
+    def __init__(self, engine: Any, others: dict[str, Callable[[Floats], Floats]]) -> None:
         self._engine = engine
-        self._int8 = int8
-        self._input = int8.get_inputs()[0].name
-        self.int8_vectors: list[npt.NDArray[np.float32]] = []
+        self._others = others
+        self.vectors: dict[str, list[Floats]] = {name: [] for name in others}
         self.name, self.model_id, self.dim = engine.name, engine.model_id, engine.dim
         self.score_is_probability = engine.score_is_probability
 
@@ -100,9 +105,19 @@ class _TwoEmbedders:
         from server.recognition.onnx_engine import to_blob
 
         blob = to_blob(self._engine.chips(image, faces), self._engine.manifest.embedder.norm)
-        out = np.asarray(self._int8.run(None, {self._input: blob})[0], dtype=np.float32)
-        self.int8_vectors.extend(normalise_rows(out.reshape(len(blob), -1)))
+        for name, run in self._others.items():
+            out = np.asarray(run(blob), dtype=np.float32)
+            self.vectors[name].extend(normalise_rows(out.reshape(len(blob), -1)))
         return self._engine.embed(image, faces, timer)
+
+
+def _session_runner(session: Any) -> Callable[[Floats], Floats]:
+    name = session.get_inputs()[0].name
+
+    def run(blob: Floats) -> Floats:
+        return np.asarray(session.run(None, {name: blob})[0], dtype=np.float32)
+
+    return run
 
 
 def _speed(fp32: Any, int8: Any, blob: npt.NDArray[np.float32]) -> dict[str, Any]:
@@ -119,7 +134,8 @@ def _speed(fp32: Any, int8: Any, blob: npt.NDArray[np.float32]) -> dict[str, Any
 
 def run(ctx: Context) -> dict[str, Any]:
     if ctx.cfg.mode == "quick":
-        return skipped("not in --quick (embeds the lfw_dev evaluation half twice: minutes)")
+        return skipped("not in --quick (embeds the lfw_dev evaluation half three times: "
+                       "minutes)")
     dataset = datasets_root() / "lfw_dev"
     if not dataset.is_dir():
         return unavailable(f"{dataset} not found (the development dataset)")
@@ -138,7 +154,8 @@ def run(ctx: Context) -> dict[str, Any]:
         return unavailable(f"no usable ONNX model pack: {type(exc).__name__}: {exc}")
     if choice.pack is None:
         return unavailable("the ONNX engine did not come from a pack")
-    engine = OnnxEngine(choice.pack, threads=1, verify=False)
+    # the reference is ONNX Runtime's fp32 graph, whatever runtime the engine would pick
+    engine = OnnxEngine(choice.pack, threads=1, verify=False, runtime="onnxruntime")
     samples = list_samples([str(dataset)])
     part = {s.path: identity_part(Path(s.identity).name) for s in samples}
     calib = [s for s in samples if part[s.path] == "calibration"][:CALIBRATION_CHIPS * 2]
@@ -160,19 +177,27 @@ def run(ctx: Context) -> dict[str, Any]:
         speed = _speed(fp32, int8, blobs[:5])
         sizes = {"fp32_kb": (choice.pack / engine.manifest.embedder.file).stat().st_size // 1024,
                  "int8_kb": q_path.stat().st_size // 1024}
-        ctx.log(f"int8: lfw_dev evaluation half, {len(evaluation)} photos, both embedders")
-        both = _TwoEmbedders(engine, int8)
-        acquired = acquire(both, file_loaders(evaluation))  # type: ignore[arg-type]
-    int8_vectors = np.zeros_like(acquired.vectors)
+        others = {"int8": _session_runner(int8)}
+        openvino = _openvino(choice.pack)
+        if not isinstance(openvino, str):
+            others["openvino"] = openvino.embed_blob
+        ctx.log(f"int8: lfw_dev evaluation half, {len(evaluation)} photos, embedders "
+                f"fp32, {', '.join(others)}")
+        sides = _SideEmbedders(engine, others)
+        acquired = acquire(sides, file_loaders(evaluation))  # type: ignore[arg-type]
     rows = [i for i, ok in enumerate(acquired.ok) if ok]
-    int8_vectors[rows] = np.stack(both.int8_vectors)
-    cosine = np.sum(acquired.vectors[rows] * int8_vectors[rows], axis=1)
-    ev_fp32 = score(engine, [str(dataset)], evaluation, acquired)
-    ev_int8 = score(engine, [str(dataset)], evaluation,
-                    _replace_vectors(acquired, int8_vectors))
-    tar = {}
-    for name, ev in (("fp32", ev_fp32), ("int8", ev_int8)):
-        tar[name] = {f"{p.fmr:g}": round(1.0 - p.fnmr, 4) for p in ev.report.verification}
+    vectors = {"fp32": acquired.vectors}
+    for name in others:
+        vectors[name] = np.zeros_like(acquired.vectors)
+        vectors[name][rows] = np.stack(sides.vectors[name])
+    cosines = {name: np.sum(acquired.vectors[rows] * vectors[name][rows], axis=1)
+               for name in others}
+    cosine = cosines["int8"]
+    evs = {name: score(engine, [str(dataset)], evaluation, _replace_vectors(acquired, v))
+           for name, v in vectors.items()}
+    ev_fp32 = evs["fp32"]
+    tar = {name: {f"{p.fmr:g}": round(1.0 - p.fnmr, 4) for p in ev.report.verification}
+           for name, ev in evs.items()}
     drops = [tar["fp32"][k] - tar["int8"].get(k, 0.0) for k in tar["fp32"]]
     med_cos = float(np.median(cosine)) if cosine.size else None
     out: dict[str, Any] = {
@@ -189,6 +214,12 @@ def run(ctx: Context) -> dict[str, Any]:
         "sizes": sizes,
         "quantisation": "static QDQ, per-channel int8 weights, uint8 activations, opset 13, "
                         f"{len(blobs)} calibration-half chips",
+        "openvino": unavailable(openvino) if isinstance(openvino, str) else {
+            "status": "ok",
+            "cosine_to_onnxruntime": _cosine_summary(cosines["openvino"]),
+            "largest_tar_change": round(max(abs(tar["fp32"][k] - tar["openvino"].get(k, 0.0))
+                                            for k in tar["fp32"]), 4),
+        },
     }
     out.update(targeted(
         f"enable int8 only if TAR drops <= {TAR_POINTS_BAR} at every FMR and the median "
@@ -197,6 +228,28 @@ def run(ctx: Context) -> dict[str, Any]:
          check("cosine_fp32_int8.median", med_cos, ">=", COSINE_BAR)],
     ))
     return out
+
+
+def _openvino(pack: Path) -> Any:
+    """The engine with its embedder on OpenVINO, or why there is none."""
+    from server.errors import PackError
+    from server.recognition.onnx_engine import OnnxEngine
+    from server.recognition.openvino_runtime import import_openvino
+
+    if import_openvino() is None:
+        return "OpenVINO is not installed"
+    try:
+        return OnnxEngine(pack, threads=1, verify=False, runtime="openvino")
+    except PackError as exc:
+        return f"OpenVINO not usable: {exc.code}: {exc.message}"
+
+
+def _cosine_summary(cosine: Floats) -> dict[str, float | None]:
+    if not cosine.size:
+        return {"min": None, "p1": None, "median": None}
+    return {"min": round(float(cosine.min()), 7),
+            "p1": round(float(np.percentile(cosine, 1)), 7),
+            "median": round(float(np.median(cosine)), 7)}
 
 
 def _replace_vectors(acquired: Any, vectors: npt.NDArray[np.float32]) -> Any:
@@ -223,4 +276,19 @@ def rows(result: dict[str, Any]) -> list[Row]:
             met=result["met"],
             note=f"{tars}; cosine fp32/int8 median {result['cosine_fp32_int8']['median']}, "
                  f"p1 {result['cosine_fp32_int8']['p1']}; {result['acquired']} faces"),
+        _openvino_row(result),
     ]
+
+
+def _openvino_row(result: dict[str, Any]) -> Row:
+    ov = result.get("openvino", {})
+    if ov.get("status") != "ok":
+        return Row("int8", "lfw_dev evaluation half, fp32 on OpenVINO", ov.get("status", "?"),
+                   note=ov.get("reason", ""))
+    t = result["tar_at_fmr"]
+    tars = "; ".join(f"FMR {k}: {t['fp32'][k]} -> {t['openvino'].get(k)}" for k in t["fp32"])
+    c = ov["cosine_to_onnxruntime"]
+    return Row("int8", "lfw_dev evaluation half, fp32 on OpenVINO",
+               "TAR ONNX Runtime -> OpenVINO",
+               note=f"{tars}; cosine to ONNX Runtime min {c['min']}, p1 {c['p1']}, median "
+                    f"{c['median']}; {result['acquired']} faces")

@@ -16,7 +16,9 @@ configuration's ratio is its frames/s over the baseline's. Every configuration r
 round (two rounds outside ``--quick``, in alternating order) and its median round is kept:
 other work on a shared machine comes in bursts. Configurations whose workers x threads
 exceed the cores are measured on purpose (to show the oversubscription cost) and
-marked so.
+marked so. One configuration keeps the embedder on ONNX Runtime (``embedder_runtime``
+``onnxruntime``; the default is ``auto``: OpenVINO where it is installed and agrees), and
+``embed_runtimes`` compares the two runtimes on the embedder alone (:mod:`bench.embed_runtimes`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import embed_runtimes
 from bench.context import Context, Row
 from bench.stats import ratio, summarise, unavailable
 
@@ -48,6 +51,8 @@ class Config:
     threads: int
     tuning: dict[str, Any]
     """``SessionTuning`` fields that differ from the default."""
+    runtime: str = "auto"
+    """The embedder runtime setting."""
 
 
 def configurations(cores: int, workers: int) -> list[Config]:
@@ -65,6 +70,7 @@ def configurations(cores: int, workers: int) -> list[Config]:
                {"parallel": True, "inter_threads": 2}),
         Config(f"{base} arena off", workers, t, {"arena": False}),
         Config(f"{base} spinning on", workers, t, {"spinning": True}),
+        Config(f"{base} embedder on ONNX Runtime", workers, t, {}, "onnxruntime"),
     ]
     seen = {(workers, t)}
     for w in sorted({1, max(1, cores // 2), cores}):
@@ -77,8 +83,10 @@ def configurations(cores: int, workers: int) -> list[Config]:
     return out
 
 
-def _worker(pack: str, threads: int, tuning: dict[str, Any], frames: list[bytes],
-            ready: Any, start: Event, results: Any) -> None:
+def _worker(pack: str, threads: int, tuning: dict[str, Any], runtime: str,
+            frames: list[bytes], ready: Any, start: Event, results: Any) -> None:
+    import psutil
+
     from server.recognition.frame_faces import find_faces
     from server.recognition.onnx_engine import OnnxEngine, SessionTuning
     from server.recognition.timing import StageTimer
@@ -87,7 +95,7 @@ def _worker(pack: str, threads: int, tuning: dict[str, Any], frames: list[bytes]
     try:
         settings = load_settings(engine="onnx")
         engine = OnnxEngine(Path(pack), threads=threads, verify=False,
-                            tuning=SessionTuning(**tuning))
+                            tuning=SessionTuning(**tuning), runtime=runtime)
         find_faces(engine, frames[0], settings, settings.min_face_px, StageTimer())  # warm-up
         ready.put(os.getpid())
         start.wait(READY_TIMEOUT_S)
@@ -97,7 +105,9 @@ def _worker(pack: str, threads: int, tuning: dict[str, Any], frames: list[bytes]
             faces += len(find_faces(engine, jpeg, settings, settings.min_face_px,
                                     StageTimer()).faces)
         results.put({"start": t0, "end": time.monotonic(),
-                     "cpu_s": time.process_time() - c0, "frames": len(frames), "faces": faces})
+                     "cpu_s": time.process_time() - c0, "frames": len(frames), "faces": faces,
+                     "embedder_runtime": engine.embedder_runtime,
+                     "rss_mb": psutil.Process().memory_info().rss / 2**20})
     except Exception as exc:  # reported by the parent, never a hang
         ready.put(f"{type(exc).__name__}: {exc}")
 
@@ -107,7 +117,7 @@ def measure(pack: Path, config: Config, frames: list[bytes]) -> dict[str, Any]:
     ctx = multiprocessing.get_context("spawn")
     ready, results, start = ctx.Queue(), ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=_worker, args=(str(pack), config.threads, config.tuning,
-                                               frames, ready, start, results))
+                                               config.runtime, frames, ready, start, results))
              for _ in range(config.workers)]
     for p in procs:
         p.start()
@@ -132,6 +142,8 @@ def measure(pack: Path, config: Config, frames: list[bytes]) -> dict[str, Any]:
         "frames_per_s": round(total / wall, 3) if wall > 0 else None,
         "cpu_ms_per_frame": round(cpu * 1000 / total, 1) if total else None,
         "faces_per_frame": round(sum(r["faces"] for r in runs) / total, 2) if total else None,
+        "embedder_runtime": "/".join(sorted({r["embedder_runtime"] for r in runs})),
+        "worker_rss_mb": round(max(r["rss_mb"] for r in runs), 1),
     }
 
 
@@ -176,6 +188,8 @@ def run(ctx: Context) -> dict[str, Any]:
             ctx.log(f"onnx_sessions: round {r + 1}/{rounds}: {config.name}")
             runs[config.name].append(measure(choice.pack, config, frames))
     out = {name: _median_run(got) for name, got in runs.items()}
+    ctx.log("onnx_sessions: the embedder on ONNX Runtime and OpenVINO, same chips")
+    compared = embed_runtimes.measure(choice.pack)
     names = list(out)
     base = out[names[0]]
     for name in names:
@@ -197,6 +211,7 @@ def run(ctx: Context) -> dict[str, Any]:
         "load_average": [round(v, 2) for v in os.getloadavg()],
         "configurations": out,
         "cpu_ms_per_frame": summarise(f["cpu_ms_per_frame"] for f in ok.values()),
+        "embed_runtimes": compared,
     }
 
 
@@ -216,6 +231,28 @@ def rows(result: dict[str, Any]) -> list[Row]:
                        fig["frames_per_s"], baseline=f"{base.get('frames_per_s')} frames/s",
                        ratio=fig.get("vs_default"),
                        note=f"CPU {fig['cpu_ms_per_frame']} ms/frame "
-                            f"({fig.get('cpu_vs_default')}x default); {result['frame']}; "
+                            f"({fig.get('cpu_vs_default')}x default); embedder on "
+                            f"{fig.get('embedder_runtime')}; worker RSS "
+                            f"{fig.get('worker_rss_mb')} MB; {result['frame']}; "
                             f"load {result['load_average']}"))
+    out.extend(_runtime_rows(result.get("embed_runtimes", {})))
+    return out
+
+
+def _runtime_rows(emb: dict[str, Any]) -> list[Row]:
+    if emb.get("status") != "ok":
+        return [Row("onnx_sessions", "embedder runtimes", emb.get("status", "?"),
+                    note=emb.get("reason", ""))]
+    ms = emb["cpu_ms_per_face"]
+    out = []
+    for name, s in ms.items():
+        base = emb["baselines"][name]
+        note = f"{emb['chips']} chips x {emb['rounds']} rounds, interleaved"
+        if name == "openvino":
+            note += (f"; cosine to ONNX Runtime min {emb['cosine']['min']}, max abs diff "
+                     f"{emb['max_abs_diff']:.1e}")
+        out.append(Row("onnx_sessions", f"embedder on {name}", "CPU ms/face, 1 thread",
+                       s["median"], s["p99"], baseline=f"{ms[base]['median']} ms {base}",
+                       ratio=emb["vs_onnxruntime"][name],
+                       note=f"{note}; load {emb['load_average']}"))
     return out

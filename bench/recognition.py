@@ -5,7 +5,8 @@ composed scenes (:mod:`bench.scenes`):
 
 - detect ms/frame at 640x360, 1280x720 and 1920x1080 with 0, 1, 5 and 20 faces, and the
   detection recall and false detections per frame on those scenes;
-- embed ms/face at batch 1 and batch 4;
+- embed ms/face at batch 1 and batch 4 (with the runtime the embedder ran on: the ONNX
+  engine's ``embedder_runtime``; ``onnx_sessions`` compares the runtimes in the same run);
 - a single-thread pipeline over JPEG frames (1280x720, 5 faces): decode, detect, quality,
   embed, search (an index of 1,000 templates), giving frames/s and faces/s per core from the
   process CPU time, and the stage breakdown. Detection there looks for faces from the
@@ -185,6 +186,7 @@ def _measure_engine(ctx: Context, name: str, engine: Any, cuts: list[FaceCut]) -
         "dim": engine.dim,
         "detect_ms_1280x720": grid["1280x720_5_faces"],
         "embed_ms_per_face": {"batch1": embed["batch1"], "batch4": embed["batch4"]},
+        "embedder_runtime": getattr(engine, "embedder_runtime", name),
         "frames_per_s_per_core": pipe["frames_per_s_per_core"],
         "faces_per_s_per_core": pipe["faces_per_s_per_core"],
         "recall": round(found / total, 4) if total else None,
@@ -256,7 +258,8 @@ def rows(result: dict[str, Any]) -> list[Row]:
             e = eng["embed_ms_per_face"][batch]
             out.append(Row("recognition", name, f"embed ms/face, {batch}", e.get("median"),
                            e.get("p99"),
-                           ratio=vs.get("embed_ms_batch1_median") if batch == "batch1" else None))
+                           ratio=vs.get("embed_ms_batch1_median") if batch == "batch1" else None,
+                           note=f"embedder on {eng.get('embedder_runtime', name)}"))
         pipe = eng["pipeline"]
         out.append(Row("recognition", name, "pipeline frames/s per core (faces/s)",
                        eng["frames_per_s_per_core"], None,

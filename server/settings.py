@@ -54,6 +54,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     and ``vigil models install`` put packs; ``<data_dir>/models`` is still read after it."""
     model_pack: str = ""
     """Name of the installed pack to use with ``engine=onnx``; empty picks the best one."""
+    embedder_runtime: str = "auto"
+    """Which runtime runs the ONNX engine's embedder on the CPU: ``auto`` (OpenVINO when it is
+    installed and gives ONNX Runtime's templates, else ONNX Runtime), ``openvino`` (or an
+    error) or ``onnxruntime`` (see ``server.recognition.openvino_runtime``)."""
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

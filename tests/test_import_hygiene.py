@@ -25,8 +25,8 @@ with contextlib.redirect_stdout(out):
 print(json.dumps({"code": code, "help": out.getvalue(), "modules": sorted(sys.modules)}))
 """
 
-FORBIDDEN_PREFIXES = ("litestar", "onnxruntime", "dlib", "uvicorn", "sqlalchemy", "hnswlib",
-                      "faiss", "insightface", "cv2")
+FORBIDDEN_PREFIXES = ("litestar", "onnxruntime", "openvino", "dlib", "uvicorn", "sqlalchemy",
+                      "hnswlib", "faiss", "insightface", "cv2")
 ALLOWED_SERVER = {"server", "server.cli", "server.commands"}
 """The CLI itself and its command package; each command module's top level is cheap by the
 CLI's contract (heavy imports inside ``run``), so ``server.commands.*`` are allowed too."""

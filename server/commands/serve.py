@@ -21,6 +21,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "models, then <data-dir>/models)")
     parser.add_argument("--model-pack", default=None,
                         help="installed pack for --engine onnx (default: the best one)")
+    parser.add_argument("--embedder-runtime", default=None,
+                        choices=["auto", "onnxruntime", "openvino"],
+                        help="runtime of the ONNX engine's embedder on the CPU (auto: OpenVINO "
+                        "when installed and in agreement with ONNX Runtime)")
     parser.add_argument("--workers", type=int, default=None, help="inference threads (2)")
     parser.add_argument("--log-level", default=None, help="DEBUG, INFO, WARNING (INFO)")
 
@@ -40,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(
         host=args.host, port=args.port, data_dir=args.data_dir, db_url=args.db_url,
         engine=args.engine, model_root=args.model_root, model_pack=args.model_pack,
-        workers=args.workers, log_level=args.log_level,
+        embedder_runtime=args.embedder_runtime, workers=args.workers, log_level=args.log_level,
     )
     level = settings.log_level.upper()
     if not isinstance(logging.getLevelName(level), int):

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from server.errors import PackError
 from server.recognition.engine import FaceEngine
+from server.recognition.openvino_runtime import parse_runtime
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,9 @@ def create_engine(settings: Settings) -> FaceEngine:
 
     Raises:
         PackError: ``engine=onnx`` and the pack is missing, invalid, tampered or unloadable;
-            ``unknown_engine`` for an engine name that does not exist.
+            ``unknown_engine`` for an engine name that does not exist, ``unknown_runtime``
+            for an ``embedder_runtime`` that does not exist, ``runtime_*`` when
+            ``embedder_runtime=openvino`` cannot be honoured.
     """
     return choose_engine(settings).engine
 
@@ -55,6 +58,7 @@ def choose_engine(settings: Settings) -> EngineChoice:
         PackError: as :func:`create_engine`.
     """
     name = settings.engine.strip().lower()
+    parse_runtime(settings.embedder_runtime)  # a typo is an error whichever engine runs
     if name == "dlib":
         return EngineChoice(_dlib(settings), "engine=dlib was asked for")
     if name == "onnx":
@@ -94,8 +98,8 @@ def _onnx(settings: Settings) -> EngineChoice:
     roots = settings.model_paths
     if settings.model_pack:
         folder = find_pack_in(roots, settings.model_pack)
-        return EngineChoice(OnnxEngine(folder), f"engine=onnx, pack {settings.model_pack}",
-                            folder)
+        return EngineChoice(OnnxEngine(folder, runtime=settings.embedder_runtime),
+                            f"engine=onnx, pack {settings.model_pack}", folder)
     usable = [p for p in list_packs_in(roots) if p.manifest is not None]
     if not usable:
         raise PackError(
@@ -104,7 +108,8 @@ def _onnx(settings: Settings) -> EngineChoice:
             "install one with `vigil models install SOURCE` (or `make install`)",
         )
     folder = Path(usable[0].path)
-    return EngineChoice(OnnxEngine(folder), "engine=onnx, best installed pack", folder)
+    return EngineChoice(OnnxEngine(folder, runtime=settings.embedder_runtime),
+                        "engine=onnx, best installed pack", folder)
 
 
 def _auto(settings: Settings) -> EngineChoice:
@@ -122,8 +127,10 @@ def _auto(settings: Settings) -> EngineChoice:
                         pack.path, pack.error)
             continue
         try:
-            engine = OnnxEngine(Path(pack.path))
+            engine = OnnxEngine(Path(pack.path), runtime=settings.embedder_runtime)
         except PackError as exc:
+            if exc.code.startswith("runtime_"):
+                raise  # embedder_runtime=openvino could not be honoured: not the pack's fault
             log.warning("model pack %s is unusable (%s: %s); skipping it", pack.name, exc.code,
                         exc.message)
             continue

@@ -10,7 +10,9 @@ photos), levels are cut into overlapping tiles run in one batched call (see
 again, centred and rescaled, and kept only if the detector agrees (one batched call per look);
 five alignment points come from dlib's 68-point predictor on each box or from the detector
 itself (SCRFD); ``embed`` warps every face onto the embedder's template and runs them all in
-one batched call. Providers: CUDA when ONNX Runtime has it, else CPU.
+one batched call. Providers: CUDA when ONNX Runtime has it, else CPU; on the CPU the embedder
+runs on OpenVINO where it is installed and gives ONNX Runtime's templates (about half the CPU
+per face; :mod:`server.recognition.openvino_runtime`, setting ``embedder_runtime``).
 
 Thread safety: ONNX Runtime sessions allow concurrent ``run`` calls; the dlib predictor is
 kept per thread.
@@ -37,6 +39,7 @@ import onnxruntime as ort
 from server.errors import PackError
 from server.recognition.align import align_face
 from server.recognition.engine import Face, Image, Point, Vectors, normalise_rows
+from server.recognition.openvino_runtime import OpenVinoEmbedder, choose_embedder, parse_runtime
 from server.recognition.packs.manifest import (
     DetectorSpec,
     Normalisation,
@@ -211,6 +214,7 @@ class OnnxEngine:
     def __init__(
         self, pack_dir: Path, threads: int | None = None, verify: bool = True,
         tuning: SessionTuning | None = None, whole_levels: bool = True,
+        runtime: str = "auto",
     ) -> None:
         """Load a pack.
 
@@ -223,11 +227,16 @@ class OnnxEngine:
             whole_levels: run each level of a camera-sized frame through the detector in
                 one piece where its graph allows (:mod:`server.recognition.ssd_levels`);
                 False: overlapping tiles always (the bench's comparison).
+            runtime: which runtime embeds (``auto``, ``onnxruntime`` or ``openvino``; see
+                :mod:`server.recognition.openvino_runtime`).
 
         Raises:
-            PackError: the pack is missing, invalid, tampered with or unloadable.
+            PackError: the pack is missing, invalid, tampered with or unloadable;
+                ``unknown_runtime`` for a runtime name that does not exist; ``runtime_*``
+                when ``runtime="openvino"`` and OpenVINO is absent, fails or disagrees.
         """
         self.pack_dir = Path(pack_dir)
+        self.runtime_setting = parse_runtime(runtime)
         self.manifest: PackManifest = read_manifest(self.pack_dir)
         if verify:
             verify_files(self.pack_dir, self.manifest)
@@ -242,6 +251,13 @@ class OnnxEngine:
         self._emb = _session(self.pack_dir / m.embedder.file, self.threads, self._tuning)
         self._det_input = self._det.get_inputs()[0].name
         self._emb_input = self._emb.get_inputs()[0].name
+        self._ov: OpenVinoEmbedder | None
+        self._ov, self.embedder_runtime_reason = choose_embedder(
+            self.runtime_setting, self.pack_dir / m.embedder.file, self.threads,
+            self._embed_ort, m.embedder.input_size,
+            on_cpu=self._emb.get_providers()[0] == "CPUExecutionProvider")
+        self.embedder_runtime = "openvino" if self._ov is not None else "onnxruntime"
+        """The runtime that embeds: ``openvino`` or ``onnxruntime``."""
         self._det_outputs = [o.name for o in self._det.get_outputs()]
         self._levels: ort.InferenceSession | None = None
         free = free_size_graph(self.pack_dir / m.detector.file, m.detector) \
@@ -264,19 +280,24 @@ class OnnxEngine:
         if m.landmarks.kind == "dlib68":
             self._predictor()  # load now: a missing predictor fails at start-up
         self.providers = list(self._det.get_providers())
-        log.info("onnx engine: pack %s %s, model %s, providers %s, %d intra-op thread(s)",
-                 m.name, m.version, self.model_id, ",".join(self.providers), self.threads)
+        log.info("onnx engine: pack %s %s, model %s, providers %s, %d intra-op thread(s), "
+                 "embedder on %s (%s)", m.name, m.version, self.model_id,
+                 ",".join(self.providers), self.threads, self.embedder_runtime,
+                 self.embedder_runtime_reason)
 
     def factory(self, workers: int = 1) -> Callable[[], OnnxEngine]:
         """A picklable builder of an equivalent engine for one of ``workers`` worker
         processes (the pack's files were verified when this one loaded).
 
         Unless threads were set explicitly, each worker's sessions get
-        ``default_threads(workers)`` intra-op threads: workers x threads <= cores.
+        ``default_threads(workers)`` intra-op threads: workers x threads <= cores. The
+        embedder runtime setting goes as it was given: each worker compiles its own OpenVINO
+        graph and checks its agreement with ONNX Runtime there.
         """
         threads = self._threads or default_threads(workers)
         return functools.partial(OnnxEngine, self.pack_dir, threads, verify=False,
-                                 tuning=self._tuning, whole_levels=self.whole_levels)
+                                 tuning=self._tuning, whole_levels=self.whole_levels,
+                                 runtime=self.runtime_setting)
 
     # -- detection -------------------------------------------------------------------------
 
@@ -557,7 +578,13 @@ class OnnxEngine:
         return normalise_rows(vectors)
 
     def embed_blob(self, blob: Floats) -> Floats:
-        """Run the embedder on prepared input (batched when the installed graph allows)."""
+        """Run the embedder on prepared input (batched when the installed graph allows), on
+        OpenVINO where it was chosen (``embedder_runtime``)."""
+        if self._ov is not None:
+            return self._ov.run(blob)
+        return self._embed_ort(blob)
+
+    def _embed_ort(self, blob: Floats) -> Floats:
         if self.manifest.embedder.batch == "dynamic":
             out = self._emb.run(None, {self._emb_input: blob})[0]
         else:

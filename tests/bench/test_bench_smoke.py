@@ -180,10 +180,12 @@ def test_session_configurations_start_with_the_servers_default(cores: int, worke
     monkeypatch.setattr(onnx_engine.os, "cpu_count", lambda: cores)
     configs = onnx_sessions.configurations(cores, workers)
     first = configs[0]
-    assert (first.workers, first.tuning) == (workers, {})
+    assert (first.workers, first.tuning, first.runtime) == (workers, {}, "auto")
     assert first.threads == onnx_engine.default_threads(workers)
     assert first.workers * first.threads <= cores
-    assert len({(c.workers, c.threads, str(c.tuning)) for c in configs}) == len(configs)
+    assert len({(c.workers, c.threads, str(c.tuning), c.runtime) for c in configs}) \
+        == len(configs)
+    assert [c.runtime for c in configs].count("onnxruntime") == 1
     for c in configs:
         assert ("oversubscribed" in c.name) == (c.workers * c.threads > cores)
 

@@ -105,6 +105,10 @@ def test_one_detector_call_per_pass_and_one_embed_call_per_frame(
             calls[key].clear()
         monkeypatch.setattr(eng, "_det", _Proxy(eng._det, counting("det", eng._det.run)))
         monkeypatch.setattr(eng, "_emb", _Proxy(eng._emb, counting("emb", eng._emb.run)))
+        if eng._ov is not None:  # the embedder runs on OpenVINO (embedder_runtime auto)
+            ov_run = eng._ov.run
+            monkeypatch.setattr(eng._ov, "run", lambda blob, real=ov_run: (
+                calls["emb"].append(len(blob)), real(blob))[1])
         if eng._levels is not None:
             monkeypatch.setattr(eng, "_levels",
                                 _Proxy(eng._levels, counting("levels", eng._levels.run)))
