@@ -295,6 +295,15 @@ def plan_regions(boxes: list[tuple[float, float, float, float]], level: Level,
              min(level.height, int(np.ceil(y2 * level.scale)) + REGION_MARGIN))
         if r[2] > r[0] and r[3] > r[1]:
             rects.append(r)
+    # The crops cover at least the regions' union. When the grid cells wholly inside some
+    # region (less than the union) are already over the share, the level runs whole, without
+    # merging dozens of regions pair by pair first (a crowded or changing scene).
+    g = REGION_GRID
+    cells = np.zeros((level.height // g + 1, level.width // g + 1), dtype=bool)
+    for x1, y1, x2, y2 in rects:
+        cells[-(-y1 // g): y2 // g, -(-x1 // g): x2 // g] = True
+    if int(cells.sum()) * g * g > FULL_SHARE * level.padded_w * level.padded_h:
+        return None
     merged = True
     while merged and len(rects) > 1:
         merged = False

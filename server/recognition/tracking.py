@@ -26,9 +26,11 @@ from collections.abc import Sequence
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from server.recognition.engine import Face
+from server.recognition.tiling import iou_matrix
 
 Box = tuple[float, float, float, float]
 
@@ -87,28 +89,25 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _side(box: Box) -> float:
-    return max(1e-6, min(box[2] - box[0], box[3] - box[1]))
-
-
-def pair_cost(track: Box, face: Box) -> float | None:
-    """The cost of associating a face with a track's predicted box, None when gated out.
+def pair_costs(tracks: npt.NDArray[np.float32], faces: npt.NDArray[np.float32],
+               ) -> npt.NDArray[np.float64]:
+    """The cost of associating each face (rows) with each track box (columns), ``inf`` where
+    the pair is gated out (``N x 4`` and ``M x 4`` boxes; one array pass, as a crowded
+    camera's frame holds dozens of live tracks).
 
     Overlapping pairs cost ``1 - IoU`` (0 to 0.7); distant pairs cost ``1`` plus their centre
     distance in :data:`MAX_JUMP` units (1 to 2), so an overlap always wins over a jump.
     """
-    overlap = iou(track, face)
-    if overlap >= MIN_IOU:
-        return 1.0 - overlap
-    st, sf = _side(track), _side(face)
-    if max(st, sf) / min(st, sf) > MAX_SCALE:
-        return None
-    dx = (track[0] + track[2] - face[0] - face[2]) / 2
-    dy = (track[1] + track[3] - face[1] - face[3]) / 2
-    jump = math.hypot(dx, dy) / ((st + sf) / 2)
-    if jump > MAX_JUMP:
-        return None
-    return 1.0 + jump / MAX_JUMP
+    overlap = iou_matrix(faces, tracks).astype(np.float64)
+    sf = np.maximum(1e-6, np.minimum(faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1]))
+    st = np.maximum(1e-6, np.minimum(tracks[:, 2] - tracks[:, 0], tracks[:, 3] - tracks[:, 1]))
+    sf, st = sf[:, None].astype(np.float64), st[None, :].astype(np.float64)
+    dx = (tracks[None, :, 0] + tracks[None, :, 2] - faces[:, None, 0] - faces[:, None, 2]) / 2
+    dy = (tracks[None, :, 1] + tracks[None, :, 3] - faces[:, None, 1] - faces[:, None, 3]) / 2
+    jump = np.hypot(dx, dy) / ((st + sf) / 2)
+    near = (np.maximum(st, sf) / np.minimum(st, sf) <= MAX_SCALE) & (jump <= MAX_JUMP)
+    cost = np.where(near, 1.0 + jump / MAX_JUMP, np.inf)
+    return np.where(overlap >= MIN_IOU, 1.0 - overlap, cost)
 
 
 class Association(msgspec.Struct, frozen=True, array_like=True):
@@ -127,19 +126,17 @@ def associate(tracks: Sequence[TrackHint], faces: Sequence[Face]) -> Association
     if not tracks or not faces:
         return Association(ids, strong)
     blocked = 1e6
-    cost = np.full((len(faces), len(tracks)), blocked)
-    for i, face in enumerate(faces):
-        for j, track in enumerate(tracks):
-            costs = [c for c in (pair_cost(track.box, face.box),
-                                 pair_cost(track.predicted, face.box)) if c is not None]
-            if costs:
-                cost[i, j] = min(costs)
+    face_boxes = np.array([f.box for f in faces], dtype=np.float32)
+    last = np.array([t.box for t in tracks], dtype=np.float32)
+    predicted = np.array([t.predicted for t in tracks], dtype=np.float32)
+    cost = np.minimum(pair_costs(last, face_boxes), pair_costs(predicted, face_boxes))
+    cost[~np.isfinite(cost)] = blocked
+    overlap = np.maximum(iou_matrix(face_boxes, last), iou_matrix(face_boxes, predicted))
     rows, cols = linear_sum_assignment(cost)
     for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
         if cost[i, j] < blocked:
-            track, box = tracks[j], faces[i].box
-            ids[i] = track.id
-            strong[i] = max(iou(track.box, box), iou(track.predicted, box)) >= STRONG_IOU
+            ids[i] = tracks[j].id
+            strong[i] = bool(overlap[i, j] >= STRONG_IOU)
     return Association(ids, strong)
 
 
