@@ -126,6 +126,17 @@ def test_bad_input_is_refused() -> None:
         index.add([1], bad, MODEL)
     with pytest.raises(IndexInputError):
         index.search(_vectors(1), 0, MODEL)
+    with pytest.raises(IndexInputError):
+        index.add(["not-a-number"], _vectors(1), MODEL)  # type: ignore[list-item]
+    with pytest.raises(IndexInputError):
+        index.search([["x"] * DIM], 1, MODEL)
+    with pytest.raises(IndexInputError):
+        WatchlistIndex(MODEL, DIM, rerank=0)
+    with pytest.raises(IndexInputError):
+        WatchlistIndex(MODEL, 0)
+    assert len(index) == 0
+    assert index_module.default_rerank(512) == 64
+    assert index_module.default_rerank(128) == 256  # shorter codes: more candidates
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
