@@ -108,18 +108,20 @@ and an unrelated template grows with the number of bits faster than its noise (`
 ``sqrt(bits)``): at 100k x 128 with 64 candidates 0.2% of mated probes lost their template, with
 256 none of 1,000. See the module docstring for the recall at 512-d; the bench's ``index``
 figure sweeps it."""
-EXACT_MAX_FLOATS = 512_000
-"""Up to this many stored floats (1,000 x 512 or 4,000 x 128) a search is an exact numpy
-product over the live templates (recall 1 for every neighbour); above it, the binary search is
-faster. Set from ``make bench``'s crossover sweep (the ``index`` figure's ``crossover``: one
-probe at a time through :meth:`WatchlistIndex.search`, both searches alternating on the same
-mated probes, numpy's BLAS and the scan each on one thread), two runs at load average 4-6 and
-6-10: the ratio of medians, exact over binary, was at 512-d 0.94 / 0.94 at 500 templates,
-1.12 / 1.11 at 1,000, 1.39 / 1.19 at 2,000, 2.6 / 2.3 at 4,000; at 128-d 0.91 / 0.91 at
-2,000, 1.11 / 1.16 at 4,000, 1.49 / 1.55 at 8,000. Both are under 0.3 ms up to there. One
-limit in floats fits both dimensions. A watchlist of 2,000 entries (the most in service) is
-searched exactly with a 128-d model and binary with a 512-d one; ``search_mode`` says which is
-used."""
+EXACT_MAX_FLOATS = 4_096_000
+"""Up to this many stored floats (8,000 x 512 or 32,000 x 128) a search is an exact numpy
+product over the live templates (recall 1 for every neighbour); above it, the binary search.
+The binary search is faster from about 1,000 x 512 (``make bench``'s crossover sweep, the
+``index`` figure's ``crossover``: one probe at a time through :meth:`WatchlistIndex.search`,
+both searches alternating on the same mated probes, numpy's BLAS and the scan each on one
+thread; two runs at load average 4-6 and 6-10, ratio of medians exact over binary at 512-d
+0.94 / 0.94 at 500 templates, 1.12 / 1.11 at 1,000, 1.39 / 1.19 at 2,000, 2.6 / 2.3 at 4,000;
+at 128-d 0.91 / 0.91 at 2,000, 1.11 / 1.16 at 4,000, 1.49 / 1.55 at 8,000), but it is
+approximate (a weak genuine match can miss the re-rank, see the module docstring), and the
+exact product of 8,000 x 512 on one thread costs ~0.4 ms median, 0.8 ms p99 (load ~3). So the
+limit is set where exact search stays well inside the 2 ms target rather than at the speed
+crossover: every watchlist in service (at most 2,000 entries) is searched exactly, and only
+larger galleries use the codes. ``search_mode`` says which is used."""
 
 Match = tuple[int, float]
 """``(template id, similarity)``."""
