@@ -214,8 +214,9 @@ def _tracked_late_landmarks(
     with timer.stage("track"):
         assoc = associate(tracks, faces)
         by_id: dict[int | None, TrackHint] = {t.id: t for t in tracks}
-        quality = [face_quality(f, sharpness(image, f), score_is_probability=prob)
-                   for f in faces]
+        sharp = [sharpness(image, f) for f in faces]
+        quality = [face_quality(f, s, score_is_probability=prob)
+                   for f, s in zip(faces, sharp, strict=True)]
         wanted = [i for i in range(len(faces)) if wants_template(
             by_id.get(assoc.track_ids[i]), assoc.strong[i], quality[i])]
     located = locator.locate(image, [faces[i] for i in wanted], timer)
@@ -224,7 +225,9 @@ def _tracked_late_landmarks(
     good: list[int] = []
     with timer.stage("quality"):
         for i in wanted:
-            if assess(image, faces[i], settings.quality, score_is_probability=prob).ok:
+            # locating moved no box: the sharpness measured above is this face's
+            if assess(image, faces[i], settings.quality, score_is_probability=prob,
+                      sharp=sharp[i]).ok:
                 good.append(i)
             else:
                 quality[i] = 0.0

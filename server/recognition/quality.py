@@ -66,12 +66,16 @@ def pose(face: Face) -> tuple[float, float]:
 
 
 def assess(
-    image: Image, face: Face, settings: QualitySettings, *, score_is_probability: bool
+    image: Image, face: Face, settings: QualitySettings, *, score_is_probability: bool,
+    sharp: float | None = None,
 ) -> QualityReport:
-    """Measure a face and return the first check it fails (size, score, blur, pose)."""
+    """Measure a face and return the first check it fails (size, score, blur, pose).
+
+    ``sharp``: the face's :func:`sharpness` when the caller measured it already (same box).
+    """
     face_px = min(face.width, face.height)
     eye = face.inter_eye
-    sharp = sharpness(image, face)
+    sharp = sharpness(image, face) if sharp is None else sharp
     yaw, pitch = pose(face)
     min_score = settings.min_score_prob if score_is_probability else settings.min_score
     reason: str | None = None
