@@ -8,13 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from server.recognition.camera_tracks import CameraTracks
-from server.recognition.frame_faces import FrameFaces, find_faces
 from server.recognition.image_io import encode_jpeg
 from server.recognition.onnx_engine import OnnxEngine
-from server.recognition.timing import StageTimer
-from server.settings import Settings
 from tests.packs import scenes
+from tests.packs.tracked import track_frames
 
 FRAMES = 6
 STEP_PX = 6
@@ -28,19 +25,6 @@ def _walk(
     frame, _ = scenes.compose(scene_sources, 72, 4, 41, scene_backgrounds[0])
     return [encode_jpeg(np.ascontiguousarray(np.roll(frame, k * STEP_PX, axis=1)), 90)
             for k in range(FRAMES)]
-
-
-def _run(engine: OnnxEngine, jpegs: list[bytes]) -> list[FrameFaces]:
-    settings = Settings()
-    tracks = CameraTracks.from_settings(settings)
-    out = []
-    for k, jpeg in enumerate(jpegs):
-        at = 100.0 + 0.2 * k
-        found = find_faces(engine, jpeg, settings, 40.0, StageTimer(),
-                           tracks=tracks.hints(at, at))
-        tracks.update(found, at, split_below=0.5, at=at)
-        out.append(found)
-    return out
 
 
 def test_landmarks_only_where_a_template_is_wanted(
@@ -59,12 +43,12 @@ def test_landmarks_only_where_a_template_is_wanted(
 
     monkeypatch.setattr(engine, "_dlib_landmarks", counting)
     assert engine.deferred_landmarks
-    late = _run(engine, jpegs)
+    late = track_frames(engine, jpegs)
     late_located = sum(located)
     located.clear()
     with monkeypatch.context() as m:
         m.setattr(OnnxEngine, "deferred_landmarks", property(lambda self: False))
-        first = _run(engine, jpegs)
+        first = track_frames(engine, jpegs)
     first_located = sum(located)
 
     faces = sum(len(f.faces) for f in first)

@@ -9,13 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from server.recognition.camera_tracks import CameraTracks
-from server.recognition.frame_faces import FrameFaces, find_faces
 from server.recognition.image_io import encode_jpeg
 from server.recognition.onnx_engine import OnnxEngine
-from server.recognition.timing import StageTimer
-from server.settings import Settings
 from tests.packs import scenes
+from tests.packs.tracked import track_frames
 
 FRAMES = 8
 STEP_PX = 40
@@ -45,19 +42,6 @@ def _walk(sources: list[scenes.FaceSource], backgrounds: list[scenes.Image],
     return out
 
 
-def _run(engine: OnnxEngine, jpegs: list[bytes], full_every: int) -> list[FrameFaces]:
-    tracks = CameraTracks.from_settings(Settings(detect_full_every=full_every))
-    out = []
-    for k, jpeg in enumerate(jpegs):
-        at = 100.0 + 0.2 * k
-        found = find_faces(engine, jpeg, Settings(), 40.0, StageTimer(),
-                           tracks=tracks.hints(at, at), scene=tracks.scene())
-        tracks.update(found, at, split_below=0.5, at=at)
-        tracks.remember(found.grid, found.full)
-        out.append(found)
-    return out
-
-
 def test_regions_find_the_faces_a_full_frame_finds(
     engine: OnnxEngine,
     scene_sources: list[scenes.FaceSource],
@@ -75,10 +59,10 @@ def test_regions_find_the_faces_a_full_frame_finds(
             return real.run(names, feed)  # type: ignore[union-attr]
 
     monkeypatch.setattr(engine, "_levels", Counting())
-    full = _run(engine, jpegs, full_every=1)
+    full = track_frames(engine, jpegs, full_every=1)
     full_pixels = sum(pixels)
     pixels.clear()
-    regional = _run(engine, jpegs, full_every=FRAMES + 1)
+    regional = track_frames(engine, jpegs, full_every=FRAMES + 1)
     assert [f.full for f in full] == [True] * FRAMES
     assert [f.full for f in regional] == [True] + [False] * (FRAMES - 1)
     for k, (a, b) in enumerate(zip(full, regional, strict=True)):
