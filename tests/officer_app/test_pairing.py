@@ -21,6 +21,7 @@ from server.officer_app.qr import TERMINAL_COLOURS, TERMINAL_RESET
 from server.store.db import Database
 from server.store.models import Officer
 from tests.governance.helpers import send_frame
+from tests.officer_app.qr_read import read_qr
 from tests.server.conftest import (
     Api,
     LiveServer,
@@ -80,8 +81,7 @@ def terminal_qr(out: str) -> str:
     # A white margin, as a screen around the drawing, and 8 pixels a module.
     image = cv2.resize(np.pad(modules, 4, constant_values=255), None, fx=8, fy=8,
                        interpolation=cv2.INTER_NEAREST)
-    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    return str(text)
+    return read_qr(image)
 
 
 async def test_pairing_code_gives_the_phone_its_own_token_once(
