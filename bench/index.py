@@ -210,12 +210,7 @@ def _measure(
     result["exact_query_ms"] = q_exact
     result["speedup_median"] = ratio(q_exact["median"], q_index["median"], 1)
     result["speedup_p99"] = ratio(q_exact["p99"], q_index["p99"], 1)
-    offset = 0
-    for kind, block in probes.items():
-        part = slice(offset, offset + len(block))
-        offset += len(block)
-        result[f"recall_at_1_{kind}"] = round(recall(found[part], truth[part], 1), 4)
-        result[f"recall_at_10_{kind}"] = round(recall(found[part], truth[part], 10), 4)
+    result.update(_recalls(found, truth, probes))
     result["probes"] = {kind: len(block) for kind, block in probes.items()}
     return result
 
