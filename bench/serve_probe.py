@@ -1,7 +1,7 @@
 """The real server under uvicorn, with an event-loop lag probe in the same loop
 (``python -m bench.serve_probe``; settings from ``VIGIL_*``).
 
-This is ``vigil serve`` (``create_app`` + uvicorn, with the same graceful drain) plus a task
+This is ``vigil serve`` (``create_app`` + :class:`server.serving.VigilServer`) plus a task
 that sleeps 10 ms at a time on the server's own event loop and records how late it wakes up:
 that lateness is the event-loop lag every websocket message on the server waits behind. The
 probe adds about 100 wake-ups a second, nothing else.
@@ -48,18 +48,12 @@ class LagProbe:
 
 
 def main() -> None:
-    from server.app import create_app, drain, websocket_transport
+    from server.app import create_app, websocket_transport
+    from server.serving import VigilServer
     from server.settings import load_settings
 
     settings = load_settings()
     app = create_app(settings)
-
-    class Server(uvicorn.Server):
-        async def shutdown(self, sockets: Any = None) -> None:
-            runtime = getattr(app.state, "runtime", None)
-            if runtime is not None:
-                await drain(runtime)
-            await super().shutdown(sockets=sockets)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -67,7 +61,7 @@ def main() -> None:
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="on",
                             **websocket_transport(settings))
-    server = Server(config)
+    server = VigilServer(config, app)
     probe = LagProbe()
 
     async def run() -> None:

@@ -33,12 +33,12 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
     import socket as socketlib
-    from typing import Any
 
     import uvicorn
 
-    from server.app import create_app, drain, websocket_transport
+    from server.app import create_app, websocket_transport
     from server.recognition.engines import describe
+    from server.serving import VigilServer
     from server.settings import load_settings
 
     settings = load_settings(
@@ -57,12 +57,12 @@ def run(args: argparse.Namespace) -> int:
     # apply the chosen level after it (our loggers and alembic's propagate to the root).
     logging.getLogger().setLevel(level)
 
-    class GracefulServer(uvicorn.Server):
-        """Closes our sockets with 1001 (after flushing) before uvicorn's own shutdown."""
+    class AnnouncingServer(VigilServer):
+        """Says which engine it runs and where it listens once started."""
 
         async def startup(self, sockets: list[socketlib.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
-            runtime = getattr(app.state, "runtime", None)
+            runtime = getattr(self.app.state, "runtime", None)
             if runtime is not None and runtime.engine is not None:
                 print(f"vigil {describe(runtime.engine, settings)}", flush=True)
             for server in self.servers:
@@ -70,17 +70,11 @@ def run(args: argparse.Namespace) -> int:
                     host, port = sock.getsockname()[:2]
                     print(f"vigil listening on http://{host}:{port}", flush=True)
 
-        async def shutdown(self, sockets: Any = None) -> None:
-            runtime = getattr(app.state, "runtime", None)
-            if runtime is not None:
-                await drain(runtime)
-            await super().shutdown(sockets=sockets)
-
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
         lifespan="on", **websocket_transport(settings),
     )
-    server = GracefulServer(config)
+    server = AnnouncingServer(config, app)
     asyncio.run(server.serve())
     return 0 if server.started else 1
 

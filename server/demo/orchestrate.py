@@ -33,6 +33,7 @@ from server.demo.scene_set import ORL, ORL_CREDIT, build_scenes
 from server.demo.scenes import SceneSet
 from server.officer_app.demo import phone_pairing_line
 from server.recognition.engines import create_engine, describe
+from server.serving import VigilServer
 from server.settings import load_settings
 
 log = logging.getLogger("vigil.demo")
@@ -157,25 +158,12 @@ def percentile_ms(values: list[float], q: float) -> float | None:
     return round(ordered[rank] * 1000, 1)
 
 
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling (the demo owns Ctrl-C) and with the server's
-    graceful drain (close sockets with 1001 after flushing) before shutdown."""
-
-    def __init__(self, config: uvicorn.Config, litestar_app: Any) -> None:
-        super().__init__(config)
-        self.litestar_app = litestar_app
+class _Server(VigilServer):
+    """The server without uvicorn's own signal handling (the demo owns Ctrl-C)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
-
-    async def shutdown(self, sockets: Any = None) -> None:
-        from server.app import drain
-
-        runtime = getattr(self.litestar_app.state, "runtime", None)
-        if runtime is not None:
-            await drain(runtime)
-        await super().shutdown(sockets=sockets)
 
 
 def fresh_data_dir(requested: str | None) -> tuple[Path, bool]:
