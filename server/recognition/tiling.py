@@ -192,9 +192,14 @@ def nms(
     area = _area(boxes)
     inside = _intersection(boxes, boxes) / np.maximum(area[:, None], 1e-9)
     larger = area[None, :] >= 1.5 * area[:, None]
+    # beaten[i, k]: a kept box k drops box i (written as the negated keep test, so that a
+    # NaN overlap drops as it always did). Each kept box marks every box it drops at once,
+    # instead of each box testing the kept ones one by one in Python.
+    beaten = ~((over <= iou) & (inside <= contain) & ~(larger & (inside > part)))
+    dropped = np.zeros(len(order), dtype=bool)
     kept: list[int] = []
     for i in order:
-        if all(over[i, k] <= iou and inside[i, k] <= contain
-               and not (larger[i, k] and inside[i, k] > part) for k in kept):
+        if not dropped[i]:
             kept.append(i)
+            dropped |= beaten[:, i]
     return kept

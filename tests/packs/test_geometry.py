@@ -92,6 +92,40 @@ def test_nms_drops_a_small_box_hanging_off_a_large_face() -> None:
     assert nms(boxes, scores, 0.3, 0.75, part=0.2) == [0, 2]
 
 
+def _pairwise_nms(boxes: np.ndarray, scores: np.ndarray, iou: float, contain: float,
+                  part: float) -> list[int]:
+    """Greedy NMS written out box against kept box (the definition ``nms`` must keep)."""
+    area = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+    kept: list[int] = []
+    for i in np.argsort(-scores, kind="stable").tolist():
+        ok = True
+        for k in kept:
+            w = min(boxes[i, 2], boxes[k, 2]) - max(boxes[i, 0], boxes[k, 0])
+            h = min(boxes[i, 3], boxes[k, 3]) - max(boxes[i, 1], boxes[k, 1])
+            inter = max(w, 0) * max(h, 0)
+            over = inter / max(area[i] + area[k] - inter, 1e-9)
+            inside = inter / max(area[i], 1e-9)
+            if over > iou or inside > contain or (area[k] >= 1.5 * area[i] and inside > part):
+                ok = False
+                break
+        if ok:
+            kept.append(i)
+    return kept
+
+
+def test_nms_keeps_the_boxes_greedy_pairwise_suppression_keeps() -> None:
+    rng = np.random.default_rng(13)
+    for case in range(300):
+        n = int(rng.integers(0, 60))
+        corner = rng.uniform(0, 400, (n, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(5, 150, (n, 2))],
+                               axis=1).astype(np.float32)
+        # ties too: the order of equal scores is the stable one
+        scores = rng.choice(rng.uniform(0, 1, 6), n).astype(np.float32)
+        args = [(0.4, 1.0, 1.0), (0.4, 0.75, 1.0), (0.3, 0.75, 0.2)][case % 3]
+        assert nms(boxes, scores, *args) == _pairwise_nms(boxes, scores, *args), case
+
+
 def test_similarity_transform_recovers_a_known_one() -> None:
     angle, scale, shift = np.deg2rad(17), 1.7, np.array([12.0, -5.0])
     rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -102,6 +136,41 @@ def test_similarity_transform_recovers_a_known_one() -> None:
     np.testing.assert_allclose(m[:, 2], shift, atol=1e-9)
     with pytest.raises(ValueError, match="all equal"):
         similarity_transform([(1, 1)] * 5, list(ARCFACE_112))
+
+
+def _umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Umeyama's least-squares similarity by SVD (what the closed form must equal)."""
+    s_c, d_c = src - src.mean(axis=0), dst - dst.mean(axis=0)
+    u, sig, vt = np.linalg.svd(d_c.T @ s_c / len(src))
+    sign = np.array([1.0, -1.0 if np.linalg.det(u) * np.linalg.det(vt) < 0 else 1.0])
+    rot = u @ np.diag(sign) @ vt
+    scale = (sig * sign).sum() / ((s_c**2).sum() / len(src))
+    return np.concatenate([scale * rot, (dst.mean(axis=0) - scale * rot @ src.mean(axis=0))
+                           [:, None]], axis=1)
+
+
+def test_similarity_transform_is_umeyamas_least_squares_one() -> None:
+    """Noisy, mirrored (no rotation fits: the best one is kept) and random point sets."""
+    rng = np.random.default_rng(5)
+    for case in range(300):
+        n = int(rng.integers(2, 70))
+        src = rng.uniform(-100, 1500, (n, 2))
+        if case % 3 == 0:
+            a, scale = rng.uniform(-np.pi, np.pi), rng.uniform(0.05, 5)
+            rot = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+            dst = src @ rot.T + rng.uniform(-300, 300, 2) + rng.normal(0, 2, (n, 2))
+        elif case % 3 == 1:
+            dst = src * np.array([-1.0, 1.0]) + rng.normal(0, 5, (n, 2))
+        else:
+            dst = rng.uniform(0, 112, (n, 2))
+        m = similarity_transform([tuple(p) for p in src], [tuple(p) for p in dst])
+        ref = _umeyama(src, dst)
+        ones = np.ones((n, 1))
+        # the same mapping, to rounding, over the source points
+        np.testing.assert_allclose(np.hstack([src, ones]) @ m.T, np.hstack([src, ones]) @ ref.T,
+                                   atol=1e-9)
+    with pytest.raises(ValueError, match="2-D"):
+        similarity_transform([(1, 1)], [(2, 2)])
 
 
 def test_align_puts_landmarks_on_the_template() -> None:
