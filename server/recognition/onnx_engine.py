@@ -389,17 +389,18 @@ class OnnxEngine:
         # ratio that is no whole number); bilinear is 8x cheaper and, down to half size,
         # reads every source pixel anyway (same recall on the composed scenes).
         interpolation = cv2.INTER_LINEAR if level.scale >= 0.5 else cv2.INTER_AREA
-        scaled = image if (level.width, level.height) == (w, h) else np.asarray(
-            cv2.resize(image, (level.width, level.height), interpolation=interpolation),
-            dtype=np.uint8)
         crops = None if regions is None else plan_regions(list(regions), level)
+        inputs: list[Image]
         if crops is None:
             crops = [Crop(0, 0, level.width, level.height, level.padded_w, level.padded_h)]
+            inputs = [_whole_level(image, level, interpolation)]
+        else:
+            scaled = image if (level.width, level.height) == (w, h) else np.asarray(
+                cv2.resize(image, (level.width, level.height), interpolation=interpolation),
+                dtype=np.uint8)
+            inputs = [_padded_crop(scaled, crop) for crop in crops]
         all_boxes, all_scores = [], []
-        for crop in crops:
-            padded = np.zeros((1, crop.padded_h, crop.padded_w, 3), dtype=np.uint8)
-            padded[0, : crop.height, : crop.width] = scaled[crop.y : crop.y + crop.height,
-                                                            crop.x : crop.x + crop.width]
+        for crop, padded in zip(crops, inputs, strict=True):
             scores, offsets = self._levels.run(None, {self._det_input: to_blob(padded, d.norm)})
             part = Level(level.scale, crop.width, crop.height, crop.padded_w, crop.padded_h,
                          level.max_side)
@@ -529,12 +530,22 @@ class OnnxEngine:
         if len(boxes) == 0:
             return []
         pred = self._predictor()
-        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        h, w = image.shape[:2]
         faces: list[Face] = []
         for box, score in zip(boxes, scores, strict=True):
-            rect = dlib.rectangle(*dlib_box(box))
-            shape = pred(grey, rect)
-            pts = tuple((float(p.x), float(p.y)) for p in shape.parts())
+            left, top, right, bottom = dlib_box(box)
+            # Grey of the face's surroundings only (a 1280x720 frame's whole grey copy cost
+            # about as much as the crops of ten faces): the predictor reads pixels near its
+            # points, well inside a margin of one box side, and reads those outside the frame
+            # as 0 either way, so the points are those of the whole frame's grey.
+            side = right - left
+            x0, y0 = max(0, left - side), max(0, top - side)
+            x1, y1 = min(w, right + side), min(h, bottom + side)
+            if x1 <= x0 or y1 <= y0:  # a box wholly outside the frame: nothing to read
+                x0, y0, x1, y1 = 0, 0, w, h
+            grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+            shape = pred(grey, dlib.rectangle(left - x0, top - y0, right - x0, bottom - y0))
+            pts = tuple((float(p.x + x0), float(p.y + y0)) for p in shape.parts())
             corners = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
             faces.append(Face(corners, five_from_68(pts), float(score), pts))
         return faces
@@ -593,6 +604,31 @@ class OnnxEngine:
                  for i in range(len(blob))]
             )
         return np.asarray(out, dtype=np.float32).reshape(len(blob), -1)
+
+
+def _padded_crop(scaled: Image, crop: Crop) -> Image:
+    """``1 x padded_h x padded_w x 3``: the crop's level pixels, black beyond them."""
+    padded = np.zeros((1, crop.padded_h, crop.padded_w, 3), dtype=np.uint8)
+    padded[0, : crop.height, : crop.width] = scaled[crop.y : crop.y + crop.height,
+                                                    crop.x : crop.x + crop.width]
+    return padded
+
+
+def _whole_level(image: Image, level: Level, interpolation: int) -> Image:
+    """:func:`_padded_crop` of a whole level, the frame shrunk straight into the padded input
+    (no level-sized copy, only the padding zeroed)."""
+    padded = np.empty((1, level.padded_h, level.padded_w, 3), dtype=np.uint8)
+    padded[0, level.height :] = 0
+    padded[0, : level.height, level.width :] = 0
+    inside = padded[0, : level.height, : level.width]
+    if image.shape[:2] == (level.height, level.width):
+        inside[...] = image
+    else:
+        shrunk = cv2.resize(image, (level.width, level.height), dst=inside,
+                            interpolation=interpolation)
+        if not np.shares_memory(shrunk, inside):  # OpenCV wrote elsewhere: copy it in
+            inside[...] = shrunk
+    return padded
 
 
 def dlib_box(box: Floats) -> tuple[int, int, int, int]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
+import dlib
 import numpy as np
 import pytest
 
 from server.recognition.image_io import encode_jpeg
-from server.recognition.onnx_engine import OnnxEngine
+from server.recognition.onnx_engine import OnnxEngine, dlib_box
 from tests.packs import scenes
 from tests.packs.tracked import track_frames
 
@@ -85,3 +87,31 @@ def test_embed_measures_landmarks_it_was_not_given(
     assert not any(f.located for f in bare)
     assert all(f.located for f in full)
     np.testing.assert_allclose(engine.embed(frame, bare), engine.embed(frame, full), atol=1e-5)
+
+
+def test_landmarks_from_the_faces_surroundings_are_those_of_the_whole_frame(
+    engine: OnnxEngine, scene_sources: list[scenes.FaceSource],
+    scene_backgrounds: list[scenes.Image],
+) -> None:
+    """The predictor reads only a grey crop around each face: the 68 points are exactly
+    those it gives on the whole frame's grey, for faces inside the frame and at its edges."""
+    frame, _ = scenes.compose(scene_sources, 80, 5, 77, scene_backgrounds[1])
+    faces = engine.detect(frame, min_face_px=40.0, camera=True)
+    assert len(faces) >= 4
+    # the same frame cut through the first face, so a face's box reaches the frame's edge
+    x1, y1 = int(faces[0].box[0]), int(faces[0].box[1])
+    cuts = [frame, np.ascontiguousarray(frame[:, x1 + 10 :]),
+            np.ascontiguousarray(frame[y1 + 10 :, :])]
+    predictor = engine._predictor()
+    edge_faces = 0
+    for image in cuts:
+        found = engine.detect(image, min_face_px=40.0, camera=True)
+        assert found
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        for face in found:
+            box = np.array(face.box, dtype=np.float32)
+            left, top, right, bottom = dlib_box(box)
+            edge_faces += left < 0 or top < 0
+            whole = predictor(grey, dlib.rectangle(left, top, right, bottom))
+            assert face.points == tuple((float(p.x), float(p.y)) for p in whole.parts())
+    assert edge_faces >= 1

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from server.recognition.onnx_engine import OnnxEngine
-from server.recognition.ssd_levels import free_size_graph
+from server.recognition.onnx_engine import OnnxEngine, _whole_level
+from server.recognition.ssd_levels import Level, free_size_graph, plan_levels
 from tests.packs import scenes
 
 
@@ -87,3 +88,21 @@ def test_photos_keep_the_tiles(
     photo = engine.detect(frame)
     assert photo == tiled_engine.detect(frame)
     assert photo == tiled_engine.detect(frame, camera=True)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1000, 700), (333, 251)])
+def test_a_whole_level_input_is_the_shrunk_frame_on_black(width: int, height: int) -> None:
+    """The level is shrunk straight into the detector's padded input: the frame resized to
+    the level, black padding right and below, as resizing and then padding gives."""
+    frame = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    levels = plan_levels(width, height, 320, 240, 1.0)
+    assert levels is not None
+    levels.append(Level(1.0, width, height, -(-width // 64) * 64, -(-height // 64) * 64))
+    for level in levels:
+        interpolation = cv2.INTER_LINEAR if level.scale >= 0.5 else cv2.INTER_AREA
+        expected = np.zeros((1, level.padded_h, level.padded_w, 3), dtype=np.uint8)
+        expected[0, : level.height, : level.width] = cv2.resize(
+            frame, (level.width, level.height), interpolation=interpolation)
+        got = _whole_level(frame, level, interpolation)
+        assert got.shape == expected.shape, level
+        assert np.array_equal(got, expected), level
