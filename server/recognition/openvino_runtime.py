@@ -151,11 +151,19 @@ class OpenVinoEmbedder:
         """
         request = self._request()
         if self.dynamic_batch or len(blob) == 1:
-            out = np.array(request.infer({0: blob})[0], dtype=np.float32)
+            out = np.array(_infer(request, blob), dtype=np.float32)
             return out.reshape(len(blob), -1)
-        rows = [np.array(request.infer({0: blob[i : i + 1]})[0], dtype=np.float32)
+        rows = [np.array(_infer(request, blob[i : i + 1]), dtype=np.float32)
                 for i in range(len(blob))]
         return np.concatenate(rows).reshape(len(blob), -1)
+
+
+def _infer(request: Any, blob: Floats) -> Any:
+    """The request's first output for ``blob``, run on the caller's memory: OpenVINO reads a
+    C-contiguous float32 input in place instead of copying it into its own tensor first, and
+    hands back its output tensor's memory (valid until the request runs again: the caller
+    copies it with ``np.array``)."""
+    return request.infer({0: blob}, share_inputs=True, share_outputs=True)[0]
 
 
 def agreement_inputs(width: int, height: int) -> Floats:
