@@ -212,7 +212,8 @@ async def _load(ctx: Context, srv: Any, world: Any, cameras: int,
         OfficerOptions(server=srv.url, token=world.tokens["officer"][0], lat=LAT, lon=LON),
         recorder)
     await officer.connected(30)
-    srv.lag()  # reset the probe: the figure covers this load only
+    srv.lag()  # reset the probes: the figure covers this load only
+    srv.gc()
     spy = None
     if profile:
         # who holds the GIL while the event loop should be free: sampled from outside
@@ -240,7 +241,7 @@ async def _load(ctx: Context, srv: Any, world: Any, cameras: int,
     while time.monotonic() < deadline and seen != len(recorder.alerts):
         seen = len(recorder.alerts)
         await asyncio.sleep(1.0)
-    lag = srv.lag()
+    lag, server_gc = srv.lag(), srv.gc()
     await officer.stop(30)
     read = sum(s.frames_read for s in summaries)
     processed = sum(s.frames_processed for s in summaries)
@@ -262,6 +263,7 @@ async def _load(ctx: Context, srv: Any, world: Any, cameras: int,
         "frame_round_trip_ms_p50": [s.latency_ms_p50 for s in summaries],
         "errors": [s.error for s in summaries if s.error],
         "loop_lag_ms": lag,
+        "server_gc": server_gc,
         "rss_mb": summarise(rss, unit="MB", digits=1),
         "cpu_share": cpu,
     })

@@ -363,15 +363,21 @@ def run(ctx: Context) -> dict[str, Any]:
                 f"{ctx.cfg.fanout_alerts} alerts each")
         spy = (start_py_spy(srv.pid, min(2 * ctx.cfg.fanout_budget_s, 120.0),
                             ctx.out_dir / PROFILE_FILE) if srv is not None else None)
+        if srv is not None:
+            srv.gc()  # reset: the figure counts the collections during the alerts only
         try:
             dropped = asyncio.run(_take_turns(ctx, sides, camera))
         finally:
             spy_kill(spy)
+        server_gc = srv.gc() if srv is not None else None
         if dropped:
             ours = unavailable(f"no alert reached the clients: {dropped}; server log: "
                                f"{srv.log_tail(5)}")
         elif srv is not None and not ours:
             ours = _side_result(sides[-1])
+            # the server's garbage collections while the alerts ran: full collections stop
+            # the event loop for hundreds of ms with 1,000 sockets open (server/serving.py)
+            ours["gc_during_alerts"] = server_gc
         base = _side_result(base_side)
     ctx.remember("fanout_server", ours)
     result: dict[str, Any] = {
@@ -404,6 +410,13 @@ def run(ctx: Context) -> dict[str, Any]:
     return result
 
 
+def _gc_text(gc: dict[str, Any] | None) -> str:
+    if not gc:
+        return "not measured"
+    return ", ".join(f"{gen} {v['collections']} (longest {fmt(v['max_ms'])} ms)"
+                     for gen, v in gc.items())
+
+
 def rows(result: dict[str, Any]) -> list[Row]:
     out: list[Row] = []
     base = result["baseline"]
@@ -425,7 +438,9 @@ def rows(result: dict[str, Any]) -> list[Row]:
                             f"{ours.get('transport', '')}; alerts taking turns with the "
                             f"baseline, per-round ratio median "
                             f"{fmt(result.get('paired_round_ratio', {}).get('median'))} / p90 "
-                            f"{fmt(result.get('paired_round_ratio_p90'))}"))
+                            f"{fmt(result.get('paired_round_ratio_p90'))}; "
+                            f"server garbage collections during the alerts: "
+                            f"{_gc_text(ours.get('gc_during_alerts'))}"))
     else:
         out.append(Row("fanout", "server", ours.get("status", "?"), baseline=base_text,
                        target=result["target"], met=result["met"],

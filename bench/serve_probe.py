@@ -6,16 +6,20 @@ that sleeps 10 ms at a time on the server's own event loop and records how late 
 that lateness is the event-loop lag every websocket message on the server waits behind. The
 probe adds about 100 wake-ups a second, nothing else.
 
+It also times the server's garbage collections (``gc.callbacks``): ``gc`` gives, per
+generation, how many ran since the last ``gc`` and how long they held the loop.
+
 Commands (JSON lines on stdin): ``lag`` (summary of the lag since the last ``lag``, then
-reset), ``counters`` (the runtime's process-wide counters), ``cpu`` (CPU seconds of this
-process so far per kind of thread, :func:`bench.cpu_split.own_threads`), ``quit`` (graceful
-stop). First line
-printed: ``{"port": N, "pid": P}``.
+reset), ``gc`` (collections since the last ``gc``, then reset), ``counters`` (the runtime's
+process-wide counters), ``cpu`` (CPU seconds of this process so far per kind of thread,
+:func:`bench.cpu_split.own_threads`), ``quit`` (graceful stop). First line printed:
+``{"port": N, "pid": P}``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -47,6 +51,31 @@ class LagProbe:
         return summarise(samples)
 
 
+class GcProbe:
+    """Counts and times this process's garbage collections, per generation."""
+
+    def __init__(self) -> None:
+        self.started = 0.0
+        self.runs: list[tuple[int, float]] = []
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        else:
+            self.runs.append((int(info["generation"]), (time.perf_counter() - self.started)
+                              * 1000.0))
+
+    def take(self) -> dict[str, Any]:
+        runs, self.runs = self.runs, []
+        out: dict[str, Any] = {}
+        for gen in range(3):
+            ms = [t for g, t in runs if g == gen]
+            out[f"gen{gen}"] = {"collections": len(ms), "total_ms": round(sum(ms), 1),
+                                "max_ms": round(max(ms), 1) if ms else 0.0}
+        return out
+
+
 def main() -> None:
     from server.app import create_app, websocket_transport
     from server.serving import VigilServer
@@ -63,6 +92,7 @@ def main() -> None:
                             **websocket_transport(settings))
     server = VigilServer(config, app)
     probe = LagProbe()
+    gc_probe = GcProbe()
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
@@ -83,6 +113,8 @@ def main() -> None:
                 lag: dict[str, Any] = asyncio.run_coroutine_threadsafe(
                     _call(probe.take), loop).result(10)
                 return lag
+            if cmd == "gc":
+                return {"gc": gc_probe.take()}
             if cmd == "cpu":
                 from bench.cpu_split import own_threads
 

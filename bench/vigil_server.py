@@ -242,6 +242,12 @@ class BenchServer:
         assert self.child is not None
         return dict(self.child.ask({"cmd": "cpu"})["cpu"])
 
+    def gc(self) -> dict[str, Any]:
+        """The server's garbage collections since the last call, per generation (count, total
+        and longest pause in ms)."""
+        assert self.child is not None
+        return dict(self.child.ask({"cmd": "gc"})["gc"])
+
     def log_tail(self, lines: int = 20) -> str:
         path = self.data / "server.stderr"
         if not path.exists():

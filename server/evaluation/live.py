@@ -151,13 +151,31 @@ def _create_accounts(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str
     return asyncio.run(make())
 
 
+PASSED_SETTINGS = ("model_pack", "embedder_runtime", "min_face_px", "upsample",
+                   "max_frame_pixels", "downscale_frames", "track_max_age_s",
+                   "track_max_life_s", "track_max_per_camera", "track_refresh_s",
+                   "detect_full_every")
+"""Settings of how faces are found and followed that the evaluated server takes from this
+process's ``VIGIL_*`` environment (and every ``VIGIL_QUALITY_*``), so that a configuration can
+be evaluated. Nothing else passes: above all not where data lives (``VIGIL_DATA_DIR``,
+``VIGIL_DB_URL``), since an evaluation must never touch a server's real store."""
+
+
+def evaluated_env(environ: dict[str, str]) -> dict[str, str]:
+    """``environ`` without its ``VIGIL_*`` variables, except :data:`PASSED_SETTINGS` and the
+    quality gate's."""
+    passed = {f"VIGIL_{name.upper()}" for name in PASSED_SETTINGS}
+    return {k: v for k, v in environ.items() if not k.startswith("VIGIL_") or k in passed
+            or k.startswith("VIGIL_QUALITY_")}
+
+
 class _Server:
     """``vigil serve`` in a subprocess on a fresh data dir."""
 
     def __init__(self, engine: str, model_root: str | None, workers: int,
                  tracking: bool = False) -> None:
         self.data = Path(tempfile.mkdtemp(prefix="vigil-scenes-"))
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+        self.env = evaluated_env(dict(os.environ))
         # INFO: the stream's closing line says how many faces were embedded.
         self.env.update(VIGIL_DATA_DIR=str(self.data), VIGIL_ENGINE=engine,
                         VIGIL_COOLDOWN_S="0", VIGIL_WORKERS=str(workers),

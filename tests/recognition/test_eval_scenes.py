@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from server.evaluation.live import count, run_scenes
@@ -137,3 +138,21 @@ def test_walkers_cross_the_frame_for_several_frames_and_are_counted_per_person()
     assert report.found_persons == 1
     assert report.false_episodes == 2
     assert report.recall_persons == pytest.approx(1 / report.watchlisted_persons)
+
+
+def test_the_evaluated_server_takes_recognition_settings_but_never_where_data_lives() -> None:
+    from server.evaluation.live import PASSED_SETTINGS, evaluated_env
+    from server.settings import QualitySettings, Settings, load_settings
+
+    fields = {f.name for f in msgspec.structs.fields(Settings)}
+    assert set(PASSED_SETTINGS) <= fields  # a renamed setting would silently stop passing
+    env = evaluated_env({"PATH": "/bin", "VIGIL_DETECT_FULL_EVERY": "1",
+                         "VIGIL_EMBEDDER_RUNTIME": "onnxruntime",
+                         "VIGIL_QUALITY_MIN_SHARPNESS": "20",
+                         "VIGIL_DATA_DIR": "/srv/vigil", "VIGIL_DB_URL": "postgresql://prod",
+                         "VIGIL_PORT": "8000", "VIGIL_COOLDOWN_S": "60"})
+    assert env == {"PATH": "/bin", "VIGIL_DETECT_FULL_EVERY": "1",
+                   "VIGIL_EMBEDDER_RUNTIME": "onnxruntime", "VIGIL_QUALITY_MIN_SHARPNESS": "20"}
+    settings = load_settings(env=env)
+    assert settings.detect_full_every == 1
+    assert settings.quality == QualitySettings(min_sharpness=20.0)

@@ -21,7 +21,7 @@ from server.serving import settle_heap, YOUNG_OBJECTS
 if sys.argv[1] == "settled":
     settle_heap()
 runs = []
-gc.callbacks.append(lambda phase, info: runs.append(info["generation"]) if phase == "stop" else None)
+gc.callbacks.append(lambda phase, info: phase == "stop" and runs.append(info["generation"]))
 old_before = len(gc.get_objects(2))
 in_flight = []
 for i in range(1000):
