@@ -23,6 +23,7 @@ only; nothing is written to disk, and a worker keeps nothing after a call return
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
@@ -36,10 +37,13 @@ import numpy as np
 
 from server.recognition.engine import Face, FaceEngine, Image, Vectors
 from server.recognition.frame_faces import FrameFaces, find_faces
+from server.recognition.huge_pages import back_heap_with_huge_pages
 from server.recognition.motion import SceneHint
 from server.recognition.timing import StageTimer
 from server.recognition.tracking import TrackHint
 from server.settings import Settings
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -66,6 +70,10 @@ def _init(factory: EngineFactory, server_pid: int) -> None:
     global _engine
     _exit_with_server(server_pid)
     _engine = factory()
+    # The models are on the heap now: huge pages under it make dlib's landmark predictor,
+    # a random walk through ~65 MB of trees, a quarter cheaper (see ``huge_pages``).
+    advised = back_heap_with_huge_pages()
+    log.info("engine worker %d: %d MB of heap on huge pages", os.getpid(), advised >> 20)
 
 
 def _exit_with_server(server_pid: int) -> None:
