@@ -3,7 +3,7 @@ demo, the benchmarks' server).
 
 The garbage collector. CPython 3.11 collects its youngest generation every 700 net new
 container objects (tasks, frames, handles, dicts). One alert to 1,000 officers holds tens of
-thousands of them in flight at once, so each fan-out ran ~40 young collections; whatever was
+thousands of them in flight at once, so each fan-out ran ~25 young collections; whatever was
 in flight at each one was promoted, ~10,000 objects an alert, and every ~8 alerts that pushed a
 full collection of the heap: ~340,000 objects with 1,000 sockets open, 200-250 ms of CPU with
 the event loop stopped. Those pauses were the fan-out's tail (``make bench``, ``fanout``).
