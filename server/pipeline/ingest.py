@@ -8,7 +8,6 @@ at most one waiting frame, and a newer frame replaces it (the replaced one is an
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -117,10 +116,6 @@ async def _build_matcher(runtime: Runtime, watchlist_id: str, version: int) -> M
 
 Reply = Callable[[FrameResult], None]
 
-_STREAMS = itertools.count()
-"""Camera streams started in this process: each takes the next phase of the schedule of full
-frames (``CameraTracks.phase``), so cameras started together take turns."""
-
 
 async def run_camera(runtime: Runtime, camera_id: str, slot: FrameSlot, reply: Reply) -> None:
     """Take frames from the slot one at a time and answer each with a ``frame_result``.
@@ -130,8 +125,7 @@ async def run_camera(runtime: Runtime, camera_id: str, slot: FrameSlot, reply: R
     when the camera sends no frame for ``track_max_age_s`` (nobody was seen for that long).
     """
     settings = runtime.settings
-    tracks = (CameraTracks.from_settings(settings, phase=next(_STREAMS))
-              if settings.track_faces else None)
+    tracks = CameraTracks.from_settings(settings) if settings.track_faces else None
     counts = StreamCounts()
     try:
         while True:

@@ -114,14 +114,9 @@ class CameraTracks:
     the camera's task may clear them)."""
 
     def __init__(self, *, max_age_s: float, max_life_s: float, max_tracks: int,
-                 refresh_s: float = 0.0, full_every: int = 1, phase: int = 0) -> None:
+                 refresh_s: float = 0.0, full_every: int = 1) -> None:
         self.full_every = max(1, full_every)
         """Every this many frames the whole frame is detected (1: every frame, no regions)."""
-        self.phase = phase % self.full_every
-        """Frames by which this camera's schedule of full frames runs ahead: cameras that
-        start together (a server restart reconnects them all in the same second) would
-        otherwise send their whole-frame detections, the costliest frames, to the workers on
-        the same beat."""
         self.refresh_s = refresh_s
         """A track's face is embedded again when its last template is this old (0: never)."""
         self.max_age_s = max_age_s
@@ -140,11 +135,10 @@ class CameraTracks:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, phase: int = 0) -> CameraTracks:
+    def from_settings(cls, settings: Settings) -> CameraTracks:
         return cls(max_age_s=settings.track_max_age_s, max_life_s=settings.track_max_life_s,
                    max_tracks=settings.track_max_per_camera,
-                   refresh_s=settings.track_refresh_s, full_every=settings.detect_full_every,
-                   phase=phase)
+                   refresh_s=settings.track_refresh_s, full_every=settings.detect_full_every)
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -179,12 +173,8 @@ class CameraTracks:
     def remember(self, grid: Grid | None, full: bool) -> None:
         """Keep a frame's grid for the next frame (after :meth:`update`)."""
         with self._lock:
-            first = self._grid is None  # the stream's first frame, or the first after a clear
             self._grid = grid
-            if full:
-                self._since_full = self.phase if first else 0
-            else:
-                self._since_full += 1
+            self._since_full = 0 if full else self._since_full + 1
 
     def expire(self, now: float, at: float | None = None) -> None:
         """End the tracks unseen for ``max_age_s`` or older than ``max_life_s``."""

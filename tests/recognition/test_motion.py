@@ -124,26 +124,3 @@ def test_full_frames_come_first_every_nth_and_after_the_tracks_end() -> None:
     # every frame is full with full_every 1: no grid is even made
     every = CameraTracks(max_age_s=1.0, max_life_s=30.0, max_tracks=8, full_every=1)
     assert every.scene() is None
-
-
-def test_cameras_started_together_take_turns_at_full_frames() -> None:
-    grid = grid_of(frame())
-
-    def schedule(phase: int, frames: int = 11) -> list[int]:
-        tracks = CameraTracks(max_age_s=1.0, max_life_s=30.0, max_tracks=8, full_every=5,
-                              phase=phase)
-        fulls = []
-        for i in range(frames):
-            hint = tracks.scene()
-            assert hint is not None
-            if hint.full:
-                fulls.append(i)
-            tracks.remember(grid, hint.full)
-        return fulls
-
-    # each starts with a full frame, then every 5th, on a beat of its own
-    assert schedule(0) == [0, 5, 10]
-    assert schedule(1) == [0, 4, 9]
-    assert schedule(4) == [0, 1, 6]
-    assert len({tuple(schedule(p)[1:]) for p in range(5)}) == 5
-    assert schedule(5) == schedule(0)  # the phase is taken modulo the period
