@@ -8,7 +8,8 @@ photos), levels are cut into overlapping tiles run in one batched call (see
 :mod:`server.recognition.tiling`). Detections are merged by NMS; where the pack asks for it
 (``verify_contexts``), every candidate scoring below the pack's ``verify_below`` is looked at
 again, centred and rescaled, and kept only if the detector agrees (one batched call per look);
-five alignment points come from dlib's 68-point predictor on each box or from the detector
+five alignment points come from 68 landmarks on each box, measured by the pack's own landmark
+model (:mod:`server.recognition.landmark_model`) or dlib's predictor, or from the detector
 itself (SCRFD); ``embed`` warps every face onto the embedder's template and runs them all in
 one batched call. Providers: CUDA when ONNX Runtime has it, else CPU; on the CPU the embedder
 runs on OpenVINO where it is installed and gives ONNX Runtime's templates (about half the CPU
@@ -39,6 +40,7 @@ import onnxruntime as ort
 from server.errors import PackError
 from server.recognition.align import align_face
 from server.recognition.engine import Face, Image, Point, Vectors, normalise_rows
+from server.recognition.landmark_model import LandmarkModel
 from server.recognition.openvino_runtime import OpenVinoEmbedder, choose_embedder, parse_runtime
 from server.recognition.packs.manifest import (
     DetectorSpec,
@@ -207,9 +209,9 @@ class OnnxEngine:
     releases_gil = False
     """ONNX Runtime releases the GIL while a graph runs, but dlib's 68-point predictor, the
     tile cutting and the box decoding do not: sampled with ``py-spy --gil`` under the bench's
-    4-camera load, frame analysis held the GIL for ~60% of the samples (the landmark
-    predictor alone ~30%), which is event-loop lag. So the server runs this engine in worker
-    processes too (:mod:`server.recognition.process_engine`)."""
+    4-camera load, frame analysis held the GIL for ~60% of the samples (dlib's landmark
+    predictor alone ~30%, when the FacePlugin pack used it), which is event-loop lag. So the
+    server runs this engine in worker processes too (:mod:`server.recognition.process_engine`)."""
 
     def __init__(
         self, pack_dir: Path, threads: int | None = None, verify: bool = True,
@@ -279,6 +281,12 @@ class OnnxEngine:
             raise PackError("pack_invalid", f"{m.name}: the detector gives no landmarks")
         if m.landmarks.kind == "dlib68":
             self._predictor()  # load now: a missing predictor fails at start-up
+        self._landmark_model: LandmarkModel | None = None
+        if m.landmarks.kind == "onnx68":
+            assert m.landmarks.file is not None  # read_manifest refuses onnx68 without one
+            self._landmark_model = LandmarkModel(
+                _session(self.pack_dir / m.landmarks.file, self.threads, self._tuning),
+                m.landmarks.input_size, m.landmarks.batch == "dynamic")
         self.providers = list(self._det.get_providers())
         log.info("onnx engine: pack %s %s, model %s, providers %s, %d intra-op thread(s), "
                  "embedder on %s (%s)", m.name, m.version, self.model_id,
@@ -309,9 +317,10 @@ class OnnxEngine:
 
     @property
     def deferred_landmarks(self) -> bool:
-        """Whether landmarks cost a model run per face (dlib's predictor, ~3-5 ms a face) and
-        can be left to :meth:`locate` for the faces that need them."""
-        return self.manifest.landmarks.kind == "dlib68"
+        """Whether landmarks cost a model run per face (the pack's landmark model ~1 ms a
+        face, dlib's predictor ~2) and can be left to :meth:`locate` for the faces that need
+        them."""
+        return self.manifest.landmarks.kind != "detector"
 
     def detect(
         self, image: Image, timer: StageTimer | None = None, *, min_face_px: float = 0.0,
@@ -326,7 +335,8 @@ class OnnxEngine:
                 the detector's own smallest, detection starts at a coarser level (fewer
                 pixels; 0: every face the detector can find, e.g. enrolment photos).
             locate: measure the landmarks; False leaves them to :meth:`locate` (faces come
-                back with ``located`` False) where they are dlib's (``deferred_landmarks``).
+                back with ``located`` False) where they cost a model run of their own
+                (``deferred_landmarks``).
             camera: a camera frame: its levels go through the detector whole where the graph
                 allows (``whole_levels``). Photos (enrolment, evaluation) keep the tiles: the
                 calibrated thresholds were measured on templates of tile-detected faces, and
@@ -373,7 +383,7 @@ class OnnxEngine:
                 faces = [_face_from_five(b, s, k) for b, s, k in zip(boxes, scores, kps,
                                                                      strict=True)]
             elif locate:
-                faces = self._dlib_landmarks(image, boxes, scores)
+                faces = self._landmarks(image, boxes, scores)
             else:
                 faces = [_unlocated(b, s) for b, s in zip(boxes, scores, strict=True)]
         faces.sort(key=lambda f: f.score, reverse=True)
@@ -526,29 +536,34 @@ class OnnxEngine:
             self._local.predictor = pred
         return pred
 
-    def _dlib_landmarks(self, image: Image, boxes: Floats, scores: Floats) -> list[Face]:
-        if len(boxes) == 0:
-            return []
-        pred = self._predictor()
+    def _landmarks(self, image: Image, boxes: Floats, scores: Floats) -> list[Face]:
+        """The faces of ``boxes`` with their 68 points and the five taken from them."""
+        if self._landmark_model is not None:
+            points = [tuple((float(x), float(y)) for x, y in pts)
+                      for pts in self._landmark_model.points(image, boxes)]
+        else:
+            points = [self._dlib_points(image, box) for box in boxes]
+        return [Face((float(b[0]), float(b[1]), float(b[2]), float(b[3])), five_from_68(pts),
+                     float(score), pts)
+                for b, score, pts in zip(boxes, scores, points, strict=True)]
+
+    def _dlib_points(self, image: Image, box: Floats) -> tuple[Point, ...]:
+        """dlib's 68 points for a detector box."""
         h, w = image.shape[:2]
-        faces: list[Face] = []
-        for box, score in zip(boxes, scores, strict=True):
-            left, top, right, bottom = dlib_box(box)
-            # Grey of the face's surroundings only (a 1280x720 frame's whole grey copy cost
-            # about as much as the crops of ten faces): the predictor reads pixels near its
-            # points, well inside a margin of one box side, and reads those outside the frame
-            # as 0 either way, so the points are those of the whole frame's grey.
-            side = right - left
-            x0, y0 = max(0, left - side), max(0, top - side)
-            x1, y1 = min(w, right + side), min(h, bottom + side)
-            if x1 <= x0 or y1 <= y0:  # a box wholly outside the frame: nothing to read
-                x0, y0, x1, y1 = 0, 0, w, h
-            grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-            shape = pred(grey, dlib.rectangle(left - x0, top - y0, right - x0, bottom - y0))
-            pts = tuple((float(p.x + x0), float(p.y + y0)) for p in shape.parts())
-            corners = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
-            faces.append(Face(corners, five_from_68(pts), float(score), pts))
-        return faces
+        left, top, right, bottom = dlib_box(box)
+        # Grey of the face's surroundings only (a 1280x720 frame's whole grey copy cost
+        # about as much as the crops of ten faces): the predictor reads pixels near its
+        # points, well inside a margin of one box side, and reads those outside the frame
+        # as 0 either way, so the points are those of the whole frame's grey.
+        side = right - left
+        x0, y0 = max(0, left - side), max(0, top - side)
+        x1, y1 = min(w, right + side), min(h, bottom + side)
+        if x1 <= x0 or y1 <= y0:  # a box wholly outside the frame: nothing to read
+            x0, y0, x1, y1 = 0, 0, w, h
+        grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+        shape = self._predictor()(grey, dlib.rectangle(left - x0, top - y0, right - x0,
+                                                        bottom - y0))
+        return tuple((float(p.x + x0), float(p.y + y0)) for p in shape.parts())
 
     def locate(self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None,
                ) -> list[Face]:
@@ -560,7 +575,7 @@ class OnnxEngine:
         with stage(timer, "landmarks"):
             boxes = np.array([faces[i].box for i in todo], dtype=np.float32)
             scores = np.array([faces[i].score for i in todo], dtype=np.float32)
-            for i, face in zip(todo, self._dlib_landmarks(image, boxes, scores), strict=True):
+            for i, face in zip(todo, self._landmarks(image, boxes, scores), strict=True):
                 out[i] = face
         return out
 
@@ -646,7 +661,8 @@ def dlib_box(box: Floats) -> tuple[int, int, int, int]:
 
 
 def five_from_68(p: Sequence[Point]) -> tuple[Point, Point, Point, Point, Point]:
-    """Eye centres (image left first), nose tip and mouth corners from dlib's 68 points."""
+    """Eye centres (image left first), nose tip and mouth corners from 68 points (dlib's
+    numbering, which the FacePlugin landmark model shares)."""
 
     def mean(idx: range) -> Point:
         return (sum(p[i][0] for i in idx) / len(idx), sum(p[i][1] for i in idx) / len(idx))

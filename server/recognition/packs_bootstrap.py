@@ -46,7 +46,8 @@ def installed(model_root: Path) -> bool:
     except PackError:
         return False
     batch = {faceplugin.DETECTOR: m.detector.batch == "dynamic",
-             faceplugin.EMBEDDER: m.embedder.batch == "dynamic"}
+             faceplugin.EMBEDDER: m.embedder.batch == "dynamic",
+             faceplugin.LANDMARKS: m.landmarks.batch == "dynamic"}
     return faceplugin.manifest(m.files, batch, m.source) == m
 
 

@@ -3,12 +3,15 @@ engine per session (loading and installing cost seconds on a 2-core machine)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from server.recognition.onnx_engine import OnnxEngine
 from server.recognition.packs import install
+from server.recognition.packs.manifest import LandmarkSpec, read_manifest, write_manifest
 from server.recognition.packs_bootstrap import SHARED_COPY
 from server.settings import load_settings
 from tests.packs import graphs, scenes
@@ -52,6 +55,18 @@ def faceplugin_pack(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engine(faceplugin_pack: Path) -> OnnxEngine:
     """The ONNX engine on the FacePlugin pack, one intra-op thread (several tests share 2 cores)."""
     return OnnxEngine(faceplugin_pack, threads=1)
+
+
+@pytest.fixture(scope="session")
+def dlib68_engine(faceplugin_pack: Path, tmp_path_factory: pytest.TempPathFactory) -> OnnxEngine:
+    """The engine with dlib's 68-point predictor for the landmarks (``landmarks.kind =
+    "dlib68"``, as InsightFace packs without detector points have): the pack's files with
+    only that line of the manifest changed."""
+    pack = tmp_path_factory.mktemp("dlib68") / "faceplugin"
+    shutil.copytree(faceplugin_pack, pack)
+    manifest = read_manifest(pack)
+    write_manifest(pack, msgspec.structs.replace(manifest, landmarks=LandmarkSpec(kind="dlib68")))
+    return OnnxEngine(pack, threads=1, verify=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Engine workers put their heap (dlib's landmark trees) on transparent huge pages."""
+"""Engine workers put their heap (dlib's landmark trees, for packs that use them) on
+transparent huge pages."""
 
 from __future__ import annotations
 
@@ -53,11 +54,10 @@ def test_heap_ranges_come_from_the_maps_text() -> None:
 
 @pytest.mark.skipif(not _kernel_collapses(),
                     reason="no transparent huge pages on request, or a kernel before 6.1")
-def test_a_worker_holds_its_models_heap_on_huge_pages(faceplugin_pack: Path) -> None:
+def test_a_worker_holds_its_models_heap_on_huge_pages(dlib68_engine: OnnxEngine) -> None:
     """Without the advice the kernel (THP ``madvise`` mode) leaves the heap on 4 kB pages:
-    the worker's ~170 MB heap (the landmark predictor among it) must be mostly huge pages."""
-    engine = OnnxEngine(faceplugin_pack, threads=1, verify=False)
-    workers = ProcessEngine.wrap(engine, 1)
+    the heap of a worker using dlib's 68-point predictor must be mostly huge pages."""
+    workers = ProcessEngine.wrap(dlib68_engine, 1)
     try:
         pid = workers._pool.submit(process_engine._ready).result(timeout=60)
         huge_kb = _heap_huge_kb(pid)

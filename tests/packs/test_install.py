@@ -65,7 +65,10 @@ def test_install_from_npm_tarball(faceplugin_source: Path, tmp_path: Path) -> No
     m = install(tgz, tmp_path / "models")
     assert m.name == "faceplugin"
     assert m.source.startswith("npm faceplugin-face-recognition-js@0.0.1")
-    assert not (tmp_path / "models" / "faceplugin" / "fr_landmark.onnx").exists()
+    # the package's own landmark model aligns faces (not dlib's predictor), pinned like the rest
+    assert m.landmarks.kind == "onnx68"
+    assert m.landmarks.file == "fr_landmark.onnx"
+    assert "fr_landmark.onnx" in {f.path for f in m.files}
     assert [p.name for p in list_packs(tmp_path / "models")] == ["faceplugin"]
 
 

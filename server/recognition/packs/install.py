@@ -202,7 +202,8 @@ def _install_faceplugin(models: Path, root: Path, source_name: str) -> PackManif
     def build(staging: Path) -> PackManifest:
         files: list[PackFile] = []
         batch: dict[str, bool] = {}
-        shapes = {faceplugin.DETECTOR: (1, 3, 240, 320), faceplugin.EMBEDDER: (1, 3, 112, 112)}
+        shapes = {faceplugin.DETECTOR: (1, 3, 240, 320), faceplugin.EMBEDDER: (1, 3, 112, 112),
+                  faceplugin.LANDMARKS: (1, 1, 64, 64)}
         for name, shape in shapes.items():
             entry, batch[name] = _install_model(models / name, staging, shape)
             files.append(entry)

@@ -103,9 +103,17 @@ class DetectorSpec(msgspec.Struct, frozen=True, kw_only=True):
 class LandmarkSpec(msgspec.Struct, frozen=True, kw_only=True):
     """Where the five alignment points come from."""
 
-    kind: Literal["dlib68", "detector"]
+    kind: Literal["dlib68", "detector", "onnx68"]
     """``dlib68``: dlib's 68-point predictor (face-recognition-models on PyPI) on the detected
-    box; ``detector``: the detector's own five points (SCRFD)."""
+    box; ``detector``: the detector's own five points (SCRFD); ``onnx68``: the pack's own
+    68-point model (``file``) on the detected box, cut out and shrunk to ``input_size`` grey
+    (pixel / 256), giving each point as a fraction of the box's width and height."""
+    file: str | None = None
+    """``onnx68`` only: the landmark model's file."""
+    input_size: tuple[int, int] = (64, 64)
+    """``onnx68`` only: the model's input, width x height."""
+    batch: Literal["dynamic", "fixed"] = "fixed"
+    """``onnx68`` only."""
 
 
 class EmbedderSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -196,7 +204,12 @@ def read_manifest(folder: Path) -> PackManifest:
     if manifest.licence_file:
         safe_relative(manifest.licence_file)
     listed = {safe_relative(f.path) for f in manifest.files}
-    for role, file in (("detector", manifest.detector.file), ("embedder", manifest.embedder.file)):
+    roles = [("detector", manifest.detector.file), ("embedder", manifest.embedder.file)]
+    if manifest.landmarks.kind == "onnx68":
+        if manifest.landmarks.file is None:
+            raise PackError("pack_invalid", f"{path}: onnx68 landmarks need their model file")
+        roles.append(("landmark", manifest.landmarks.file))
+    for role, file in roles:
         if safe_relative(file) not in listed:
             raise PackError("pack_invalid", f"{path}: the {role} file {file} is not listed")
     if len(manifest.embedder.template) != 5:
