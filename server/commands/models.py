@@ -11,7 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from server.recognition.packs.manifest import LandmarkSpec
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -61,10 +64,11 @@ def _install(source: Any, root: Any) -> int:
 
     m = install(source, root)
     print(f"installed model pack {m.name} {m.version} into {root / m.name}")
-    print(f"  detector: {m.detector.model_id} ({m.detector.kind}, batch {m.detector.batch})")
-    print(f"  embedder: {m.embedder.model_id} ({m.embedder.embedding_size}-d, "
+    print(f"  detector:  {m.detector.model_id} ({m.detector.kind}, batch {m.detector.batch})")
+    print(f"  landmarks: {_landmarks(m.landmarks)}")
+    print(f"  embedder:  {m.embedder.model_id} ({m.embedder.embedding_size}-d, "
           f"batch {m.embedder.batch})")
-    print(f"  licence:  {m.licence}")
+    print(f"  licence:   {m.licence}")
     print(_wrap("notice", m.licence_notice))
     print(_wrap("provenance", m.provenance))
     return 0
@@ -93,6 +97,7 @@ def _list(roots: Any, *, verify: bool, as_json: bool) -> int:
                     row["error"] = f"{exc.code}: {exc.message}"
             row.update(version=m.version, priority=m.priority,
                        detector=m.detector.model_id, embedder=m.embedder.model_id,
+                       landmarks=_landmarks(m.landmarks),
                        licence=m.licence, notice=m.licence_notice, provenance=m.provenance)
         rows.append(row)
     if as_json:
@@ -112,9 +117,19 @@ def _list(roots: Any, *, verify: bool, as_json: bool) -> int:
             print(f"{r['name']}: UNUSABLE: {r['error']}")
             continue
         print(f"{r['name']} {r['version']}{mark}")
-        print(f"  embedder: {r['embedder']}")
-        print(f"  detector: {r['detector']}")
-        print(f"  licence:  {r['licence']}")
+        print(f"  embedder:  {r['embedder']}")
+        print(f"  detector:  {r['detector']}")
+        print(f"  landmarks: {r['landmarks']}")
+        print(f"  licence:   {r['licence']}")
         print(_wrap("notice", r["notice"]))
         print(_wrap("provenance", r["provenance"]))
     return 0
+
+
+def _landmarks(spec: LandmarkSpec) -> str:
+    """Where a pack's alignment points come from, in words."""
+    if spec.kind == "onnx68":
+        return f"68 points, the pack's model {spec.file}"
+    if spec.kind == "dlib68":
+        return "68 points, dlib's predictor (face-recognition-models)"
+    return "the detector's five points"
