@@ -295,3 +295,17 @@ def test_list_shows_broken_packs_and_empty_roots(
     out = capsys.readouterr().out
     assert "faceplugin 0.0.1 (default for engine auto)" in out
     assert "junk: UNUSABLE: pack_invalid" in out
+
+
+def test_a_listing_piped_into_a_reader_that_stops_ends_quietly(
+    faceplugin_pack: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`vigil models list | head -3`: the reader goes away, the command stops with the shell's
+    broken-pipe status instead of a traceback."""
+
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert vigil(["models", "list", "--model-root", str(faceplugin_pack.parent)]) == 141
