@@ -2,8 +2,8 @@
 
 ``python -m server.evaluation.template_study embed DATASET --cache DIR`` acquires every photo
 of ``DATASET`` (lfw_dev) twice with the ONNX engine: clean (an enrolment photo) and degraded
-like a 64 px live face (:func:`server.evaluation.tail.live_probe`). Each face is embedded six
-ways, all from the same detection and 68 landmarks:
+like a 64 px live face (:func:`server.evaluation.tail.live_probe`). Each face is embedded eight
+ways, all from the same detection; the first three from the engine's own 68 landmarks:
 
 * ``current``: the engine's own five points (eye centres from all six eye points, the outer
   mouth corners 48 and 54) warped by a 5-point similarity onto the ArcFace 112x112 template;
@@ -12,6 +12,8 @@ ways, all from the same detection and 68 landmarks:
   the outer and inner lip corners, 48 + 60 and 54 + 64), same similarity;
 * ``fp3``: those points, warped the way the package does it: the exact affine map of the eyes
   and nose tip onto the template's first three points (mouth ignored);
+* ``dlib68``: dlib's 68-point predictor on the same box instead of the pack's landmark model
+  (what the FacePlugin pack used before), five points and warp as ``current``;
 
 and each of them again on the mirror image (:mod:`server.recognition.flip`). ``--shard I/N``
 splits the photos between processes; ``analyse`` reads every shard of the cache and prints the
@@ -41,14 +43,18 @@ Figures (identities split in halves by :func:`server.evaluation.scenes.identity_
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
+import dlib
+import face_recognition_models
 import numpy as np
 import numpy.typing as npt
 
@@ -61,12 +67,12 @@ from server.recognition.calibration import Tail, operating_threshold
 from server.recognition.engine import Face, Image, Point, normalise_rows
 from server.recognition.flip import embed_with_mirror, mirror_face, mirror_image
 from server.recognition.image_io import read_image_file
-from server.recognition.onnx_engine import OnnxEngine, to_blob
+from server.recognition.onnx_engine import OnnxEngine, dlib_points, five_from_68, to_blob
 
 Five = tuple[Point, Point, Point, Point, Point]
 Floats = npt.NDArray[np.float32]
 
-ALIGNMENTS = ("current", "fp5", "fp3")
+ALIGNMENTS = ("current", "fp5", "fp3", "dlib68")
 CONDITIONS = ("clean", "live")
 LIVE_PX = 64
 MODEL_ID = "faceplugin-fr-feature-512@87aacdfe5751"
@@ -98,22 +104,31 @@ def _mirror_five(five: Five, width: int) -> Five:
     return mirror_face(Face((0.0, 0.0, 1.0, 1.0), five, 1.0), width).landmarks
 
 
+@functools.cache
+def _dlib_predictor() -> Any:
+    return dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+
+
 def chips_of(image: Image, face: Face) -> list[Image]:
-    """The six chips of one face: each alignment, then each alignment on the mirror image."""
+    """The eight chips of one face: each alignment, then each alignment on the mirror image."""
     w = int(image.shape[1])
     fp = facepluginfive(face.points)
+    box = np.asarray(face.box, dtype=np.float32)
+    dl = five_from_68(dlib_points(_dlib_predictor(), image, box))
     mirror = mirror_image(image)
     out: list[Image] = []
-    for img, cur, fpf in ((image, face.landmarks, fp),
-                          (mirror, _mirror_five(face.landmarks, w), _mirror_five(fp, w))):
+    for img, cur, fpf, dlf in ((image, face.landmarks, fp, dl),
+                               (mirror, _mirror_five(face.landmarks, w), _mirror_five(fp, w),
+                                _mirror_five(dl, w))):
         out.append(align_face(img, cur))
         out.append(align_face(img, fpf))
         out.append(affine3_chip(img, fpf))
+        out.append(align_face(img, dlf))
     return out
 
 
 VARIANTS = tuple(f"{a}{'_mirror' if m else ''}" for m in (False, True) for a in ALIGNMENTS)
-"""Order of the six vectors per face, as :func:`chips_of` makes them."""
+"""Order of the eight vectors per face, as :func:`chips_of` makes them."""
 
 
 def photos(dataset: Path) -> list[tuple[str, Path]]:
@@ -137,9 +152,9 @@ def shard_order(items: Sequence[tuple[str, Path]], shard: int, shards: int) -> l
 
 
 def embed_shard(engine: OnnxEngine, dataset: Path, cache: Path, shard: int, shards: int,
-                every: int = 100) -> None:
+                every: int = 100, live_px: float = LIVE_PX) -> None:
     """Embed the photos of one shard, saving ``cache/shard-I.npz`` every ``every`` photos (the
-    photos done so far) and at the end."""
+    photos done so far) and at the end; live probes are degraded like ``live_px`` faces."""
     items = photos(dataset)
     idx = shard_order(items, shard, shards)
     n, dim = len(idx), engine.dim
@@ -159,7 +174,7 @@ def embed_shard(engine: OnnxEngine, dataset: Path, cache: Path, shard: int, shar
     for row, i in enumerate(idx):
         name = items[i][0]
         clean = prepare(read_image_file(str(items[i][1])))
-        for c, image in enumerate((clean, live_probe(clean, LIVE_PX))):
+        for c, image in enumerate((clean, live_probe(clean, live_px))):
             if c == 0 and identity_part(name) == "calibration" and first[name] != i:
                 continue
             found = find_face(engine, image)
@@ -445,10 +460,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("template-study"))
     parser.add_argument("--shard", default="0/1", help="I/N: embed every N-th photo from I")
     parser.add_argument("--model-root", default=None)
+    parser.add_argument("--live-px", type=float, default=LIVE_PX,
+                        help="embed: degrade live probes like faces of this size (64)")
     args = parser.parse_args(argv)
     if args.step == "embed":
         shard, shards = (int(x) for x in args.shard.split("/"))
-        embed_shard(_engine(args.model_root), args.dataset, args.cache, shard, shards)
+        embed_shard(_engine(args.model_root), args.dataset, args.cache, shard, shards,
+                    live_px=args.live_px)
         return 0
     if args.step == "cost":
         print(json.dumps(flip_cost(_engine(args.model_root), args.dataset), indent=1))

@@ -22,8 +22,10 @@ worker runs as before: this is an optimisation, never a requirement.
 from __future__ import annotations
 
 import ctypes
+import errno
 import logging
 import sys
+import time
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ MADV_HUGEPAGE = 14
 """``madvise`` advice: back this range with transparent huge pages (``<linux/mman.h>``)."""
 MADV_COLLAPSE = 25
 """``madvise`` advice: move this range's present pages into huge pages now (Linux 6.1+)."""
+COLLAPSE_TRIES = 4
+"""``MADV_COLLAPSE`` attempts per heap range when the kernel refuses for want of free memory."""
 HUGE_PAGE = 2 << 20
 """A transparent huge page on x86-64 and arm64 with 4 kB base pages."""
 
@@ -70,7 +74,14 @@ def back_heap_with_huge_pages() -> int:
         if end - start < HUGE_PAGE or madvise(start, end - start, MADV_HUGEPAGE) != 0:
             continue
         advised += end - start
-        # Best effort: without it (EINVAL before Linux 6.1, EAGAIN when memory is short)
-        # khugepaged collapses the advised heap in the background instead, more slowly.
-        madvise(start, end - start, MADV_COLLAPSE)
+        # Best effort: without it (EINVAL before Linux 6.1; EAGAIN or ENOMEM while the
+        # kernel cannot find or lock free 2 MB blocks, e.g. another process is allocating)
+        # khugepaged collapses the advised heap in the background instead, more slowly. A
+        # transient refusal is tried again a few times.
+        for attempt in range(COLLAPSE_TRIES):
+            if madvise(start, end - start, MADV_COLLAPSE) == 0:
+                break
+            if ctypes.get_errno() not in (errno.EAGAIN, errno.ENOMEM):
+                break
+            time.sleep(0.05 * (attempt + 1))
     return advised

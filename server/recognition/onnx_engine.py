@@ -542,28 +542,10 @@ class OnnxEngine:
             points = [tuple((float(x), float(y)) for x, y in pts)
                       for pts in self._landmark_model.points(image, boxes)]
         else:
-            points = [self._dlib_points(image, box) for box in boxes]
+            points = [dlib_points(self._predictor(), image, box) for box in boxes]
         return [Face((float(b[0]), float(b[1]), float(b[2]), float(b[3])), five_from_68(pts),
                      float(score), pts)
                 for b, score, pts in zip(boxes, scores, points, strict=True)]
-
-    def _dlib_points(self, image: Image, box: Floats) -> tuple[Point, ...]:
-        """dlib's 68 points for a detector box."""
-        h, w = image.shape[:2]
-        left, top, right, bottom = dlib_box(box)
-        # Grey of the face's surroundings only (a 1280x720 frame's whole grey copy cost
-        # about as much as the crops of ten faces): the predictor reads pixels near its
-        # points, well inside a margin of one box side, and reads those outside the frame
-        # as 0 either way, so the points are those of the whole frame's grey.
-        side = right - left
-        x0, y0 = max(0, left - side), max(0, top - side)
-        x1, y1 = min(w, right + side), min(h, bottom + side)
-        if x1 <= x0 or y1 <= y0:  # a box wholly outside the frame: nothing to read
-            x0, y0, x1, y1 = 0, 0, w, h
-        grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
-        shape = self._predictor()(grey, dlib.rectangle(left - x0, top - y0, right - x0,
-                                                        bottom - y0))
-        return tuple((float(p.x + x0), float(p.y + y0)) for p in shape.parts())
 
     def locate(self, image: Image, faces: Sequence[Face], timer: StageTimer | None = None,
                ) -> list[Face]:
@@ -658,6 +640,24 @@ def dlib_box(box: Floats) -> tuple[int, int, int, int]:
     half = (x2 - x1) / 0.92 / 2
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     return (round(cx - half), round(cy - half), round(cx + half), round(cy + half))
+
+
+def dlib_points(predictor: Any, image: Image, box: Floats) -> tuple[Point, ...]:
+    """dlib's 68 points for a detector box (``predictor``: dlib's 68-point shape predictor)."""
+    h, w = image.shape[:2]
+    left, top, right, bottom = dlib_box(box)
+    # Grey of the face's surroundings only (a 1280x720 frame's whole grey copy cost about as
+    # much as the crops of ten faces): the predictor reads pixels near its points, well inside
+    # a margin of one box side, and reads those outside the frame as 0 either way, so the
+    # points are those of the whole frame's grey.
+    side = right - left
+    x0, y0 = max(0, left - side), max(0, top - side)
+    x1, y1 = min(w, right + side), min(h, bottom + side)
+    if x1 <= x0 or y1 <= y0:  # a box wholly outside the frame: nothing to read
+        x0, y0, x1, y1 = 0, 0, w, h
+    grey = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+    shape = predictor(grey, dlib.rectangle(left - x0, top - y0, right - x0, bottom - y0))
+    return tuple((float(p.x + x0), float(p.y + y0)) for p in shape.parts())
 
 
 def five_from_68(p: Sequence[Point]) -> tuple[Point, Point, Point, Point, Point]:
